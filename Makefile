@@ -1,0 +1,56 @@
+# ckslab: `make up` starts the lab's cluster, `make test` runs every test. `make help` lists all.
+PYTHON  ?= python3
+VENV    := .venv
+CKSLAB  := $(VENV)/bin/ckslab
+PYTEST  := $(VENV)/bin/pytest
+BACKEND ?= auto
+STAMP   := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup binaries up down status env test test-unit lint bench clean
+
+help: ## Show this help
+	@echo "ckslab: hands-on Kubernetes Certificates API labs"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables: BACKEND=$(BACKEND) (auto|local)"
+
+setup: $(STAMP) ## Create .venv and install ckslab (every target does this first)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ckslab needs Python 3.11 or newer: install it and run make again (or make PYTHON=python3.11 ...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	@touch $@
+
+binaries: setup ## Build (or fetch) the pinned Kubernetes and etcd binaries into the cache
+	@$(CKSLAB) binaries
+
+up: setup ## Start the cluster (BACKEND=auto|local)
+	@$(CKSLAB) up --backend $(BACKEND)
+
+down: setup ## Stop and remove the cluster (safe to run twice; repairs a damaged .lab/)
+	@$(CKSLAB) down
+
+status: setup ## Show each control-plane component's health
+	@$(CKSLAB) status
+
+env: setup ## Print the shell exports: eval "$$(make -s env)"
+	@$(CKSLAB) env
+
+test: setup binaries ## Run every test: unit tests and tests on a real local control plane
+	$(PYTEST)
+
+test-unit: setup ## Run the fast tests that need no cluster
+	$(PYTEST) -m "not cluster"
+
+lint: setup ## Type-check the library code (mypy --strict)
+	$(VENV)/bin/mypy
+
+bench: setup binaries ## Measure up time, CSR signing latency and memory (writes .lab/bench.json)
+	@$(CKSLAB) bench
+
+clean: down ## Remove .venv (the binaries cache in ~/.cache/ckslab is kept)
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from ckslab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""The ``ckslab`` command: the front door the Makefile calls.
+
+Every command prints one actionable line on error (never a traceback) and exits non-zero:
+1 for a failure, 2 for a usage error. Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from typing import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from cluster import backends, binaries, controlplane, paths
+from cluster.backends.local import LocalBackend
+from cluster.errors import CkslabError, UsageError
+from cluster.versions import KUBERNETES_VERSION
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _progress() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim]  {message}")
+
+    return say
+
+
+def cmd_binaries(args: argparse.Namespace) -> int:
+    found = binaries.ensure(args.source, _progress())
+    for name in ("etcd", *binaries.KUBERNETES_BINARIES):
+        out.print(f"{name:<24} {found.path(name)}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = paths.lab_paths()
+    say = _progress()
+    running = backends.running(lab)
+    backend, why = (running, f"{running.name}: already recorded in {lab.state_file}") if running \
+        else backends.select(args.backend, lab)
+    say(f"backend {why}")
+    binaries.ensure("auto", say)
+    available = backend.available()
+    if not available.ok:
+        raise CkslabError(f"the {backend.name} backend cannot run here: {available.reason}.")
+    result = backend.up(say)
+    if result.already_running:
+        out.print(f"The {result.backend} cluster is already up and healthy; nothing changed.")
+    else:
+        verb = "recovered" if result.recovered else "is up"
+        out.print(f"\n[bold green]The {result.backend} cluster {verb}[/bold green] in {result.seconds:.1f}s.")
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("backend", result.backend)
+    summary.add_row("Kubernetes", result.version)
+    summary.add_row("API server", result.server)
+    summary.add_row("kubeconfig", str(result.kubeconfig))
+    out.print(summary)
+    out.print("\nNext:\n"
+              '  eval "$(.venv/bin/ckslab env)"   # kubectl for this cluster in your shell\n'
+              "  kubectl get csr\n"
+              "  ckslab controlplane show controller-manager   # the CSR signer's flags")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    lab = paths.lab_paths()
+    try:
+        backend = backends.running(lab) or LocalBackend(lab)
+    except CkslabError:
+        backend = LocalBackend(lab)  # a damaged state file: the local backend repairs it
+    if backend.down(_progress()):
+        out.print(f"The {backend.name} cluster is down; nothing of it is left running.")
+    else:
+        out.print("No cluster was up; nothing to do.")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    backend = backends.running(paths.lab_paths())
+    status = backend.status() if backend else None
+    if status is None:
+        out.print("No cluster is up. Run `make up`.")
+        return 3
+    table = Table(title=f"{status.backend} cluster, Kubernetes {status.version}, {status.server}")
+    for column in ("component", "running", "healthy", "detail"):
+        table.add_column(column)
+    for c in status.components:
+        table.add_row(c.name, "yes" if c.running else "[red]no[/red]",
+                      "yes" if c.healthy else "[red]no[/red]", c.detail)
+    out.print(table)
+    if not status.healthy:
+        out.print("Some components are down: run `make up` to restart them.")
+        return 1
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    lab = paths.lab_paths()
+    bin_dir = paths.kubernetes_bin_dir()
+    print(f"export KUBECONFIG={shlex.quote(str(lab.kubeconfig))}")
+    print(f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"')
+    if not lab.kubeconfig.exists():
+        err.print(f"# note: no cluster is up yet ({lab.kubeconfig} does not exist): run `make up`.")
+    return 0
+
+
+def _backend_for_controlplane() -> backends.Backend:
+    backend = backends.running(paths.lab_paths())
+    if backend is None:
+        raise CkslabError("no cluster is up.", "Run `make up` first.")
+    return backend
+
+
+def cmd_controlplane(args: argparse.Namespace) -> int:
+    backend = _backend_for_controlplane()
+    if args.action == "ca":
+        sys.stdout.write(backend.ca_certificate().decode())
+        return 0
+    component = controlplane.ALIASES.get(args.component or "")
+    if component is None:
+        raise UsageError(f"unknown component {args.component!r}.",
+                         f"Use one of: {', '.join(sorted(set(controlplane.ALIASES)))}.")
+    if args.action == "show":
+        sys.stdout.write(backend.show_component(component))
+        return 0
+    if not isinstance(backend, LocalBackend):
+        raise CkslabError(f"`restart` is for the local backend; the {backend.name} backend's "
+                          "kubelet restarts a static pod when its manifest changes.")
+    backend.restart(component, _progress())
+    out.print(f"{component} restarted from its manifest.")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from cluster import bench
+
+    return bench.main(args.json, args.csrs, out, _progress())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ckslab", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    s = sub.add_parser("binaries", help="obtain the pinned Kubernetes and etcd binaries")
+    s.add_argument("--from", dest="source", default="auto", choices=("auto", "build", "download"),
+                   help="auto: build with Go when installed, else download (default)")
+    s.set_defaults(func=cmd_binaries)
+    s = sub.add_parser("up", help="start the lab's cluster")
+    s.add_argument("--backend", default=os.environ.get("BACKEND", "auto"),
+                   help=f"one of {', '.join(backends.CHOICES)} (default: $BACKEND or auto)")
+    s.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop and remove the cluster (safe to run twice)").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="health of each control-plane component").set_defaults(func=cmd_status)
+    sub.add_parser("env", help='shell exports: eval "$(ckslab env)"').set_defaults(func=cmd_env)
+    s = sub.add_parser("controlplane", help="look at the control plane's configuration")
+    s.add_argument("action", choices=("show", "ca", "restart"))
+    s.add_argument("component", nargs="?", help="etcd, apiserver or controller-manager")
+    s.set_defaults(func=cmd_controlplane)
+    s = sub.add_parser("bench", help="measure up time, CSR signing latency and memory")
+    s.add_argument("--json", default=str(paths.lab_paths().lab / "bench.json"), help="where to write the JSON")
+    s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        parser().print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except CkslabError as e:
+        err.print(f"[red]ckslab: error:[/red] {e}", soft_wrap=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err.print("ckslab: interrupted")
+        return 130

@@ -1,0 +1,210 @@
+"""The local backend: etcd, kube-apiserver and kube-controller-manager as processes.
+
+No Docker needed. Everything listens on 127.0.0.1. Components start in order from their
+manifests (``.lab/local/etc/kubernetes/manifests/``), each waited on through its health
+endpoint; a failure stops what already started. ``down`` stops them in reverse and removes
+the cluster, and also finds processes a damaged state file no longer names.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from cluster import binaries, controlplane, ports, process, state
+from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
+from cluster.backends.local_pki import ensure_pki, write_kubeconfigs
+from cluster.controlplane import APISERVER, COMPONENTS, CONTROLLER_MANAGER, ETCD, Layout, Ports
+from cluster.errors import CkslabError, ComponentFailed, StateCorrupted
+from cluster.paths import write_private
+from cluster.versions import KUBERNETES_VERSION
+
+#: Attempts at starting the plane when another program takes a chosen port meanwhile.
+PORT_ATTEMPTS = 3
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.lab.lab / "local")
+
+    @property
+    def marker(self) -> str:
+        """A string in every one of our components' command lines (guards recycled pids)."""
+        return str(self.layout.base)
+
+    def available(self) -> Availability:
+        gone = binaries.missing()
+        if gone:
+            return Availability(False, f"binaries not built yet ({', '.join(gone)}): run `make binaries`")
+        return Availability(True)
+
+    # --- up -------------------------------------------------------------------------------
+
+    def up(self, progress: Progress) -> UpResult:
+        started = time.monotonic()
+        current = self._state()
+        recovered = False
+        if current is not None:
+            if current.backend != self.name:
+                raise CkslabError(f"a {current.backend} cluster is already up.",
+                                  "Run `make down` first to switch backends.")
+            status = self.status()
+            if status is not None and status.healthy:
+                return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
+                                time.monotonic() - started, already_running=True)
+            progress("some components are not running: restarting the control plane (data and PKI kept)")
+            self._stop_all(progress)
+            recovered = True
+        bins = binaries.require()
+        ca = ensure_pki(self.layout)
+        avoid: set[int] = set()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            chosen = self._choose_ports(avoid)
+            server = f"https://{controlplane.HOST}:{chosen.apiserver}"
+            write_kubeconfigs(self.layout, ca, server)
+            for component, command in controlplane.commands(self.layout, chosen).items():
+                self._write_manifest(component, command)
+            try:
+                pids = self._start_all(chosen, bins, progress)
+                break
+            except ComponentFailed as err:
+                if "address already in use" not in err.message or attempt == PORT_ATTEMPTS:
+                    raise
+                progress("a port was taken meanwhile: trying other ports")
+                avoid |= set(vars(chosen).values())
+        details = {"ports": vars(chosen), "pids": pids}
+        state.write(self.lab.state_file, state.ClusterState(self.name, KUBERNETES_VERSION, server, details))
+        write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
+        return UpResult(self.name, KUBERNETES_VERSION, server, self.lab.kubeconfig,
+                        time.monotonic() - started, recovered=recovered)
+
+    def _choose_ports(self, avoid: set[int]) -> Ports:
+        taken = set(avoid)
+        chosen = {}
+        for key, preferred in (("etcd", 2379), ("etcd_peer", 2380), ("apiserver", 6443),
+                               ("controller_manager", 10257)):
+            chosen[key] = ports.pick(preferred, taken)
+            taken.add(chosen[key])
+        return Ports(**chosen)
+
+    def _write_manifest(self, component: str, command: list[str]) -> None:
+        path = self.layout.manifest(component)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(controlplane.dump_manifest(controlplane.manifest(component, command)))
+
+    def _process(self, component: str, chosen: Ports, bins: binaries.Binaries) -> process.Process:
+        path = self.layout.manifest(component)
+        try:
+            command = controlplane.command_from_manifest(path.read_text(), component)
+        except (OSError, ValueError) as err:
+            raise StateCorrupted(f"cannot read the manifest {path} ({err}).", state.REPAIR_HINT) from err
+        if command[0] != component:
+            raise CkslabError(f"{path}: the command must start with {component!r}, not {command[0]!r}.",
+                              "Restore the first item of the command list.")
+        return process.Process(
+            name=component,
+            command=[str(bins.path(component)), *command[1:]],
+            log_file=self.layout.log(component),
+            health_url=controlplane.health_url(component, chosen),
+            health_ca=self.layout.pki / "ca.crt" if component == APISERVER else None,
+        )
+
+    def _start_all(self, chosen: Ports, bins: binaries.Binaries, progress: Progress) -> dict[str, int]:
+        pids: dict[str, int] = {}
+        try:
+            for component in COMPONENTS:
+                t0 = time.monotonic()
+                progress(f"starting {component}")
+                pids[component] = self._process(component, chosen, bins).start()
+                progress(f"{component} healthy after {time.monotonic() - t0:.1f}s")
+        except BaseException:
+            for component in reversed(list(pids)):  # roll back what started
+                process.stop_pid(pids[component], component, self.marker)
+            raise
+        return pids
+
+    # --- down, status ----------------------------------------------------------------------
+
+    def _state(self) -> state.ClusterState | None:
+        return state.read(self.lab.state_file)
+
+    def _stop_all(self, progress: Progress) -> bool:
+        """Stop our components, named by the state file or found by their command lines."""
+        pids: dict[int, str] = {}
+        try:
+            current = self._state()
+        except StateCorrupted:
+            current = None
+        if current is not None and current.backend == self.name:
+            for component, pid in dict(current.details.get("pids", {})).items():
+                if isinstance(pid, int):
+                    pids[pid] = component
+        for pid in process.processes_with(self.marker, COMPONENTS):
+            pids.setdefault(pid, process.program_name(pid))
+        order = {name: i for i, name in enumerate(COMPONENTS)}
+        for pid, component in sorted(pids.items(), key=lambda kv: -order.get(kv[1], -1)):
+            if process.is_running(pid, self.marker):
+                progress(f"stopping {component} (pid {pid})")
+            process.stop_pid(pid, component, self.marker)
+        return bool(pids)
+
+    def down(self, progress: Progress) -> bool:
+        stopped = self._stop_all(progress)
+        existed = stopped or self.lab.state_file.exists() or self.layout.base.exists()
+        shutil.rmtree(self.layout.base, ignore_errors=True)
+        for path in (self.lab.state_file, self.lab.kubeconfig):
+            path.unlink(missing_ok=True)
+        return existed
+
+    def status(self) -> ClusterStatus | None:
+        current = self._state()
+        if current is None:
+            return None
+        try:
+            chosen = Ports(**current.details["ports"])
+            pids = {c: int(current.details["pids"][c]) for c in COMPONENTS}
+        except (KeyError, TypeError, ValueError) as err:
+            raise StateCorrupted(f"the lab state {self.lab.state_file} is damaged ({err!r}).",
+                                 state.REPAIR_HINT) from err
+        components = []
+        for component in COMPONENTS:
+            running = process.is_running(pids[component], self.marker)
+            url = controlplane.health_url(component, chosen)
+            ca = self.layout.pki / "ca.crt" if component == APISERVER else None
+            healthy = running and process.probe(url, ca)
+            detail = f"pid {pids[component]}, {url}" if running else f"not running (was pid {pids[component]})"
+            components.append(ComponentStatus(component, running, healthy, detail))
+        return ClusterStatus(self.name, current.version, current.server, components)
+
+    # --- introspection -----------------------------------------------------------------------
+
+    def show_component(self, component: str) -> str:
+        path = self.layout.manifest(component)
+        if self._state() is None or not path.exists():
+            raise CkslabError("no local cluster is up.", "Run `make up` first.")
+        return f"# {path}\n{path.read_text()}"
+
+    def ca_certificate(self) -> bytes:
+        path = self.layout.pki / "ca.crt"
+        if self._state() is None or not path.exists():
+            raise CkslabError("no local cluster is up.", "Run `make up` first.")
+        return path.read_bytes()
+
+    def restart(self, component: str, progress: Progress) -> None:
+        """Stop one component and start it again from its (possibly edited) manifest."""
+        current = self._state()
+        if current is None or current.backend != self.name:
+            raise CkslabError("no local cluster is up.", "Run `make up` first.")
+        chosen = Ports(**current.details["ports"])
+        pid = int(current.details["pids"][component])
+        progress(f"stopping {component} (pid {pid})")
+        process.stop_pid(pid, component, self.marker)
+        progress(f"starting {component} from {self.layout.manifest(component)}")
+        new_pid = self._process(component, chosen, binaries.require()).start()
+        current.details["pids"][component] = new_pid
+        state.write(self.lab.state_file, current)
+

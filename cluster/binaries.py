@@ -1,0 +1,265 @@
+"""The pinned Kubernetes and etcd binaries: from the cache, built with Go, or downloaded.
+
+``ensure()`` looks in this order: the cache outside the checkout (keyed by version) -> ``go
+build`` of the modules under ``cluster/gobuild/`` (static, with the release's version stamped
+in) -> the official release downloads, each checked against its published SHA-256. A binary
+enters the cache only once it is complete, by an atomic rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cluster import paths
+from cluster.errors import BinariesError, ChecksumMismatch
+from cluster.process import log_tail
+from cluster.versions import (
+    ETCD_VERSION, GO_MINIMUM, KUBERNETES_BUILD_DATE, KUBERNETES_VERSION, minor,
+)
+
+KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kubectl")
+#: Where the official binaries are published; override for a mirror.
+KUBERNETES_RELEASE_URL = "https://dl.k8s.io/release"
+ETCD_RELEASE_URL = "https://github.com/etcd-io/etcd/releases/download"
+INSTALL_HINT = (
+    f"Install Go {GO_MINIMUM[0]}.{GO_MINIMUM[1]} or newer (https://go.dev/doc/install) to build "
+    "them, or connect to the internet to download them, then run `make binaries`."
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Absolute paths of the four programs the local control plane runs."""
+
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kubectl: Path
+
+    def path(self, program: str) -> Path:
+        return {
+            "etcd": self.etcd,
+            "kube-apiserver": self.kube_apiserver,
+            "kube-controller-manager": self.kube_controller_manager,
+            "kubectl": self.kubectl,
+        }[program]
+
+
+def cached() -> Binaries:
+    """The binaries' cache paths (whether or not they exist yet)."""
+    k8s = paths.kubernetes_bin_dir()
+    return Binaries(
+        etcd=paths.etcd_bin_dir() / "etcd",
+        kube_apiserver=k8s / "kube-apiserver",
+        kube_controller_manager=k8s / "kube-controller-manager",
+        kubectl=k8s / "kubectl",
+    )
+
+
+def _present(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def missing() -> list[str]:
+    """Names of the binaries not in the cache yet."""
+    b = cached()
+    return [n for n in ("etcd", *KUBERNETES_BINARIES) if not _present(b.path(n))]
+
+
+def require() -> Binaries:
+    """The cached binaries, or an error saying to run ``make binaries``."""
+    gone = missing()
+    if gone:
+        raise BinariesError(
+            f"the Kubernetes binaries are not built yet (missing: {', '.join(gone)}).",
+            hint="Run `make binaries` (or `make up`, which builds them first).",
+        )
+    return cached()
+
+
+def ensure(source: str = "auto", progress: Progress = print) -> Binaries:
+    """Return the binaries, obtaining the missing ones from ``source``.
+
+    ``source`` is ``auto`` (build with Go when it is installed, else download), ``build`` or
+    ``download``.
+    """
+    if source not in ("auto", "build", "download"):
+        raise BinariesError(f"unknown binaries source {source!r}: use auto, build or download.")
+    gone = missing()
+    if not gone:
+        return cached()
+    go = find_go()
+    if source == "build" or (source == "auto" and go is not None):
+        if go is None:
+            raise BinariesError("Go is not installed, so the binaries cannot be built.", INSTALL_HINT)
+        build(go, gone, progress)
+    else:
+        try:
+            download(gone, progress)
+        except BinariesError as err:
+            if source == "download" or isinstance(err, ChecksumMismatch):
+                raise
+            raise BinariesError(
+                f"Go is not installed and the release binaries could not be downloaded ({err.message})",
+                INSTALL_HINT,
+            ) from err
+    return require()
+
+
+# --- building with Go ------------------------------------------------------------------------
+
+def find_go() -> str | None:
+    """The ``go`` command when it is installed and new enough (a toolchain line may upgrade it)."""
+    return shutil.which("go")
+
+
+def version_ldflags(version: str = KUBERNETES_VERSION) -> str:
+    """The ``-X`` flags Kubernetes' own build sets, so binaries report the real version."""
+    major = version.lstrip("v").split(".")[0]
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor(version)}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate={KUBERNETES_BUILD_DATE}",
+        ]
+    return " ".join(flags)
+
+
+def build_log() -> Path:
+    return paths.cache_root() / "logs" / f"build-{KUBERNETES_VERSION}-etcd-{ETCD_VERSION}.log"
+
+
+def build(go: str, names: list[str], progress: Progress) -> None:
+    """``go build`` the missing binaries into the cache."""
+    gobuild = paths.checkout() / "cluster" / "gobuild"
+    log = build_log()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly -buildvcs=false"}
+    jobs = []
+    k8s = [n for n in names if n in KUBERNETES_BINARIES]
+    if k8s:
+        jobs.append((gobuild / "kubernetes", paths.kubernetes_bin_dir(), "",
+                     [f"k8s.io/kubernetes/cmd/{n}" for n in k8s], version_ldflags()))
+    if "etcd" in names:
+        jobs.append((gobuild / "etcd", paths.etcd_bin_dir(), "etcd", ["go.etcd.io/etcd/server/v3"], "-s -w"))
+    for module, dest, output, packages, ldflags in jobs:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=dest, prefix=".build-") as tmp:
+            cmd = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", f"{tmp}/{output}", *packages]
+            progress(f"building {', '.join(output or p.rsplit('/', 1)[-1] for p in packages)} with Go "
+                     f"(first time: 15-30 minutes on 2 cores; log: {log})")
+            started = time.monotonic()
+            with open(log, "ab") as fh:
+                fh.write(f"\n$ (cd {module} && {' '.join(cmd)})\n".encode())
+                fh.flush()
+                result = subprocess.run(cmd, cwd=module, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, check=False)
+            if result.returncode != 0:
+                raise BinariesError(
+                    f"`go build` failed (exit {result.returncode}); the end of {log}:\n{log_tail(log)}\n",
+                    hint=f"Go {GO_MINIMUM[0]}.{GO_MINIMUM[1]}+ and access to the Go module proxy are needed; "
+                    "fix the error above and run `make binaries` again.",
+                )
+            for built in Path(tmp).iterdir():
+                os.replace(built, dest / built.name)
+            progress(f"built in {time.monotonic() - started:.0f}s -> {dest}")
+
+
+# --- downloading release binaries ------------------------------------------------------------
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def _fetch(url: str, timeout: float = 30.0) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - https release URL
+            return bytes(resp.read())
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise BinariesError(f"could not download {url}: {reason}") from err
+
+
+def _expected_sha256(text: str, filename: str) -> str:
+    """The digest for ``filename`` in a ``.sha256`` file or a SHA256SUMS list."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 1 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            return parts[0]
+        if len(parts) == 2 and parts[1].lstrip("*").endswith(filename):
+            return parts[0]
+    raise BinariesError(f"no SHA-256 checksum for {filename} in the published checksums")
+
+
+def _verified(url: str, data: bytes, expected: str) -> bytes:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected.lower():
+        raise ChecksumMismatch(
+            f"checksum mismatch for {url}: expected {expected}, got {actual}; nothing was installed.",
+            hint="Try `make binaries` again; if it repeats, the download is being tampered with.",
+        )
+    return data
+
+
+def _install(data: bytes, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.download")
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    os.replace(tmp, dest)
+
+
+def download(names: list[str], progress: Progress) -> None:
+    """Download the missing binaries from their official releases, verifying checksums."""
+    arch = _arch()
+    k8s_base = os.environ.get("CKSLAB_KUBERNETES_RELEASE_URL", KUBERNETES_RELEASE_URL).rstrip("/")
+    etcd_base = os.environ.get("CKSLAB_ETCD_RELEASE_URL", ETCD_RELEASE_URL).rstrip("/")
+    fetched: dict[Path, bytes] = {}
+    for name in names:
+        if name == "etcd":
+            tarball = f"etcd-{ETCD_VERSION}-linux-{arch}.tar.gz"
+            url = f"{etcd_base}/{ETCD_VERSION}/{tarball}"
+            progress(f"downloading {url}")
+            sums = _fetch(f"{etcd_base}/{ETCD_VERSION}/SHA256SUMS").decode()
+            data = _verified(url, _fetch(url, timeout=300), _expected_sha256(sums, tarball))
+            fetched[cached().etcd] = _etcd_from_tarball(data, tarball)
+        else:
+            url = f"{k8s_base}/{KUBERNETES_VERSION}/bin/linux/{arch}/{name}"
+            progress(f"downloading {url}")
+            digest = _expected_sha256(_fetch(url + ".sha256").decode(), name)
+            fetched[cached().path(name)] = _verified(url, _fetch(url, timeout=300), digest)
+    for dest, data in fetched.items():  # install only when every download verified
+        _install(data, dest)
+
+
+def _etcd_from_tarball(data: bytes, tarball: str) -> bytes:
+    import io
+
+    member = tarball.removesuffix(".tar.gz") + "/etcd"
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            fh = tar.extractfile(member)
+            if fh is None:
+                raise KeyError(member)
+            return fh.read()
+    except (tarfile.TarError, KeyError) as err:
+        raise BinariesError(f"{tarball} does not contain {member}") from err

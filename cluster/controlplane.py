@@ -1,0 +1,204 @@
+"""The local control plane's components, described as kubeadm describes its static pods.
+
+Pure code. For each component it builds the command line (the lesson's flags, on 127.0.0.1)
+and a Pod manifest holding it, the file a learner reads as they would read
+``/etc/kubernetes/manifests/kube-controller-manager.yaml`` on a kubeadm node. The local backend
+starts every component from its manifest's command, so editing a manifest and restarting the
+component does what the kubelet does with a static pod.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ETCD = "etcd"
+APISERVER = "kube-apiserver"
+CONTROLLER_MANAGER = "kube-controller-manager"
+#: Start order; stop is the reverse.
+COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER)
+#: Short names accepted on the command line (``ckslab controlplane show controller-manager``).
+ALIASES = {
+    "etcd": ETCD,
+    "apiserver": APISERVER, "kube-apiserver": APISERVER,
+    "controller-manager": CONTROLLER_MANAGER, "kube-controller-manager": CONTROLLER_MANAGER,
+}
+#: Ports tried first, as on a kubeadm node; a port in use is replaced by a free one.
+PREFERRED_PORTS = {"etcd": 2379, "etcd-peer": 2380, APISERVER: 6443, CONTROLLER_MANAGER: 10257}
+SERVICE_CIDR = "10.96.0.0/12"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the local backend keeps a cluster: kubeadm's tree, rooted at ``base``."""
+
+    base: Path
+
+    @property
+    def etc(self) -> Path:
+        return self.base / "etc" / "kubernetes"
+
+    @property
+    def pki(self) -> Path:
+        return self.etc / "pki"
+
+    @property
+    def manifests(self) -> Path:
+        return self.etc / "manifests"
+
+    @property
+    def admin_conf(self) -> Path:
+        return self.etc / "admin.conf"
+
+    @property
+    def controller_manager_conf(self) -> Path:
+        return self.etc / "controller-manager.conf"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.base / "var" / "lib" / "etcd"
+
+    @property
+    def logs(self) -> Path:
+        return self.base / "var" / "log"
+
+    def manifest(self, component: str) -> Path:
+        return self.manifests / f"{component}.yaml"
+
+    def log(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+
+
+def etcd_command(layout: Layout, ports: Ports) -> list[str]:
+    client = f"http://{HOST}:{ports.etcd}"
+    peer = f"http://{HOST}:{ports.etcd_peer}"
+    return [
+        "etcd",
+        "--name=ckslab",
+        f"--data-dir={layout.etcd_data}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=ckslab={peer}",
+        # A lab cluster on one machine: fsync buys nothing a learner needs and costs seconds.
+        "--unsafe-no-fsync=true",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_command(layout: Layout, ports: Ports) -> list[str]:
+    pki = layout.pki
+    return [
+        "kube-apiserver",
+        f"--advertise-address={HOST}",
+        f"--bind-address={HOST}",
+        f"--secure-port={ports.apiserver}",
+        f"--etcd-servers=http://{HOST}:{ports.etcd}",
+        "--allow-privileged=true",
+        "--authorization-mode=Node,RBAC",
+        f"--client-ca-file={pki / 'ca.crt'}",
+        "--enable-admission-plugins=NodeRestriction",
+        "--enable-bootstrap-token-auth=true",
+        f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # No kubelet publishes this address: keep the API server from writing a loopback
+        # endpoint for the `kubernetes` Service (which validation rejects) every 10 seconds.
+        "--endpoint-reconciler-type=none",
+    ]
+
+
+def controller_manager_command(layout: Layout, ports: Ports) -> list[str]:
+    pki, conf = layout.pki, layout.controller_manager_conf
+    return [
+        "kube-controller-manager",
+        f"--bind-address={HOST}",
+        f"--secure-port={ports.controller_manager}",
+        f"--authentication-kubeconfig={conf}",
+        f"--authorization-kubeconfig={conf}",
+        f"--client-ca-file={pki / 'ca.crt'}",
+        "--cluster-name=ckslab",
+        # The CSR signer: the CA files it signs approved CertificateSigningRequests with.
+        f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+        f"--cluster-signing-key-file={pki / 'ca.key'}",
+        # `*` includes csrsigning, csrapproving and csrcleaner.
+        "--controllers=*,bootstrapsigner,tokencleaner",
+        f"--kubeconfig={conf}",
+        # One instance only: leader election would make a restart wait for the old lease.
+        "--leader-elect=false",
+        f"--root-ca-file={pki / 'ca.crt'}",
+        f"--service-account-private-key-file={pki / 'sa.key'}",
+        "--use-service-account-credentials=true",
+    ]
+
+
+def commands(layout: Layout, ports: Ports) -> dict[str, list[str]]:
+    return {
+        ETCD: etcd_command(layout, ports),
+        APISERVER: apiserver_command(layout, ports),
+        CONTROLLER_MANAGER: controller_manager_command(layout, ports),
+    }
+
+
+def health_url(component: str, ports: Ports) -> str:
+    return {
+        ETCD: f"http://{HOST}:{ports.etcd}/health",
+        APISERVER: f"https://{HOST}:{ports.apiserver}/readyz",
+        CONTROLLER_MANAGER: f"https://{HOST}:{ports.controller_manager}/healthz",
+    }[component]
+
+
+def manifest(component: str, command: list[str]) -> dict[str, Any]:
+    """A static-pod-shaped document holding ``command``, as kubeadm writes it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": component,
+            "namespace": "kube-system",
+            "labels": {"component": component, "tier": "control-plane"},
+            "annotations": {
+                "ckslab.io/note": (
+                    "The local backend runs this command as a process on 127.0.0.1 "
+                    "(no container, no kubelet). Edit it and run "
+                    f"`ckslab controlplane restart {component}` to apply a change."
+                )
+            },
+        },
+        "spec": {
+            "hostNetwork": True,
+            "containers": [{"name": component, "command": list(command)}],
+        },
+    }
+
+
+def dump_manifest(doc: dict[str, Any]) -> bytes:
+    return yaml.safe_dump(doc, sort_keys=False).encode()
+
+
+def command_from_manifest(text: str, component: str) -> list[str]:
+    """The command of the manifest's first container; ValueError when there is none."""
+    doc = yaml.safe_load(text)
+    try:
+        command = doc["spec"]["containers"][0]["command"]
+    except (TypeError, KeyError, IndexError) as err:
+        raise ValueError(f"the manifest of {component} has no spec.containers[0].command") from err
+    if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+        raise ValueError(f"the command in the manifest of {component} must be a list of strings")
+    return command

@@ -1,0 +1,47 @@
+"""Shared fixtures: an isolated project root, and one real local control plane per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from cluster import binaries
+from cluster.backends.local import LocalBackend
+from cluster.paths import LabPaths
+
+
+@pytest.fixture
+def lab_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project root of its own: .lab/ and workspace/ under tmp_path."""
+    monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
+    return tmp_path
+
+
+def _require_binaries() -> None:
+    gone = binaries.missing()
+    if gone:
+        # `make test` builds them first; a bare `pytest` without them is a setup mistake, not
+        # a reason to pass quietly.
+        pytest.fail(f"Kubernetes binaries missing ({', '.join(gone)}): run `make binaries` first",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
+    """A real etcd + kube-apiserver + kube-controller-manager, up for the whole session."""
+    _require_binaries()
+    root = tmp_path_factory.mktemp("cluster")
+    backend = LocalBackend(LabPaths(root))
+    backend.up(lambda _msg: None)
+    try:
+        yield backend
+    finally:
+        backend.down(lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(local_cluster: LocalBackend) -> Path:
+    return local_cluster.kubeconfig()

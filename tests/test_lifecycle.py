@@ -1,0 +1,130 @@
+"""Lifecycle of the local control plane through the real ``ckslab`` command.
+
+Each test brings up its own cluster in its own project root, so killing components never
+disturbs the session's shared cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster import ports, process
+from cluster.controlplane import COMPONENTS
+
+pytestmark = pytest.mark.cluster
+
+
+def ckslab(root: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CKSLAB_ROOT": str(root)}
+    return subprocess.run([sys.executable, "-m", "ckslab", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def our_processes(root: Path) -> list[int]:
+    return process.processes_with(str(root / ".lab" / "local"), COMPONENTS)
+
+
+@pytest.fixture
+def cluster_root(lab_root: Path) -> Path:
+    from tests.conftest import _require_binaries
+
+    _require_binaries()
+    up = ckslab(lab_root, "up", "--backend", "local")
+    assert up.returncode == 0, up.stderr
+    yield lab_root
+    ckslab(lab_root, "down")
+    for pid in our_processes(lab_root):  # never leak processes, even when a test failed
+        os.kill(pid, signal.SIGKILL)
+
+
+def pids(root: Path) -> dict[str, int]:
+    return json.loads((root / ".lab" / "state.json").read_text())["details"]["pids"]
+
+
+def test_up_twice_changes_nothing_and_down_leaves_no_process(cluster_root: Path) -> None:
+    before = pids(cluster_root)
+    again = ckslab(cluster_root, "up")
+    assert again.returncode == 0
+    assert "already up" in again.stdout
+    assert pids(cluster_root) == before
+    status = ckslab(cluster_root, "status")
+    assert status.returncode == 0
+    assert status.stdout.count("yes") == 6
+    assert sorted(our_processes(cluster_root)) == sorted(before.values())
+    down = ckslab(cluster_root, "down")
+    assert down.returncode == 0
+    assert our_processes(cluster_root) == []
+    assert not (cluster_root / ".lab" / "kubeconfig").exists()
+    assert ckslab(cluster_root, "down").returncode == 0
+
+
+def test_killed_component_shows_in_status_and_up_recovers(cluster_root: Path) -> None:
+    os.kill(pids(cluster_root)["kube-controller-manager"], signal.SIGKILL)
+    status = ckslab(cluster_root, "status")
+    assert status.returncode == 1
+    assert "not running" in status.stdout and "make up" in status.stdout
+    up = ckslab(cluster_root, "up")
+    assert up.returncode == 0, up.stderr
+    assert "recovered" in up.stdout
+    assert ckslab(cluster_root, "status").returncode == 0
+
+
+def test_stale_state_after_everything_died_is_recovered(cluster_root: Path) -> None:
+    ca = (cluster_root / ".lab/local/etc/kubernetes/pki/ca.crt").read_bytes()
+    for pid in our_processes(cluster_root):
+        os.kill(pid, signal.SIGKILL)
+    up = ckslab(cluster_root, "up")
+    assert up.returncode == 0, up.stderr
+    assert ckslab(cluster_root, "status").returncode == 0
+    assert (cluster_root / ".lab/local/etc/kubernetes/pki/ca.crt").read_bytes() == ca  # same cluster
+
+
+def test_controlplane_show_and_ca_and_env(cluster_root: Path) -> None:
+    shown = ckslab(cluster_root, "controlplane", "show", "controller-manager")
+    assert shown.returncode == 0
+    assert "kube-controller-manager.yaml" in shown.stdout
+    assert "--cluster-signing-cert-file=" in shown.stdout and "--cluster-signing-key-file=" in shown.stdout
+    ca = ckslab(cluster_root, "controlplane", "ca")
+    assert ca.stdout == (cluster_root / ".lab/local/etc/kubernetes/pki/ca.crt").read_text()
+    env = ckslab(cluster_root, "env").stdout
+    result = subprocess.run(["bash", "-c", f"{env}\nkubectl get csr -o name && kubectl version -o json"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert '"gitVersion": "v1.37.0"' in result.stdout
+
+
+def test_port_in_use_is_replaced_by_another(lab_root: Path) -> None:
+    from tests.conftest import _require_binaries
+
+    _require_binaries()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert ports.pick(taken, set()) != taken
+        squatted = []
+        for preferred in (2379, 2380, 6443, 10257):  # squat the well-known ports that are free
+            if ports.is_free(preferred):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", preferred))
+                sock.listen()
+                squatted.append(sock)
+        try:
+            up = ckslab(lab_root, "up")
+            assert up.returncode == 0, up.stderr
+            state = json.loads((lab_root / ".lab" / "state.json").read_text())
+            assert not set(state["details"]["ports"].values()) & {2379, 2380, 6443, 10257}
+            assert ckslab(lab_root, "status").returncode == 0
+        finally:
+            for sock in squatted:
+                sock.close()
+            ckslab(lab_root, "down")
+    assert our_processes(lab_root) == []
