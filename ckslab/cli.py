@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cluster import backends, binaries, controlplane, paths
+from cluster.backends.base import Backend
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError, UsageError
 from cluster.versions import KUBERNETES_VERSION
@@ -113,7 +114,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backend_for_controlplane() -> backends.Backend:
+def _backend_for_controlplane() -> Backend:
     backend = backends.running(paths.lab_paths())
     if backend is None:
         raise CkslabError("no cluster is up.", "Run `make up` first.")

@@ -165,7 +165,7 @@ def build(go: str, names: list[str], progress: Progress) -> None:
         with tempfile.TemporaryDirectory(dir=dest, prefix=".build-") as tmp:
             cmd = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", f"{tmp}/{output}", *packages]
             progress(f"building {', '.join(output or p.rsplit('/', 1)[-1] for p in packages)} with Go "
-                     f"(first time: 15-30 minutes on 2 cores; log: {log})")
+                     f"(the first time takes about 15 minutes on 2 cores; log: {log})")
             started = time.monotonic()
             with open(log, "ab") as fh:
                 fh.write(f"\n$ (cd {module} && {' '.join(cmd)})\n".encode())

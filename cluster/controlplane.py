@@ -160,8 +160,16 @@ def health_url(component: str, ports: Ports) -> str:
     return {
         ETCD: f"http://{HOST}:{ports.etcd}/health",
         APISERVER: f"https://{HOST}:{ports.apiserver}/readyz",
-        CONTROLLER_MANAGER: f"https://{HOST}:{ports.controller_manager}/healthz",
+        # Verbose, to see the CSR signer: /healthz passes before the controllers have started.
+        CONTROLLER_MANAGER: f"https://{HOST}:{ports.controller_manager}/healthz?verbose",
     }[component]
+
+
+def health_text(component: str) -> str:
+    """What a healthy answer must say: the controller manager must be running the CSR signer."""
+    if component == CONTROLLER_MANAGER:
+        return "[+]certificatesigningrequest-signing-controller ok"
+    return ""
 
 
 def manifest(component: str, command: list[str]) -> dict[str, Any]:

@@ -22,7 +22,8 @@ KUBE_APISERVER_CLIENT = "kubernetes.io/kube-apiserver-client"
 
 def api_client(kubeconfig: Path) -> client.ApiClient:
     """A client for the cluster and user of ``kubeconfig`` (its current context)."""
-    return config.new_client_from_config(config_file=str(kubeconfig))
+    api: client.ApiClient = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    return api
 
 
 def submit(

@@ -40,6 +40,8 @@ class Process:
     #: CA bundle that verifies the health endpoint's TLS certificate; None skips verification
     #: (the controller manager serves a self-signed certificate on 127.0.0.1).
     health_ca: Path | None = None
+    #: Text the health response must contain (empty: any 200 answer is healthy).
+    health_text: str = ""
     start_timeout: float = DEFAULT_START_TIMEOUT
     env: dict[str, str] = field(default_factory=dict)
     pid: int | None = None
@@ -68,7 +70,7 @@ class Process:
                     f"{self.log_file}:\n{log_tail(self.log_file)}",
                     hint="Fix the cause above, then run `make up` again.",
                 )
-            if probe(self.health_url, self.health_ca):
+            if probe(self.health_url, self.health_ca, self.health_text):
                 return popen.pid
             if time.monotonic() >= deadline:
                 stop_pid(popen.pid, self.name)
@@ -80,8 +82,8 @@ class Process:
             time.sleep(POLL_INTERVAL)
 
 
-def probe(url: str, ca_file: Path | None = None, timeout: float = 2.0) -> bool:
-    """True when ``url`` answers HTTP 200."""
+def probe(url: str, ca_file: Path | None = None, text: str = "", timeout: float = 2.0) -> bool:
+    """True when ``url`` answers HTTP 200 with a body containing ``text``."""
     context = None
     if url.startswith("https://"):
         if ca_file is None:
@@ -90,7 +92,7 @@ def probe(url: str, ca_file: Path | None = None, timeout: float = 2.0) -> bool:
             context = ssl.create_default_context(cafile=str(ca_file))
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # noqa: S310
-            return bool(resp.status == 200)
+            return bool(resp.status == 200) and text in resp.read().decode(errors="replace")
     except (urllib.error.URLError, OSError, ssl.SSLError):
         return False
 

@@ -12,6 +12,8 @@ from cluster import binaries
 from cluster.backends.local import LocalBackend
 from cluster.paths import LabPaths
 
+pytest_plugins = ["pytester"]  # the graders' score plugin is tested with pytester
+
 
 @pytest.fixture
 def lab_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -30,9 +32,14 @@ def _require_binaries() -> None:
 
 
 @pytest.fixture(scope="session")
-def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
-    """A real etcd + kube-apiserver + kube-controller-manager, up for the whole session."""
+def binaries_built() -> None:
+    """Fail (never skip) when the binaries the cluster tests need are missing."""
     _require_binaries()
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[LocalBackend]:
+    """A real etcd + kube-apiserver + kube-controller-manager, up for the whole session."""
     root = tmp_path_factory.mktemp("cluster")
     backend = LocalBackend(LabPaths(root))
     backend.up(lambda _msg: None)

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -33,10 +34,7 @@ def our_processes(root: Path) -> list[int]:
 
 
 @pytest.fixture
-def cluster_root(lab_root: Path) -> Path:
-    from tests.conftest import _require_binaries
-
-    _require_binaries()
+def cluster_root(lab_root: Path, binaries_built: None) -> Iterator[Path]:
     up = ckslab(lab_root, "up", "--backend", "local")
     assert up.returncode == 0, up.stderr
     yield lab_root
@@ -101,10 +99,7 @@ def test_controlplane_show_and_ca_and_env(cluster_root: Path) -> None:
     assert '"gitVersion": "v1.37.0"' in result.stdout
 
 
-def test_port_in_use_is_replaced_by_another(lab_root: Path) -> None:
-    from tests.conftest import _require_binaries
-
-    _require_binaries()
+def test_port_in_use_is_replaced_by_another(lab_root: Path, binaries_built: None) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

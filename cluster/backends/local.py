@@ -111,6 +111,7 @@ class LocalBackend(Backend):
             log_file=self.layout.log(component),
             health_url=controlplane.health_url(component, chosen),
             health_ca=self.layout.pki / "ca.crt" if component == APISERVER else None,
+            health_text=controlplane.health_text(component),
         )
 
     def _start_all(self, chosen: Ports, bins: binaries.Binaries, progress: Progress) -> dict[str, int]:
@@ -175,7 +176,7 @@ class LocalBackend(Backend):
             running = process.is_running(pids[component], self.marker)
             url = controlplane.health_url(component, chosen)
             ca = self.layout.pki / "ca.crt" if component == APISERVER else None
-            healthy = running and process.probe(url, ca)
+            healthy = running and process.probe(url, ca, controlplane.health_text(component))
             detail = f"pid {pids[component]}, {url}" if running else f"not running (was pid {pids[component]})"
             components.append(ComponentStatus(component, running, healthy, detail))
         return ClusterStatus(self.name, current.version, current.server, components)
