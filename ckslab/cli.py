@@ -30,14 +30,14 @@ def _progress() -> Callable[[str], None]:
     started = time.monotonic()
 
     def say(message: str) -> None:
-        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim]  {message}")
+        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim]  {message}", soft_wrap=True)
 
     return say
 
 
 def cmd_binaries(args: argparse.Namespace) -> int:
     found = binaries.ensure(args.source, _progress())
-    for name in ("etcd", *binaries.KUBERNETES_BINARIES):
+    for name in binaries.ALL_BINARIES:
         out.print(f"{name:<24} {found.path(name)}")
     return 0
 
@@ -46,10 +46,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     lab = paths.lab_paths()
     say = _progress()
     running = backends.running(lab)
+    wanted = (args.backend or "auto").strip().lower()
+    if running is not None and wanted not in ("auto", running.name):
+        raise CkslabError(f"a {running.name} cluster is already up; BACKEND={wanted} would be a second one.",
+                          f"Run `make down` first, then `make up BACKEND={wanted}`.")
     backend, why = (running, f"{running.name}: already recorded in {lab.state_file}") if running \
-        else backends.select(args.backend, lab)
+        else backends.select(wanted, lab)
     say(f"backend {why}")
-    binaries.ensure("auto", say)
+    binaries.ensure("auto", say, names=backend.needs)
     available = backend.available()
     if not available.ok:
         raise CkslabError(f"the {backend.name} backend cannot run here: {available.reason}.")
@@ -141,6 +145,39 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from cluster import docker, preflight
+
+    lab = paths.lab_paths()
+    findings: list[preflight.Finding] = []
+    backend = backends.running(lab)
+    needed = backend.needs if backend else binaries.CLUSTER_BINARIES
+    gone = binaries.missing(needed)
+    findings.append(preflight.Finding("binaries", not gone, f"missing: {', '.join(gone)}" if gone else
+                                      f"{', '.join(needed)} ({KUBERNETES_VERSION}) in the cache", "Run `make binaries`."))
+    found = docker.check()
+    findings.append(preflight.Finding("Docker for kind", True, ("usable: " if found.usable else "not usable (the "
+                                      "local backend needs none): ") + found.reason))
+    status = backend.status() if backend else None
+    if backend is None or status is None:
+        findings.append(preflight.Finding("cluster", False, "no cluster is up", "Run `make up`."))
+    else:
+        findings.append(preflight.Finding("cluster", status.healthy, f"{status.backend}, {status.server}: "
+                                          + ", ".join(f"{c.name} {'ok' if c.healthy else 'DOWN'}"
+                                                      for c in status.components), "Run `make up`."))
+        if status.healthy and not binaries.missing(("kubectl",)):
+            findings.append(preflight.version_skew(binaries.cached().kubectl, lab.kubeconfig))
+        if status.healthy:
+            findings.append(preflight.signs_client_certificates(lab.kubeconfig, backend.ca_certificate()))
+    table = Table(title="ckslab doctor")
+    for column in ("check", "ok", "detail", "fix"):
+        table.add_column(column)
+    for f in findings:
+        table.add_row(f.check, "yes" if f.ok else "[red]no[/red]", f.detail, "" if f.ok else f.fix)
+    out.print(table)
+    return 0 if all(f.ok for f in findings) else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from cluster import bench
 
@@ -161,6 +198,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop and remove the cluster (safe to run twice)").set_defaults(func=cmd_down)
     sub.add_parser("status", help="health of each control-plane component").set_defaults(func=cmd_status)
     sub.add_parser("env", help='shell exports: eval "$(ckslab env)"').set_defaults(func=cmd_env)
+    sub.add_parser("doctor", help="check binaries, Docker, the cluster, versions and CSR signing").set_defaults(
+        func=cmd_doctor)
     s = sub.add_parser("controlplane", help="look at the control plane's configuration")
     s.add_argument("action", choices=("show", "ca", "restart"))
     s.add_argument("component", nargs="?", help="etcd, apiserver or controller-manager")

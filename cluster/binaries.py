@@ -1,4 +1,4 @@
-"""The pinned Kubernetes and etcd binaries: from the cache, built with Go, or downloaded.
+"""The pinned Kubernetes, etcd and kind binaries: from the cache, built with Go, or downloaded.
 
 ``ensure()`` looks in this order: the cache outside the checkout (keyed by version) -> ``go
 build`` of the modules under ``cluster/gobuild/`` (static, with the release's version stamped
@@ -9,6 +9,7 @@ enters the cache only once it is complete, by an atomic rename.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import platform
 import re
@@ -27,13 +28,17 @@ from cluster import paths
 from cluster.errors import BinariesError, ChecksumMismatch
 from cluster.process import log_tail
 from cluster.versions import (
-    ETCD_VERSION, GO_MINIMUM, KUBERNETES_BUILD_DATE, KUBERNETES_VERSION, minor,
+    ETCD_VERSION, GO_MINIMUM, KIND_VERSION, KUBERNETES_BUILD_DATE, KUBERNETES_VERSION, minor,
 )
 
 KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kubectl")
+#: What the local control plane needs; kind is obtained too, for the kind backend.
+CLUSTER_BINARIES = ("etcd", *KUBERNETES_BINARIES)
+ALL_BINARIES = (*CLUSTER_BINARIES, "kind")
 #: Where the official binaries are published; override for a mirror.
 KUBERNETES_RELEASE_URL = "https://dl.k8s.io/release"
 ETCD_RELEASE_URL = "https://github.com/etcd-io/etcd/releases/download"
+KIND_RELEASE_URL = "https://github.com/kubernetes-sigs/kind/releases/download"
 INSTALL_HINT = (
     f"Install Go {GO_MINIMUM[0]}.{GO_MINIMUM[1]} or newer (https://go.dev/doc/install) to build "
     "them, or connect to the internet to download them, then run `make binaries`."
@@ -44,20 +49,16 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Binaries:
-    """Absolute paths of the four programs the local control plane runs."""
+    """Absolute paths of the programs ckslab runs."""
 
     etcd: Path
     kube_apiserver: Path
     kube_controller_manager: Path
     kubectl: Path
+    kind: Path
 
     def path(self, program: str) -> Path:
-        return {
-            "etcd": self.etcd,
-            "kube-apiserver": self.kube_apiserver,
-            "kube-controller-manager": self.kube_controller_manager,
-            "kubectl": self.kubectl,
-        }[program]
+        return Path(getattr(self, program.replace("-", "_")))
 
 
 def cached() -> Binaries:
@@ -68,6 +69,7 @@ def cached() -> Binaries:
         kube_apiserver=k8s / "kube-apiserver",
         kube_controller_manager=k8s / "kube-controller-manager",
         kubectl=k8s / "kubectl",
+        kind=paths.kind_bin_dir() / "kind",
     )
 
 
@@ -75,32 +77,33 @@ def _present(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def missing() -> list[str]:
-    """Names of the binaries not in the cache yet."""
+def missing(names: tuple[str, ...] = CLUSTER_BINARIES) -> list[str]:
+    """Which of ``names`` are not in the cache yet."""
     b = cached()
-    return [n for n in ("etcd", *KUBERNETES_BINARIES) if not _present(b.path(n))]
+    return [n for n in names if not _present(b.path(n))]
 
 
-def require() -> Binaries:
+def require(names: tuple[str, ...] = CLUSTER_BINARIES) -> Binaries:
     """The cached binaries, or an error saying to run ``make binaries``."""
-    gone = missing()
+    gone = missing(names)
     if gone:
         raise BinariesError(
-            f"the Kubernetes binaries are not built yet (missing: {', '.join(gone)}).",
+            f"the binaries are not built yet (missing: {', '.join(gone)}).",
             hint="Run `make binaries` (or `make up`, which builds them first).",
         )
     return cached()
 
 
-def ensure(source: str = "auto", progress: Progress = print) -> Binaries:
-    """Return the binaries, obtaining the missing ones from ``source``.
+def ensure(source: str = "auto", progress: Progress = print,
+           names: tuple[str, ...] = ALL_BINARIES) -> Binaries:
+    """Return the binaries, obtaining the missing ones of ``names`` from ``source``.
 
     ``source`` is ``auto`` (build with Go when it is installed, else download), ``build`` or
     ``download``.
     """
     if source not in ("auto", "build", "download"):
         raise BinariesError(f"unknown binaries source {source!r}: use auto, build or download.")
-    gone = missing()
+    gone = missing(names)
     if not gone:
         return cached()
     go = find_go()
@@ -118,13 +121,13 @@ def ensure(source: str = "auto", progress: Progress = print) -> Binaries:
                 f"Go is not installed and the release binaries could not be downloaded ({err.message})",
                 INSTALL_HINT,
             ) from err
-    return require()
+    return require(names)
 
 
 # --- building with Go ------------------------------------------------------------------------
 
 def find_go() -> str | None:
-    """The ``go`` command when it is installed and new enough (a toolchain line may upgrade it)."""
+    """The ``go`` command, if installed (a go.mod toolchain line may fetch a newer one)."""
     return shutil.which("go")
 
 
@@ -144,28 +147,44 @@ def version_ldflags(version: str = KUBERNETES_VERSION) -> str:
 
 
 def build_log() -> Path:
-    return paths.cache_root() / "logs" / f"build-{KUBERNETES_VERSION}-etcd-{ETCD_VERSION}.log"
+    return paths.cache_root() / "logs" / f"build-{KUBERNETES_VERSION}-etcd-{ETCD_VERSION}-kind-{KIND_VERSION}.log"
+
+
+@dataclass(frozen=True)
+class _BuildJob:
+    module: str  # folder under cluster/gobuild
+    dest: Path
+    output: str  # file name, or "" for one file per package (named after it)
+    packages: list[str]
+    ldflags: str
+
+
+def _jobs(names: list[str]) -> list[_BuildJob]:
+    jobs = []
+    k8s = [n for n in names if n in KUBERNETES_BINARIES]
+    if k8s:
+        jobs.append(_BuildJob("kubernetes", paths.kubernetes_bin_dir(), "",
+                              [f"k8s.io/kubernetes/cmd/{n}" for n in k8s], version_ldflags()))
+    if "etcd" in names:
+        jobs.append(_BuildJob("etcd", paths.etcd_bin_dir(), "etcd", ["go.etcd.io/etcd/server/v3"], "-s -w"))
+    if "kind" in names:
+        jobs.append(_BuildJob("kind", paths.kind_bin_dir(), "kind", ["sigs.k8s.io/kind"], "-s -w"))
+    return jobs
 
 
 def build(go: str, names: list[str], progress: Progress) -> None:
     """``go build`` the missing binaries into the cache."""
-    gobuild = paths.checkout() / "cluster" / "gobuild"
     log = build_log()
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly -buildvcs=false"}
-    jobs = []
-    k8s = [n for n in names if n in KUBERNETES_BINARIES]
-    if k8s:
-        jobs.append((gobuild / "kubernetes", paths.kubernetes_bin_dir(), "",
-                     [f"k8s.io/kubernetes/cmd/{n}" for n in k8s], version_ldflags()))
-    if "etcd" in names:
-        jobs.append((gobuild / "etcd", paths.etcd_bin_dir(), "etcd", ["go.etcd.io/etcd/server/v3"], "-s -w"))
-    for module, dest, output, packages, ldflags in jobs:
-        dest.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=dest, prefix=".build-") as tmp:
-            cmd = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", f"{tmp}/{output}", *packages]
-            progress(f"building {', '.join(output or p.rsplit('/', 1)[-1] for p in packages)} with Go "
-                     f"(the first time takes about 15 minutes on 2 cores; log: {log})")
+    for job in _jobs(names):
+        module = paths.checkout() / "cluster" / "gobuild" / job.module
+        job.dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=job.dest, prefix=".build-") as tmp:
+            cmd = [go, "build", "-trimpath", "-ldflags", job.ldflags, "-o", f"{tmp}/{job.output}", *job.packages]
+            what = ", ".join(job.output or p.rsplit("/", 1)[-1] for p in job.packages)
+            slow = " (the first time takes about 15 minutes on 2 cores)" if job.module == "kubernetes" else ""
+            progress(f"building {what} with Go{slow}; log: {log}")
             started = time.monotonic()
             with open(log, "ab") as fh:
                 fh.write(f"\n$ (cd {module} && {' '.join(cmd)})\n".encode())
@@ -179,8 +198,8 @@ def build(go: str, names: list[str], progress: Progress) -> None:
                     "fix the error above and run `make binaries` again.",
                 )
             for built in Path(tmp).iterdir():
-                os.replace(built, dest / built.name)
-            progress(f"built in {time.monotonic() - started:.0f}s -> {dest}")
+                os.replace(built, job.dest / built.name)
+            progress(f"built {what} in {time.monotonic() - started:.0f}s -> {job.dest}")
 
 
 # --- downloading release binaries ------------------------------------------------------------
@@ -228,32 +247,38 @@ def _install(data: bytes, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
+def _base(variable: str, default: str) -> str:
+    return os.environ.get(variable, default).rstrip("/")
+
+
 def download(names: list[str], progress: Progress) -> None:
     """Download the missing binaries from their official releases, verifying checksums."""
     arch = _arch()
-    k8s_base = os.environ.get("CKSLAB_KUBERNETES_RELEASE_URL", KUBERNETES_RELEASE_URL).rstrip("/")
-    etcd_base = os.environ.get("CKSLAB_ETCD_RELEASE_URL", ETCD_RELEASE_URL).rstrip("/")
     fetched: dict[Path, bytes] = {}
     for name in names:
         if name == "etcd":
+            base = f"{_base('CKSLAB_ETCD_RELEASE_URL', ETCD_RELEASE_URL)}/{ETCD_VERSION}"
             tarball = f"etcd-{ETCD_VERSION}-linux-{arch}.tar.gz"
-            url = f"{etcd_base}/{ETCD_VERSION}/{tarball}"
-            progress(f"downloading {url}")
-            sums = _fetch(f"{etcd_base}/{ETCD_VERSION}/SHA256SUMS").decode()
-            data = _verified(url, _fetch(url, timeout=300), _expected_sha256(sums, tarball))
+            progress(f"downloading {base}/{tarball}")
+            sums = _fetch(f"{base}/SHA256SUMS").decode()
+            data = _verified(f"{base}/{tarball}", _fetch(f"{base}/{tarball}", timeout=300),
+                             _expected_sha256(sums, tarball))
             fetched[cached().etcd] = _etcd_from_tarball(data, tarball)
+            continue
+        if name == "kind":
+            url = f"{_base('CKSLAB_KIND_RELEASE_URL', KIND_RELEASE_URL)}/{KIND_VERSION}/kind-linux-{arch}"
+            checksum_url = url + ".sha256sum"
         else:
-            url = f"{k8s_base}/{KUBERNETES_VERSION}/bin/linux/{arch}/{name}"
-            progress(f"downloading {url}")
-            digest = _expected_sha256(_fetch(url + ".sha256").decode(), name)
-            fetched[cached().path(name)] = _verified(url, _fetch(url, timeout=300), digest)
+            url = f"{_base('CKSLAB_KUBERNETES_RELEASE_URL', KUBERNETES_RELEASE_URL)}/{KUBERNETES_VERSION}/bin/linux/{arch}/{name}"
+            checksum_url = url + ".sha256"
+        progress(f"downloading {url}")
+        digest = _expected_sha256(_fetch(checksum_url).decode(), url.rsplit("/", 1)[1])
+        fetched[cached().path(name)] = _verified(url, _fetch(url, timeout=300), digest)
     for dest, data in fetched.items():  # install only when every download verified
         _install(data, dest)
 
 
 def _etcd_from_tarball(data: bytes, tarball: str) -> bytes:
-    import io
-
     member = tarball.removesuffix(".tar.gz") + "/etcd"
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:

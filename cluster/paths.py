@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.versions import ETCD_VERSION, KUBERNETES_VERSION
+from cluster.versions import ETCD_VERSION, KIND_VERSION, KUBERNETES_VERSION
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -71,6 +71,11 @@ def kubernetes_bin_dir() -> Path:
 def etcd_bin_dir() -> Path:
     """Cache folder of the etcd server."""
     return cache_root() / f"etcd-{ETCD_VERSION}" / "bin"
+
+
+def kind_bin_dir() -> Path:
+    """Cache folder of kind."""
+    return cache_root() / f"kind-{KIND_VERSION}" / "bin"
 
 
 def write_private(path: Path, data: bytes) -> None:

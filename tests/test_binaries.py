@@ -20,7 +20,7 @@ import pytest
 
 from cluster import binaries, paths
 from cluster.errors import BinariesError, ChecksumMismatch
-from cluster.versions import ETCD_VERSION, KUBERNETES_VERSION
+from cluster.versions import ETCD_VERSION, KIND_VERSION, KUBERNETES_VERSION
 
 
 @pytest.fixture
@@ -57,6 +57,10 @@ def _release_files(tamper: str = "") -> dict[str, bytes]:
         path = f"/k8s/{KUBERNETES_VERSION}/bin/linux/{arch}/{name}"
         files[path] = body + (b"tampered" if name == tamper else b"")
         files[path + ".sha256"] = hashlib.sha256(body).hexdigest().encode()
+    kind = b"#!/bin/sh\necho kind\n"
+    files[f"/kind/{KIND_VERSION}/kind-linux-{arch}"] = kind
+    files[f"/kind/{KIND_VERSION}/kind-linux-{arch}.sha256sum"] = (
+        f"{hashlib.sha256(kind).hexdigest()}  kind-linux-{arch}\n".encode())
     tarball = f"etcd-{ETCD_VERSION}-linux-{arch}.tar.gz"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -76,6 +80,7 @@ def release_site(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
     server, url = _serve(files)
     monkeypatch.setenv("CKSLAB_KUBERNETES_RELEASE_URL", url + "/k8s")
     monkeypatch.setenv("CKSLAB_ETCD_RELEASE_URL", url + "/etcd")
+    monkeypatch.setenv("CKSLAB_KIND_RELEASE_URL", url + "/kind")
     yield files
     server.shutdown()
 
@@ -84,9 +89,10 @@ def test_download_without_go_installs_verified_executables(no_go_cache: Path, re
     found = binaries.ensure("auto", progress=lambda _m: None)
     assert found.kubectl.read_bytes() == b"#!/bin/sh\necho kubectl\n"
     assert found.etcd.read_bytes() == b"#!/bin/sh\necho etcd\n"
+    assert found.kind.read_bytes() == b"#!/bin/sh\necho kind\n"
     assert found.kubectl.parent == no_go_cache / KUBERNETES_VERSION / "bin"
     assert stat.S_IMODE(found.etcd.stat().st_mode) == 0o755
-    assert binaries.missing() == []
+    assert binaries.missing(binaries.ALL_BINARIES) == []
 
 
 def test_checksum_mismatch_installs_nothing(no_go_cache: Path, release_site: dict,
@@ -95,7 +101,7 @@ def test_checksum_mismatch_installs_nothing(no_go_cache: Path, release_site: dic
     release_site.update(tampered)
     with pytest.raises(ChecksumMismatch, match="checksum mismatch .*kube-apiserver"):
         binaries.ensure("auto", progress=lambda _m: None)
-    assert set(binaries.missing()) == {"etcd", "kube-apiserver", "kube-controller-manager", "kubectl"}
+    assert set(binaries.missing(binaries.ALL_BINARIES)) == set(binaries.ALL_BINARIES)
 
 
 def test_no_go_and_no_network_names_what_to_install(no_go_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +122,7 @@ def test_build_requested_without_go_says_so(no_go_cache: Path) -> None:
 
 def test_cache_hit_needs_neither_go_nor_network(no_go_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CKSLAB_KUBERNETES_RELEASE_URL", "http://127.0.0.1:9/nowhere")
-    for name in ("etcd", *binaries.KUBERNETES_BINARIES):
+    for name in binaries.ALL_BINARIES:
         path = binaries.cached().path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("#!/bin/sh\n")
@@ -147,4 +153,7 @@ def test_go_modules_pin_the_same_versions_as_versions_py() -> None:
     assert {v for _, v in staging} == {KUBERNETES_VERSION.replace("v1.", "v0.")}
     etcd = (gobuild / "etcd" / "go.mod").read_text()
     assert re.search(rf"^require go.etcd.io/etcd/server/v3 {re.escape(ETCD_VERSION)}\b", etcd, re.M)
-    assert os.path.exists(gobuild / "kubernetes" / "go.sum") and os.path.exists(gobuild / "etcd" / "go.sum")
+    kind = (gobuild / "kind" / "go.mod").read_text()
+    assert re.search(rf"^require sigs.k8s.io/kind {re.escape(KIND_VERSION)}\b", kind, re.M)
+    for module in ("kubernetes", "etcd", "kind"):
+        assert os.path.exists(gobuild / module / "go.sum"), module

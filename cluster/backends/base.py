@@ -55,6 +55,8 @@ class Backend(abc.ABC):
     """A way to run the lab's cluster. ``down`` must be safe to call twice."""
 
     name: str
+    #: The binaries (names in cluster.binaries) this backend runs.
+    needs: tuple[str, ...] = ()
 
     def __init__(self, lab: LabPaths) -> None:
         self.lab = lab

@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from cluster import binaries, controlplane, ports, process, state
+from cluster import binaries, controlplane, ports, preflight, process, state
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.backends.local_pki import ensure_pki, write_kubeconfigs
 from cluster.controlplane import APISERVER, COMPONENTS, CONTROLLER_MANAGER, ETCD, Layout, Ports
@@ -26,6 +26,7 @@ PORT_ATTEMPTS = 3
 
 class LocalBackend(Backend):
     name = "local"
+    needs = binaries.CLUSTER_BINARIES
 
     @property
     def layout(self) -> Layout:
@@ -59,7 +60,7 @@ class LocalBackend(Backend):
             progress("some components are not running: restarting the control plane (data and PKI kept)")
             self._stop_all(progress)
             recovered = True
-        bins = binaries.require()
+        bins = binaries.require(self.needs)
         ca = ensure_pki(self.layout)
         avoid: set[int] = set()
         for attempt in range(1, PORT_ATTEMPTS + 1):
@@ -79,6 +80,13 @@ class LocalBackend(Backend):
         details = {"ports": vars(chosen), "pids": pids}
         state.write(self.lab.state_file, state.ClusterState(self.name, KUBERNETES_VERSION, server, details))
         write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
+        progress("preflight: proving the cluster signs kube-apiserver-client CSRs")
+        try:
+            preflight.require_signing(self.lab.kubeconfig, self.ca_certificate())
+        except CkslabError:
+            if not recovered:  # a new cluster that cannot sign is no use: remove it
+                self.down(lambda _m: None)
+            raise
         return UpResult(self.name, KUBERNETES_VERSION, server, self.lab.kubeconfig,
                         time.monotonic() - started, recovered=recovered)
 
@@ -205,7 +213,7 @@ class LocalBackend(Backend):
         progress(f"stopping {component} (pid {pid})")
         process.stop_pid(pid, component, self.marker)
         progress(f"starting {component} from {self.layout.manifest(component)}")
-        new_pid = self._process(component, chosen, binaries.require()).start()
+        new_pid = self._process(component, chosen, binaries.require(self.needs)).start()
         current.details["pids"][component] = new_pid
         state.write(self.lab.state_file, current)
 
