@@ -24,7 +24,7 @@ def test_unknown_backend_is_a_one_line_usage_error(lab_root: Path) -> None:
     result = ckslab("up", "--backend", "minikube", env_root=lab_root)
     assert result.returncode == 2
     assert "unknown backend 'minikube'" in result.stderr
-    assert "auto, local" in result.stderr
+    assert "auto, kind, local, existing" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (lab_root / ".lab" / "state.json").exists()
 
