@@ -4,17 +4,18 @@ VENV    := .venv
 CKSLAB  := $(VENV)/bin/ckslab
 PYTEST  := $(VENV)/bin/pytest
 BACKEND ?= auto
+LAB     ?= certificates-api
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup binaries up down status env test test-unit lint bench clean
+.PHONY: help setup binaries up down status env doctor list lab grade hint reset test test-unit lint bench clean
 
 help: ## Show this help
 	@echo "ckslab: hands-on Kubernetes Certificates API labs"
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo "Variables: BACKEND=$(BACKEND) (auto|local)"
+	@echo "Variables: BACKEND=$(BACKEND) (auto|kind|local|existing), KIND_WORKERS, KUBECONFIG (existing), LAB"
 
 setup: $(STAMP) ## Create .venv and install ckslab (every target does this first)
 
@@ -39,6 +40,24 @@ status: setup ## Show each control-plane component's health
 
 env: setup ## Print the shell exports: eval "$$(make -s env)"
 	@$(CKSLAB) env
+
+doctor: setup ## Check binaries, Docker, the cluster, versions and CSR signing
+	@$(CKSLAB) doctor
+
+list: setup ## The labs and your progress in each
+	@$(CKSLAB) list
+
+lab: setup ## Start a lab: make lab LAB=certificates-api
+	@$(CKSLAB) start $(LAB)
+
+grade: setup ## Grade a lab: make grade LAB=certificates-api
+	@$(CKSLAB) grade $(LAB)
+
+hint: setup ## A hint for the first step not done: make hint LAB=certificates-api
+	@$(CKSLAB) hint $(LAB)
+
+reset: setup ## Return a lab to its start, backing up your files: make reset LAB=...
+	@$(CKSLAB) reset $(LAB)
 
 test: setup binaries ## Run every test: unit tests and tests on a real local control plane
 	$(PYTEST)

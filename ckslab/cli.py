@@ -21,6 +21,8 @@ from cluster.backends.base import Backend
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError, UsageError
 from cluster.versions import KUBERNETES_VERSION
+from graders import cli as grade_cli
+from labs import cli as labs_cli
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -208,6 +210,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", default=str(paths.lab_paths().lab / "bench.json"), help="where to write the JSON")
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")
     s.set_defaults(func=cmd_bench)
+    grade_cli.add_parser(sub)
+    labs_cli.add_parser(sub)
     return p
 
 

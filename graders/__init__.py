@@ -1,0 +1,1 @@
+"""Graders: plain pytest tests per lab (one package each), the score plugin and `ckslab grade`."""

@@ -1,0 +1,77 @@
+"""What the certificates-api graders look at: the learner's workspace and the cluster, read once.
+
+The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder), ``KUBECONFIG`` (the
+admin kubeconfig) and ``CKSLAB_USER``. The cluster is read once per session and only read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from kubernetes import client
+
+from graders import files, issuance, kube
+from graders.certificates_api.lab import LabFiles
+from graders.expect import StepFailure, fail
+
+DEFAULT_USER = "jane"
+
+
+@pytest.fixture(scope="session")
+def lab() -> LabFiles:
+    workspace = os.environ.get("CKSLAB_WORKSPACE")
+    if not workspace:
+        fail("could not check: CKSLAB_WORKSPACE is not set.", "Grade with: ckslab grade certificates-api")
+    return LabFiles(Path(workspace), os.environ.get("CKSLAB_USER") or DEFAULT_USER)
+
+
+@pytest.fixture(scope="session")
+def admin_api() -> client.ApiClient:
+    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
+    path = os.environ.get("KUBECONFIG")
+    if not path or not Path(path).is_file():
+        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
+             "Run `make up`, then grade again.")
+    try:
+        return kube.client_for(Path(path))
+    except Exception as err:
+        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({err}).",
+             "Run `make up`, then grade again.")
+
+
+@pytest.fixture(scope="session")
+def cluster_ca(admin_api: client.ApiClient) -> x509.Certificate:
+    return kube.ca_certificate(admin_api)
+
+
+@pytest.fixture(scope="session")
+def cluster_csr(admin_api: client.ApiClient, lab: LabFiles) -> client.V1CertificateSigningRequest | None:
+    """The CSR named after the user, or None when the cluster has none."""
+    try:
+        return kube.read_csr(admin_api, lab.user)
+    except Exception as err:
+        detail = " ".join(str(err).split())[:160]
+        fail(f"could not check: the cluster did not answer when reading the CSR {lab.user} ({detail}).",
+             "Run `ckslab status`; `make up` restarts what is down.")
+
+
+@pytest.fixture(scope="session")
+def collected(cluster_csr: client.V1CertificateSigningRequest | None, lab: LabFiles,
+              cluster_ca: x509.Certificate) -> str | None:
+    """Why a missing CSR is fine (it was garbage-collected after issuing jane.crt), or None."""
+    if cluster_csr is not None:
+        return None
+    try:
+        key = files.load_private_key(lab.key, "")
+        cert = files.load_certificate(lab.crt, "")
+    except StepFailure:
+        return None
+    if not (issuance.is_users_client_certificate(cert, key, cluster_ca, lab.user)
+            and issuance.old_enough_to_be_collected(cert)):
+        return None
+    return (f"The CSR {lab.user} is gone: the controller manager deletes approved CSRs after 1 hour, "
+            f"which is normal; {lab.crt.name} still chains to the cluster CA and matches "
+            f"{lab.key.name}, so this step counts.")

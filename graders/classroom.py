@@ -1,0 +1,177 @@
+"""``ckslab grade LAB --class roster.csv``: grade a whole class, in parallel.
+
+The roster has a header and one row per learner: ``name`` (their lab user), and ``kubeconfig``
+(the admin kubeconfig of the cluster they worked on; default: this machine's lab cluster) and/or
+``workspace`` (their lab folder; default: their workspace here). Relative paths are relative to
+the roster. Each learner is graded in a process of their own; one unreachable cluster is
+reported in its row and does not stop the others. Writes ``class.csv``, a self-contained
+``scoreboard.html``, and each learner's JSON and JUnit report under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cluster import paths
+from cluster.errors import CkslabError, UsageError
+from labs import catalog, engine
+
+out = Console(highlight=False)
+#: Learners graded at once: grading is mostly waiting on Python start-up and the API server.
+WORKERS = max(2, 2 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Learner:
+    name: str
+    kubeconfig: Path
+    workspace: Path
+
+
+@dataclass
+class Row:
+    learner: Learner
+    report: dict[str, Any] | None = None
+    error: str = ""
+    seconds: float = 0.0
+    steps: dict[str, bool] = field(default_factory=dict)
+
+
+def read_roster(path: Path, lab: catalog.Lab) -> list[Learner]:
+    """The learners of ``path``; UsageError naming the line of a bad row."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise UsageError(f"cannot read the roster {path}: {err.strerror}.",
+                         "Give a CSV file with a header: name,kubeconfig,workspace") from err
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows or "name" not in (rows[0].keys()):
+        raise UsageError(f"the roster {path} needs a header line with a `name` column.",
+                         "For example: name,kubeconfig,workspace")
+    base, root = path.resolve().parent, paths.project_root()
+    learners, seen = [], set()
+    for number, row in enumerate(rows, start=2):
+        name = (row.get("name") or "").strip()
+        if not name:
+            raise UsageError(f"{path}, line {number}: the name is empty.", "Give every learner a name.")
+        if name in seen:
+            raise UsageError(f"{path}, line {number}: {name} is listed twice.", "List each learner once.")
+        seen.add(name)
+        kubeconfig = (row.get("kubeconfig") or "").strip()
+        workspace = (row.get("workspace") or "").strip()
+        learners.append(Learner(
+            name,
+            (base / kubeconfig).resolve() if kubeconfig else paths.lab_paths().kubeconfig,
+            (base / workspace).resolve() if workspace else engine.workspace_for(lab, name, root),
+        ))
+    return learners
+
+
+def grade_one(lab: catalog.Lab, learner: Learner, reports: Path) -> Row:
+    from graders import cli as grade_cli  # a cycle at import time: cli imports this module lazily
+
+    started = time.monotonic()
+    row = Row(learner)
+    try:
+        engine.prepare(lab.id, learner.name)  # validates the name
+        grade_cli.check_cluster(learner.kubeconfig)
+        row.report = grade_cli.grade(lab.for_user(learner.name), learner.name, learner.workspace,
+                                     learner.kubeconfig, junit=reports / f"{learner.name}.junit.xml")
+        (reports / f"{learner.name}.json").write_text(json.dumps(row.report, indent=2) + "\n")
+        row.steps = {s["id"]: s["passed"] for s in row.report["steps"]}
+    except CkslabError as err:
+        row.error = str(err).splitlines()[0]
+    row.seconds = time.monotonic() - started
+    return row
+
+
+def run(args: argparse.Namespace) -> int:
+    """Grade the roster; 0 when every learner could be graded, 1 when some could not."""
+    lab = catalog.load(args.lab)
+    learners = read_roster(Path(args.class_roster), lab)
+    target = Path(args.out).resolve()
+    reports = target / "learners"
+    reports.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(learners))) as pool:
+        rows = list(pool.map(lambda learner: grade_one(lab, learner, reports), learners))
+    elapsed = time.monotonic() - started
+    write_csv(target / "class.csv", lab, rows)
+    (target / "scoreboard.html").write_text(scoreboard(lab, rows, elapsed))
+    show(lab, rows, elapsed, target)
+    return 0 if all(r.report is not None for r in rows) else 1
+
+
+def write_csv(path: Path, lab: catalog.Lab, rows: list[Row]) -> None:
+    ids = [s.id for s in lab.steps]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["name", "score", "max_score", "passed", "status", *ids])
+        for r in rows:
+            if r.report is None:
+                writer.writerow([r.learner.name, "", lab.max_score, "", f"not graded: {r.error}", *[""] * len(ids)])
+            else:
+                writer.writerow([r.learner.name, r.report["score"], r.report["max_score"],
+                                 str(r.report["passed"]).lower(), "graded",
+                                 *["pass" if r.steps.get(i) else "fail" for i in ids]])
+
+
+def scoreboard(lab: catalog.Lab, rows: list[Row], elapsed: float) -> str:
+    """A self-contained HTML page: one row a learner, one column a step."""
+    esc = html.escape
+    head = "".join(f"<th title='{esc(s.title)}'>{esc(s.id)}<br><small>{s.points} pts</small></th>" for s in lab.steps)
+    body = []
+    for r in sorted(rows, key=lambda r: (r.report is None, -(r.report or {}).get("score", 0), r.learner.name)):
+        if r.report is None:
+            cells = f"<td class='err' colspan='{len(lab.steps) + 1}'>not graded: {esc(r.error)}</td>"
+        else:
+            by_id = {s["id"]: s for s in r.report["steps"]}
+            cells = f"<td class='score'>{r.report['score']}/{r.report['max_score']}</td>" + "".join(
+                f"<td class='{'pass' if by_id[s.id]['passed'] else 'fail'}' title='{esc(by_id[s.id]['message'])}'>"
+                f"{'✔' if by_id[s.id]['passed'] else '✘'}</td>" for s in lab.steps)
+        body.append(f"<tr><th class='name'>{esc(r.learner.name)}</th>{cells}</tr>")
+    graded = [r for r in rows if r.report is not None]
+    average = sum(r.report["score"] for r in graded if r.report) / len(graded) if graded else 0
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(lab.id)} scoreboard</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: .4em .7em; text-align: center; }}
+th.name {{ text-align: left; }} .pass {{ background: #d7f5dd; }} .fail {{ background: #fadbd8; }}
+.err {{ background: #fdebd0; text-align: left; }} .score {{ font-weight: bold; }}
+</style></head><body>
+<h1>{esc(lab.title)}</h1>
+<p>{len(rows)} learners, {len(graded)} graded, average {average:.0f}/{lab.max_score};
+graded in {elapsed:.1f}s on {time.strftime('%Y-%m-%d %H:%M')}. Hover a cell for the grader's message.</p>
+<table><thead><tr><th>learner</th><th>score</th>{head}</tr></thead>
+<tbody>
+{chr(10).join(body)}
+</tbody></table></body></html>
+"""
+
+
+def show(lab: catalog.Lab, rows: list[Row], elapsed: float, target: Path) -> None:
+    table = Table(title=f"{lab.id}: {len(rows)} learners graded in {elapsed:.1f}s")
+    for column in ("learner", "score", *[s.id for s in lab.steps]):
+        table.add_column(column)
+    for r in rows:
+        if r.report is None:
+            table.add_row(r.learner.name, "[red]not graded[/red]", Text(r.error), *[""] * (len(lab.steps) - 1))
+        else:
+            table.add_row(r.learner.name, f"{r.report['score']}/{r.report['max_score']}",
+                          *["[green]pass[/green]" if r.steps.get(s.id) else "[red]fail[/red]" for s in lab.steps])
+    out.print(table)
+    out.print(f"Wrote {target / 'class.csv'}, {target / 'scoreboard.html'} and {target / 'learners'}/.")

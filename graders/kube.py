@@ -1,0 +1,88 @@
+"""Read-only looks at the cluster for the graders, through the official Kubernetes client.
+
+Nothing here writes to the cluster or to the learner's files: kubeconfigs are loaded with
+``persist_config=False`` (the client would otherwise write refreshed credentials back), the CSR
+is only read, and the one create call is a SelfSubjectReview, which the API server answers
+without storing anything (what ``kubectl auth whoami`` does). The client's temporary files for
+embedded certificates are removed when the grader process exits.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from cryptography import x509
+from kubernetes import client, config
+
+#: Seconds to wait for one API call: the cluster is local, so anything slower is a failure.
+REQUEST_TIMEOUT = 10
+
+
+def client_for(kubeconfig: Path) -> client.ApiClient:
+    """A client for ``kubeconfig``'s current context that never writes the file back."""
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), persist_config=False)
+    return api
+
+
+def server_of(api: client.ApiClient) -> str:
+    return str(api.configuration.host)
+
+
+def ca_certificate(api: client.ApiClient) -> x509.Certificate:
+    """The CA the client trusts for the API server: the cluster CA, for the admin kubeconfig."""
+    ca_file = api.configuration.ssl_ca_cert
+    if not ca_file:
+        raise ValueError("the admin kubeconfig has no certificate-authority(-data)")
+    return x509.load_pem_x509_certificate(Path(ca_file).read_bytes())
+
+
+def client_certificate(api: client.ApiClient) -> bytes | None:
+    """The PEM of the client certificate the client authenticates with, if any."""
+    cert_file = api.configuration.cert_file
+    return Path(cert_file).read_bytes() if cert_file else None
+
+
+def client_key(api: client.ApiClient) -> bytes | None:
+    """The PEM of the client key the client authenticates with, if any."""
+    key_file = api.configuration.key_file
+    return Path(key_file).read_bytes() if key_file else None
+
+
+def read_csr(api: client.ApiClient, name: str) -> client.V1CertificateSigningRequest | None:
+    """The CSR ``name``, or None when there is none."""
+    try:
+        return client.CertificatesV1Api(api).read_certificate_signing_request(
+            name, _request_timeout=REQUEST_TIMEOUT)
+    except client.ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def true_conditions(csr: client.V1CertificateSigningRequest) -> dict[str, client.V1CertificateSigningRequestCondition]:
+    """The CSR's conditions whose status is True, by type (Approved, Denied, Failed)."""
+    conditions = (csr.status.conditions if csr.status else None) or []
+    return {c.type: c for c in conditions if c.status == "True"}
+
+
+def issued_certificate(csr: client.V1CertificateSigningRequest) -> bytes | None:
+    """The PEM the signer put in ``status.certificate``, or None before signing."""
+    encoded = csr.status.certificate if csr.status else None
+    return base64.b64decode(encoded) if encoded else None
+
+
+def request_of(csr: client.V1CertificateSigningRequest) -> bytes:
+    """The decoded ``spec.request`` of ``csr`` (the client keeps byte fields in base64)."""
+    return base64.b64decode(csr.spec.request or "")
+
+
+def whoami(api: client.ApiClient) -> str:
+    """The user name the API server sees for ``api``'s credentials (a SelfSubjectReview)."""
+    review = client.AuthenticationV1Api(api).create_self_subject_review(
+        client.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"),
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+    user_info = review.status.user_info if review.status else None
+    return str(user_info.username) if user_info and user_info.username else ""

@@ -1,0 +1,168 @@
+"""The score report: a pytest plugin that turns grader test outcomes into a lab's score.
+
+Modelled on pytest's own junitxml plugin: ``--ckslab-lab`` registers a recorder kept in
+``config.stash``, fed by ``pytest_runtest_logreport``, which writes the JSON report once, in
+``pytest_sessionfinish``. Tests say which step they grade with ``@pytest.mark.step("id")``; the
+recorder runs them in the lab's step order and ``--ckslab-step`` keeps one step only. The
+learner never sees a traceback: a ``StepFailure`` gives the message and hint, any other error
+becomes "could not check: ...". Load it with ``-p graders.plugin``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Generator
+
+import pytest
+
+from cluster.errors import CkslabError
+from graders.expect import StepFailure
+from graders.scoring import CheckResult, score
+from labs.catalog import Lab, load
+
+STEP_MARKER = "step"
+# Keys of the (name, value) pairs the plugin adds to reports' user_properties.
+MESSAGE, HINT, NOTE = "ckslab_message", "ckslab_hint", "ckslab_note"
+#: Longest "could not check" detail kept from an unexpected exception.
+MAX_DETAIL = 200
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ckslab", "ckslab score report")
+    group.addoption("--ckslab-lab", metavar="ID", help="score the grader tests as the steps of lab ID")
+    group.addoption("--ckslab-json", metavar="FILE", help="write the score report to FILE as JSON")
+    group.addoption("--ckslab-step", metavar="ID", help="run and report only the step ID")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{STEP_MARKER}(id): the lab step a grader test belongs to")
+    lab_id = config.getoption("ckslab_lab")
+    json_path, only_step = config.getoption("ckslab_json"), config.getoption("ckslab_step")
+    if not lab_id:
+        if json_path or only_step:
+            raise pytest.UsageError("--ckslab-json and --ckslab-step need --ckslab-lab")
+        return
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller writes the report
+        return
+    try:
+        lab = load(lab_id)
+        lab = lab.for_user(os.environ.get("CKSLAB_USER") or lab.user)
+        if only_step:
+            lab.step(only_step)
+    except CkslabError as err:
+        raise pytest.UsageError(str(err)) from err
+    recorder = ScoreRecorder(lab, Path(json_path) if json_path else None, only_step)
+    config.stash[recorder_key] = recorder
+    config.pluginmanager.register(recorder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.stash.get(recorder_key, None)
+    if recorder is not None:
+        del config.stash[recorder_key]
+        config.pluginmanager.unregister(recorder)
+
+
+@pytest.fixture
+def note(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Leave a message the step reports if it passes (e.g. why a missing CSR is fine)."""
+    def add(message: str) -> None:
+        request.node.user_properties.append((NOTE, message))
+
+    return add
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the learner's message and hint to a failed (or skipped) phase's report."""
+    report = yield
+    if (report.failed or report.skipped) and call.excinfo is not None:
+        message, hint = explain(call.excinfo.value)
+        report.user_properties += [(MESSAGE, message), (HINT, hint)]
+    return report
+
+
+def explain(error: BaseException) -> tuple[str, str]:
+    """The message and hint for ``error``: its own for a StepFailure, "could not check" else."""
+    if isinstance(error, StepFailure):
+        return error.message, error.hint
+    if isinstance(error, pytest.skip.Exception):
+        return f"could not check: skipped ({error.msg}).", ""
+    detail = " ".join(str(error).split())[:MAX_DETAIL] or type(error).__name__
+    return f"could not check: {detail}.", ""
+
+
+@dataclass
+class _Outcome:
+    step: str
+    message: str | None = None
+    hint: str = ""
+    note: str = ""
+
+
+class ScoreRecorder:
+    """Collects each grader test's outcome and writes the lab's score report at the end."""
+
+    def __init__(self, lab: Lab, json_path: Path | None, only_step: str | None) -> None:
+        self.lab = lab
+        self.json_path = json_path
+        self.only_step = only_step
+        self.steps: dict[str, str] = {}  # nodeid -> step id, from the collected markers
+        self.outcomes: dict[str, _Outcome] = {}  # nodeid -> outcome, in run order
+        self.written: Path | None = None
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        order = {step.id: i for i, step in enumerate(self.lab.steps)}
+        for item in items:
+            marker = item.get_closest_marker(STEP_MARKER)
+            step = str(marker.args[0]) if marker is not None and marker.args else None
+            if step not in order:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: mark it @pytest.mark.{STEP_MARKER}(ID) with a step of the lab "
+                    f"{self.lab.id} ({', '.join(order)}), not {step!r}")
+            self.steps[item.nodeid] = step
+        if self.only_step:
+            others = [i for i in items if self.steps[i.nodeid] != self.only_step]
+            if others:
+                config.hook.pytest_deselected(items=others)
+            items[:] = [i for i in items if self.steps[i.nodeid] == self.only_step]
+        items.sort(key=lambda i: order[self.steps[i.nodeid]])  # stable: file order within a step
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        step = self.steps.get(report.nodeid)
+        if step is None:
+            return
+        outcome = self.outcomes.setdefault(report.nodeid, _Outcome(step))
+        props = dict(report.user_properties)
+        if (report.failed or report.skipped) and outcome.message is None:
+            outcome.message = str(props.get(MESSAGE) or f"could not check: the test {report.when} failed.")
+            outcome.hint = str(props.get(HINT, ""))
+        if props.get(NOTE):
+            outcome.note = str(props[NOTE])
+
+    def results(self) -> list[CheckResult]:
+        return [CheckResult(o.step, o.message is None, o.message or "", o.hint, o.note)
+                for o in self.outcomes.values()]
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # Only a session that ran the graders has a score: after a usage or collection error,
+        # an interruption or an internal error there is no report, and `ckslab grade` says so.
+        if self.json_path is None or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return
+        report = score(self.lab, self.results(), self.only_step)
+        self.json_path.parent.mkdir(parents=True, exist_ok=True)
+        self.json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        self.written = self.json_path
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        report = score(self.lab, self.results(), self.only_step)
+        where = f", written to {self.written}" if self.written else ""
+        terminalreporter.write_sep("-", f"ckslab {self.lab.id}: {report.score}/{report.max_score}{where}")
+
+
+recorder_key = pytest.StashKey[ScoreRecorder]()

@@ -1,0 +1,102 @@
+"""From the outcome of each grader test to the lab's score report. Pure code.
+
+A step passes only when every one of its tests passed, and earns all of its points or none.
+Its message is the first failing test's (tests run in lab order, file order within a step), or
+the step's success message, or a note a passing test left (e.g. "the CSR was garbage-collected,
+which is normal"). ``Report.to_json`` is the exact document ``ckslab grade --json`` writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, TypedDict
+
+from labs.catalog import Lab
+
+NO_TESTS = "could not check: no grader ran for this step (see the pytest output)."
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one grader test (setup, call and teardown together)."""
+
+    step: str
+    passed: bool
+    message: str = ""
+    hint: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    id: str
+    title: str
+    passed: bool
+    points: int
+    max_points: int
+    message: str
+    hint: str
+
+
+class StepJson(TypedDict):
+    id: str
+    title: str
+    passed: bool
+    points: int
+    max_points: int
+    message: str
+    hint: str
+
+
+class ReportJson(TypedDict):
+    lab: str
+    score: int
+    max_score: int
+    passed: bool
+    steps: list[StepJson]
+
+
+@dataclass(frozen=True)
+class Report:
+    lab: str
+    steps: tuple[StepResult, ...]
+
+    @property
+    def score(self) -> int:
+        return sum(s.points for s in self.steps)
+
+    @property
+    def max_score(self) -> int:
+        return sum(s.max_points for s in self.steps)
+
+    @property
+    def passed(self) -> bool:
+        return all(s.passed for s in self.steps)
+
+    def to_json(self) -> ReportJson:
+        return {
+            "lab": self.lab, "score": self.score, "max_score": self.max_score,
+            "passed": self.passed,
+            "steps": [StepJson(id=s.id, title=s.title, passed=s.passed, points=s.points,
+                               max_points=s.max_points, message=s.message, hint=s.hint)
+                      for s in self.steps],
+        }
+
+
+def score(lab: Lab, results: Sequence[CheckResult], only_step: str | None = None) -> Report:
+    """The report of ``lab`` (only of ``only_step`` when given) from its tests' ``results``."""
+    steps = [s for s in lab.steps if only_step is None or s.id == only_step]
+    graded = []
+    for step in steps:
+        mine = [r for r in results if r.step == step.id]
+        failed = next((r for r in mine if not r.passed), None)
+        if not mine:
+            graded.append(StepResult(step.id, step.title, False, 0, step.points, NO_TESTS, step.hint))
+        elif failed is not None:
+            graded.append(StepResult(step.id, step.title, False, 0, step.points,
+                                     failed.message, failed.hint or step.hint))
+        else:
+            note = next((r.note for r in mine if r.note), "")
+            graded.append(StepResult(step.id, step.title, True, step.points, step.points,
+                                     note or step.success, ""))
+    return Report(lab.id, tuple(graded))

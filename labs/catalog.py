@@ -1,0 +1,128 @@
+"""The labs ckslab knows, read from ``labs/<id>/lab.yaml``. Pure code (PyYAML only).
+
+A lab's definition lives in data, not in the graders: its steps, their order, titles, points and
+hints. The graders (``graders/``) attach their tests to these step ids, the score report follows
+this order, and the CLI refuses a lab id that has no ``lab.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cluster.errors import CkslabError, UsageError
+
+LABS_DIR = Path(__file__).resolve().parent
+#: Replaced by the lab's user in every text of a lab (titles, hints, messages).
+USER_PLACEHOLDER = "{user}"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A Kubernetes object a lab step owns (``kubectl delete KIND/NAME [-n NAMESPACE]``)."""
+
+    kind: str
+    name: str
+    namespace: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One graded step: all of its tests must pass to earn ``points``."""
+
+    id: str
+    title: str
+    points: int
+    hint: str
+    #: The short message of a passing step.
+    success: str = "Done."
+    #: What the learner makes in this step: reset deletes the objects and backs up the files.
+    objects: tuple[ObjectRef, ...] = ()
+    files: tuple[str, ...] = ()
+    #: False when the step cannot be undone on its own (an approval cannot be withdrawn).
+    resettable: bool = True
+    reset_note: str = ""
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab: its notebook, its user, its workspace folder and its ordered steps."""
+
+    id: str
+    title: str
+    summary: str
+    notebook: str
+    user: str
+    workspace: str
+    steps: tuple[Step, ...]
+
+    @property
+    def max_score(self) -> int:
+        return sum(step.points for step in self.steps)
+
+    def step(self, step_id: str) -> Step:
+        """The step ``step_id``; a UsageError naming the lab's steps when there is none."""
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise UsageError(f"the lab {self.id} has no step {step_id!r}.",
+                         f"Use one of: {', '.join(s.id for s in self.steps)}.")
+
+    def for_user(self, user: str) -> Lab:
+        """This lab with ``{user}`` replaced by ``user`` in its texts."""
+        def fill(text: str) -> str:
+            return text.replace(USER_PLACEHOLDER, user)
+
+        steps = tuple(replace(s, title=fill(s.title), hint=fill(s.hint), success=fill(s.success),
+                              reset_note=fill(s.reset_note), files=tuple(fill(f) for f in s.files),
+                              objects=tuple(replace(o, name=fill(o.name)) for o in s.objects))
+                      for s in self.steps)
+        return replace(self, user=user, title=fill(self.title), summary=fill(self.summary),
+                       steps=steps)
+
+
+def known() -> list[str]:
+    """The ids of the labs that have a ``lab.yaml``, sorted."""
+    return sorted(p.parent.name for p in LABS_DIR.glob("*/lab.yaml"))
+
+
+def load(lab_id: str) -> Lab:
+    """The lab ``lab_id``; a UsageError naming the known labs when there is none."""
+    path = LABS_DIR / lab_id / "lab.yaml"
+    if "/" in lab_id or lab_id.startswith(".") or not path.is_file():
+        raise UsageError(f"unknown lab {lab_id!r}.", f"Known labs: {', '.join(known()) or 'none'}.")
+    try:
+        return _parse(yaml.safe_load(path.read_text()), lab_id)
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+        raise CkslabError(f"{path} is not a valid lab definition ({err}).",
+                          "Restore it from the ckslab checkout.") from err
+
+
+def all_labs() -> list[Lab]:
+    """Every known lab, by id."""
+    return [load(lab_id) for lab_id in known()]
+
+
+def _parse(doc: Any, lab_id: str) -> Lab:
+    if not isinstance(doc, dict):
+        raise TypeError("the file must be a mapping")
+    if doc["id"] != lab_id:
+        raise ValueError(f"its id is {doc['id']!r}, not its folder's name {lab_id!r}")
+    steps = tuple(
+        Step(id=str(s["id"]), title=str(s["title"]), points=int(s["points"]), hint=str(s["hint"]),
+             success=str(s.get("success", "Done.")),
+             objects=tuple(ObjectRef(str(o["kind"]), str(o["name"]), str(o.get("namespace", "")))
+                           for o in s.get("owns", {}).get("objects", [])),
+             files=tuple(str(f) for f in s.get("owns", {}).get("files", [])),
+             resettable=bool(s.get("resettable", True)), reset_note=str(s.get("reset_note", "")))
+        for s in doc["steps"]
+    )
+    ids = [s.id for s in steps]
+    if not steps or len(set(ids)) != len(ids):
+        raise ValueError("steps must be a non-empty list with distinct ids")
+    return Lab(id=lab_id, title=str(doc["title"]), summary=str(doc.get("summary", "")),
+               notebook=str(doc["notebook"]), user=str(doc["user"]),
+               workspace=str(doc["workspace"]), steps=steps)

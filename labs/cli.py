@@ -1,0 +1,126 @@
+"""``ckslab list|start|reset|hint|solve``: the lab engine on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cluster import paths
+from cluster.errors import CkslabError, UsageError
+from labs import catalog, engine
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _say(message: str) -> None:
+    err.print(Text(message), soft_wrap=True)
+
+
+def add_parser(sub: Any) -> None:
+    """Register the lab commands on the ``ckslab`` command line."""
+    sub.add_parser("list", help="the labs, and your progress in each").set_defaults(func=cmd_list)
+    for name, func, text in (("start", cmd_start, "prepare a lab: its workspace and cluster objects"),
+                             ("reset", cmd_reset, "return a lab to its start (your files are backed up)"),
+                             ("hint", cmd_hint, "a hint for a step (default: the first one not done)"),
+                             ("solve", cmd_solve, "run the lab's reference solution (for instructors)")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("lab", help=f"the lab ({', '.join(catalog.known())})")
+        if name == "hint":
+            s.add_argument("step", nargs="?", help="the step id")
+        if name == "reset":
+            s.add_argument("--step", help="reset this step and the ones after it only")
+        if name == "solve":
+            s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        s.add_argument("--user", help="the learner's user name (default: $CKSLAB_USER, else the lab's)")
+        s.set_defaults(func=func)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    table = Table(title="ckslab labs")
+    for column in ("lab", "title", "steps", "points", "progress"):
+        table.add_column(column)
+    for lab in catalog.all_labs():
+        run = engine.prepare(lab.id)
+        progress = engine.read_progress(run)
+        if "score" in progress:
+            state = f"{progress['score']}/{progress['max_score']} (graded {progress.get('graded', '?')})"
+        elif run.workspace.exists():
+            state = "started"
+        else:
+            state = "not started"
+        table.add_row(lab.id, Text(run.lab.title), str(len(lab.steps)), str(lab.max_score), state)
+    out.print(table)
+    out.print("Start one with `make lab LAB=<lab>` (or `ckslab start <lab>`).")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    run = engine.prepare(args.lab, args.user)
+    engine.start(run, _say)
+    out.print(f"[bold]{run.lab.title}[/bold] is ready for {run.user}.")
+    out.print(Text(run.lab.summary))
+    out.print(f"\nWork in:   {run.workspace}\nNotebook:  {run.lab.notebook}  (`make jupyter`)\n"
+              f"First:     {run.lab.steps[0].hint}\nCheck:     make grade LAB={run.lab.id}")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    run = engine.prepare(args.lab, args.user)
+    started = time.monotonic()
+    backup = engine.reset(run, _say, from_step=args.step)
+    scope = f"from step {args.step} on" if args.step else "to its start"
+    out.print(f"{run.lab.id} is reset {scope} in {time.monotonic() - started:.1f}s."
+              + (f" Your files are in {backup}." if backup else " There were no files to keep."))
+    return 0
+
+
+def _first_failing(run: engine.LabRun) -> str | None:
+    from graders import cli as grade_cli
+
+    grade_cli.check_cluster(run.kubeconfig)
+    report = grade_cli.grade(run.lab, run.user, run.workspace, run.kubeconfig)
+    failing = [s["id"] for s in report["steps"] if not s["passed"]]
+    return failing[0] if failing else None
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    run = engine.prepare(args.lab, args.user)
+    step_id = args.step
+    if step_id is None:
+        try:
+            step_id = _first_failing(run)
+        except CkslabError:
+            step_id = run.lab.steps[0].id  # cannot grade: start from the beginning
+        if step_id is None:
+            out.print(f"Every step of {run.lab.id} passes: nothing left to hint at.")
+            return 0
+    step = run.lab.step(step_id)
+    out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}")
+    out.print(Text(f"hint: {step.hint}"))
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    run = engine.prepare(args.lab, args.user)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("`solve` overwrites the lab's files and asks first.",
+                             "Add --yes to run it without asking.")
+        answer = input(f"Run the reference solution of {run.lab.id} for {run.user} in {run.workspace}? "
+                       "It overwrites the lab's files there. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            out.print("Nothing done.")
+            return 1
+    engine.solve(run, _say)
+    out.print(f"The reference solution of {run.lab.id} ran for {run.user}. Check it: make grade LAB={run.lab.id}")
+    return 0

@@ -1,0 +1,175 @@
+"""Start, reset, hint and solve a lab: what a self-paced learner and an instructor run.
+
+A lab owns Kubernetes objects and workspace files, step by step (``labs/<id>/lab.yaml``).
+``reset`` deletes only the objects the lab owns and moves the learner's files to
+``workspace/.backup/<lab>-<timestamp>/``: nothing a learner wrote is ever lost. Objects are
+named after the lab's user, so learners sharing one cluster never touch each other's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cluster import binaries, paths
+from cluster.errors import CkslabError, UsageError
+from labs import catalog
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LabRun:
+    """One learner's copy of a lab: its texts filled in for ``user``, and where it lives."""
+
+    lab: catalog.Lab
+    user: str
+    workspace: Path
+    kubeconfig: Path
+    root: Path
+
+    @property
+    def backups(self) -> Path:
+        return self.root / "workspace" / ".backup"
+
+    @property
+    def progress_file(self) -> Path:
+        return self.root / ".lab" / "progress" / f"{self.lab.id}--{self.user}.json"
+
+    def env(self) -> dict[str, str]:
+        """The environment of setup and solution scripts: admin kubeconfig, pinned kubectl, user."""
+        path = os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
+                                os.environ.get("PATH", "")])
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path, "CKSLAB_USER": self.user,
+                "CKSLAB_WORKSPACE": str(self.workspace)}
+
+
+def workspace_for(lab: catalog.Lab, user: str, root: Path) -> Path:
+    """``workspace/<lab>``; another user than the lab's own gets ``workspace/<lab>-<user>``."""
+    name = lab.workspace if user == lab.user else f"{lab.workspace}-{user}"
+    return root / "workspace" / name
+
+
+def prepare(lab_id: str, user: str | None = None) -> LabRun:
+    """The lab ``lab_id`` for ``user`` (default: $CKSLAB_USER, else the lab's own user)."""
+    lab = catalog.load(lab_id)
+    user = user or os.environ.get("CKSLAB_USER") or lab.user
+    if not user.replace("-", "").replace(".", "").isalnum() or not user[0].isalnum() or user != user.lower():
+        raise UsageError(f"{user!r} is not a usable user name.",
+                         "Use lower-case letters, digits, '-' and '.', starting with a letter or digit.")
+    lab_paths = paths.lab_paths()
+    return LabRun(lab.for_user(user), user, workspace_for(lab, user, lab_paths.root),
+                  lab_paths.kubeconfig, lab_paths.root)
+
+
+def _require_cluster(run: LabRun) -> None:
+    if not run.kubeconfig.is_file():
+        raise CkslabError("no cluster is up.", "Run `make up` first.")
+
+
+def _script(run: LabRun, name: str, progress: Progress) -> None:
+    script = catalog.LABS_DIR / run.lab.id / name
+    if not script.is_file():
+        return
+    progress(f"running {run.lab.id}/{name}")
+    done = subprocess.run(["bash", str(script)], cwd=run.workspace, env=run.env(), capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+        raise CkslabError(f"{run.lab.id}/{name} failed (exit {done.returncode}):\n{tail}\n",
+                          "Run `make status`; `make up` restarts what is down.")
+
+
+def start(run: LabRun, progress: Progress) -> None:
+    """Create the workspace and whatever the lab needs in the cluster."""
+    _require_cluster(run)
+    run.workspace.mkdir(parents=True, exist_ok=True)
+    _script(run, "setup.sh", progress)
+    record(run, {"started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def _delete_objects(run: LabRun, steps: list[catalog.Step], progress: Progress) -> None:
+    kubectl = str(binaries.require(("kubectl",)).kubectl)
+    for step in steps:
+        for obj in step.objects:
+            where = ["-n", obj.namespace] if obj.namespace else []
+            done = subprocess.run([kubectl, "delete", f"{obj.kind}/{obj.name}", *where, "--ignore-not-found"],
+                                  env=run.env(), capture_output=True, text=True, timeout=60, check=False)
+            if done.returncode != 0:
+                raise CkslabError(f"could not delete {obj.kind}/{obj.name}: {done.stderr.strip()}",
+                                  "Run `make status`; `make up` restarts what is down.")
+            if done.stdout.strip():
+                progress(done.stdout.strip())
+
+
+def _backup_folder(run: LabRun) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = run.backups / f"{run.workspace.name}-{stamp}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = run.backups / f"{run.workspace.name}-{stamp}-{n}"
+    return folder
+
+
+def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path | None:
+    """Return the lab (or its steps from ``from_step`` on) to its start; the backup folder, if any."""
+    _require_cluster(run)
+    steps = list(run.lab.steps)
+    if from_step is not None:
+        step = run.lab.step(from_step)
+        if not step.resettable:
+            earlier = [s.id for s in steps[: steps.index(step)] if s.resettable]
+            raise UsageError(f"the step {step.id} cannot be reset on its own: {step.reset_note}",
+                             f"Reset from an earlier step instead: --step {earlier[-1]}." if earlier else "")
+        steps = steps[steps.index(step):]
+    _delete_objects(run, steps, progress)
+    backup: Path | None = None
+    if from_step is None:
+        if run.workspace.is_dir() and any(run.workspace.iterdir()):
+            backup = _backup_folder(run)
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(run.workspace), str(backup))
+    else:
+        owned = [run.workspace / f for s in steps for f in s.files if (run.workspace / f).exists()]
+        if owned:
+            backup = _backup_folder(run)
+            for path in owned:
+                target = backup / path.relative_to(run.workspace)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(path), str(target))
+    if backup is not None:
+        progress(f"your files are kept in {backup}")
+    run.progress_file.unlink(missing_ok=True)
+    start(run, progress)
+    return backup
+
+
+def solve(run: LabRun, progress: Progress) -> None:
+    """Run the lab's reference solution in the workspace (overwrites the files it makes)."""
+    start(run, progress)
+    if not (catalog.LABS_DIR / run.lab.id / "solution.sh").is_file():
+        raise CkslabError(f"the lab {run.lab.id} has no reference solution.")
+    _script(run, "solution.sh", progress)
+
+
+def record(run: LabRun, data: dict[str, object]) -> None:
+    """Merge ``data`` into the learner's progress record (``.lab/progress/``)."""
+    current = read_progress(run)
+    run.progress_file.parent.mkdir(parents=True, exist_ok=True)
+    run.progress_file.write_text(json.dumps({**current, **data}, indent=2) + "\n")
+
+
+def read_progress(run: LabRun) -> dict[str, object]:
+    try:
+        data = json.loads(run.progress_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,69 @@
+"""`ckslab grade` when it cannot grade (exit 2, one actionable message), and its table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from cluster import kubeconfig, pki
+from graders import cli
+
+
+def grade(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "ckslab", "grade", *args], capture_output=True, text=True,
+                          env={**os.environ, "CKSLAB_ROOT": str(root)}, timeout=120, check=False)
+
+
+def test_unknown_lab(lab_root: Path) -> None:
+    result = grade(lab_root, "nope")
+    assert result.returncode == 2
+    assert "unknown lab 'nope'" in result.stderr and "certificates-api" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_step(lab_root: Path) -> None:
+    result = grade(lab_root, "certificates-api", "--step", "nope")
+    assert result.returncode == 2
+    assert "has no step 'nope'" in result.stderr and "private-key, csr-file" in result.stderr
+
+
+def test_no_cluster_up(lab_root: Path) -> None:
+    result = grade(lab_root, "certificates-api")
+    assert result.returncode == 2
+    assert "no cluster is up" in result.stderr and "make up" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cluster_that_does_not_answer(lab_root: Path) -> None:
+    ca = pki.CertificateAuthority.create()
+    admin = pki.LeafRequest("kubernetes-admin", ("system:masters",))
+    config = kubeconfig.build(server="https://127.0.0.1:1", ca_pem=pki.cert_pem(ca.cert), user="admin",
+                              client_cert_pem=pki.cert_pem(ca.issue(admin)), client_key_pem=pki.key_pem(admin.key))
+    (lab_root / ".lab").mkdir()
+    (lab_root / ".lab" / "kubeconfig").write_bytes(kubeconfig.dump(config))
+    result = grade(lab_root, "certificates-api", "--json", str(lab_root / "report.json"))
+    assert result.returncode == 2
+    assert "the cluster does not answer" in result.stderr and "make up" in result.stderr
+    assert "Traceback" not in result.stderr and not (lab_root / "report.json").exists()
+
+
+def test_table_shows_messages_verbatim() -> None:
+    console = Console(record=True, width=200)
+    cli.out, saved = console, cli.out
+    try:
+        cli.show({"lab": "certificates-api", "score": 10, "max_score": 30, "passed": False, "steps": [
+            {"id": "private-key", "title": "t", "passed": True, "points": 10, "max_points": 10,
+             "message": "fine.", "hint": ""},
+            {"id": "csr-object", "title": "t", "passed": False, "points": 0, "max_points": 20,
+             "message": "jane-csr.yaml has no spec.usages; use usages: [client auth].", "hint": "[bold]x"},
+        ]})
+    finally:
+        cli.out = saved
+    text = console.export_text()
+    assert "usages: [client auth]." in text and "[bold]x" in text
+    assert "Score: 10/30, some steps still fail." in text

@@ -1,0 +1,132 @@
+"""The lab engine on the real local control plane: start, solve, grade, reset, hint, list, class.
+
+Every test works as its own user (objects and files are named after it), so tests sharing the
+session's cluster never touch each other's CSRs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster.backends.local import LocalBackend
+
+pytestmark = pytest.mark.cluster
+LAB = "certificates-api"
+
+
+def ckslab(root: Path, *args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CKSLAB_ROOT": str(root)}
+    env.pop("CKSLAB_USER", None)
+    return subprocess.run([sys.executable, "-m", "ckslab", *args], capture_output=True, text=True, env=env,
+                          input=stdin, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def root(local_cluster: LocalBackend) -> Path:
+    return local_cluster.lab.root
+
+
+@pytest.fixture
+def user() -> str:
+    return f"eng-{secrets.token_hex(3)}"
+
+
+def report(root: Path, user: str, tmp_path: Path) -> dict:
+    out = tmp_path / f"{user}-{secrets.token_hex(2)}.json"
+    ckslab(root, "grade", LAB, "--user", user, "--json", str(out))
+    return json.loads(out.read_text())
+
+
+def test_solve_then_reset_returns_the_lab_to_its_start_keeping_the_files(root: Path, user: str, tmp_path: Path) -> None:
+    solved = ckslab(root, "solve", LAB, "--user", user, "--yes")
+    assert solved.returncode == 0, solved.stderr
+    assert report(root, user, tmp_path)["score"] == 100
+    workspace = root / "workspace" / f"{LAB}-{user}"
+    key = (workspace / f"{user}.key").read_bytes()
+
+    reset = ckslab(root, "reset", LAB, "--user", user)
+    assert reset.returncode == 0, reset.stderr
+    assert "Your files are in" in reset.stdout
+    after = report(root, user, tmp_path)
+    assert after["score"] == 0 and not any(s["passed"] for s in after["steps"])
+    backups = list((root / "workspace" / ".backup").glob(f"{LAB}-{user}-*"))
+    assert len(backups) == 1 and (backups[0] / f"{user}.key").read_bytes() == key
+    assert workspace.is_dir() and not any(workspace.iterdir())  # a fresh, empty workspace
+
+    again = ckslab(root, "reset", LAB, "--user", user)  # twice: nothing more to keep, still fine
+    assert again.returncode == 0 and "no files to keep" in again.stdout
+    assert len(list((root / "workspace" / ".backup").glob(f"{LAB}-{user}-*"))) == 1
+
+
+def test_reset_of_a_never_started_lab_is_harmless(root: Path, user: str) -> None:
+    result = ckslab(root, "reset", LAB, "--user", user)
+    assert result.returncode == 0, result.stderr
+    assert (root / "workspace" / f"{LAB}-{user}").is_dir()
+
+
+def test_reset_from_a_step_keeps_the_earlier_steps(root: Path, user: str, tmp_path: Path) -> None:
+    assert ckslab(root, "solve", LAB, "--user", user, "--yes").returncode == 0
+    result = ckslab(root, "reset", LAB, "--user", user, "--step", "certificate")
+    assert result.returncode == 0, result.stderr
+    passed = {s["id"]: s["passed"] for s in report(root, user, tmp_path)["steps"]}
+    assert passed == {"private-key": True, "csr-file": True, "csr-object": True, "approved": True,
+                      "certificate": False, "access": False}
+    refused = ckslab(root, "reset", LAB, "--user", user, "--step", "approved")
+    assert refused.returncode == 2
+    assert "cannot be reset on its own" in refused.stderr and "--step csr-object" in refused.stderr
+
+
+def test_hint_names_the_first_step_not_done(root: Path, user: str) -> None:
+    hint = ckslab(root, "hint", LAB, "--user", user)
+    assert hint.returncode == 0
+    assert hint.stdout.startswith("private-key") and f"openssl genrsa -out {user}.key 2048" in hint.stdout
+    named = ckslab(root, "hint", LAB, "approved", "--user", user)
+    assert f"kubectl certificate approve {user}" in named.stdout
+
+
+def test_solve_asks_first(root: Path, user: str) -> None:
+    refused = ckslab(root, "solve", LAB, "--user", user)  # no terminal, no --yes
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert not (root / "workspace" / f"{LAB}-{user}" / f"{user}.key").exists()
+
+
+def test_list_shows_progress(root: Path, user: str, tmp_path: Path) -> None:
+    listed = ckslab(root, "list")
+    assert listed.returncode == 0 and LAB in listed.stdout and "100" in listed.stdout
+
+
+def test_class_grading_reports_every_learner_even_an_unreachable_one(root: Path, local_cluster: LocalBackend,
+                                                                     tmp_path: Path) -> None:
+    good, wrong, away = (f"cls-{secrets.token_hex(2)}-{n}" for n in ("good", "wrong", "away"))
+    for learner in (good, wrong):
+        assert ckslab(root, "solve", LAB, "--user", learner, "--yes").returncode == 0
+    crt = root / "workspace" / f"{LAB}-{wrong}" / f"{wrong}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-key", str(crt.with_suffix(".key")), "-subj", f"/CN={wrong}",
+                    "-days", "1", "-out", str(crt)], check=True, capture_output=True)  # self-signed instead
+    unreachable = tmp_path / "away.kubeconfig"
+    unreachable.write_text(local_cluster.kubeconfig().read_text().replace(
+        local_cluster.status().server, "https://127.0.0.1:1"))  # type: ignore[union-attr]
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"name,kubeconfig,workspace\n{good},,\n{wrong},,\n{away},away.kubeconfig,\n")
+    out = tmp_path / "report"
+    result = ckslab(root, "grade", LAB, "--class", str(roster), "--out", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr  # one learner could not be graded
+    rows = {r["name"]: r for r in csv.DictReader((out / "class.csv").read_text().splitlines())}
+    assert rows[good]["score"] == "100" and rows[good]["passed"] == "true"
+    assert rows[wrong]["certificate"] == "fail" and rows[wrong]["private-key"] == "pass"
+    assert int(rows[wrong]["score"]) <= 80 and rows[wrong]["passed"] == "false"
+    assert rows[away]["status"].startswith("not graded: the cluster does not answer")
+    html = (out / "scoreboard.html").read_text()
+    assert good in html and "not graded" in html and html.startswith("<!DOCTYPE html>")
+    for learner in (good, wrong):
+        assert json.loads((out / "learners" / f"{learner}.json").read_text())["lab"] == LAB
+        assert (out / "learners" / f"{learner}.junit.xml").read_text().startswith("<?xml")
+    assert not (out / "learners" / f"{away}.json").exists()
