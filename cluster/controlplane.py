@@ -140,6 +140,10 @@ def controller_manager_command(layout: Layout, ports: Ports) -> list[str]:
         # `*` includes csrsigning, csrapproving and csrcleaner.
         "--controllers=*,bootstrapsigner,tokencleaner",
         f"--kubeconfig={conf}",
+        # The first start creates a service account and token for each of ~40 controllers
+        # (--use-service-account-credentials): at the default 20 QPS that alone takes seconds.
+        "--kube-api-qps=100",
+        "--kube-api-burst=200",
         # One instance only: leader election would make a restart wait for the old lease.
         "--leader-elect=false",
         f"--root-ca-file={pki / 'ca.crt'}",

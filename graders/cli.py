@@ -98,40 +98,53 @@ def check_cluster(kubeconfig: Path) -> None:
                           "Run `make up` (or `ckslab status` to see what is down), then grade again.") from err
 
 
-def grade(lab: catalog.Lab, user: str, workspace: Path, kubeconfig: Path, *,
-          step: str | None = None, junit: Path | None = None) -> dict[str, Any]:
-    """Run ``lab``'s graders in a pytest process and return its JSON report."""
+def pytest_args(lab: catalog.Lab, report_file: Path, step: str | None, junit: Path | None) -> list[str]:
+    """The pytest command line that grades ``lab`` and writes its report to ``report_file``."""
     graders = GRADERS_DIR / lab.id.replace("-", "_")
     if not graders.is_dir():
         raise CannotGrade(f"the lab {lab.id} has no graders ({graders} is missing).",
                           "Reinstall ckslab: make setup")
+    args = [str(graders), "-c", str(GRADERS_DIR / "pytest.ini"), "--rootdir", str(GRADERS_DIR),
+            "-p", "graders.plugin", "-p", "no:cacheprovider", "--ckslab-lab", lab.id,
+            "--ckslab-json", str(report_file), "-q", "--no-header", "-o", "console_output_style=classic"]
+    if step:
+        args += ["--ckslab-step", step]
+    if junit:
+        args += ["--junitxml", str(junit)]
+    return args
+
+
+def grading_env(user: str, workspace: Path, kubeconfig: Path) -> dict[str, str]:
+    """The graders' environment: their inputs, and no pytest settings of the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return env | {"CKSLAB_WORKSPACE": str(workspace.resolve()), "KUBECONFIG": str(kubeconfig.resolve()),
+                  "CKSLAB_USER": user, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+                  # nothing written next to the graders (no __pycache__), whoever owns them
+                  "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def read_report(report_file: Path, code: int | str, output: str) -> dict[str, Any]:
+    if not report_file.is_file():
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise CannotGrade(f"the graders did not produce a report (pytest exit code {code}):\n{tail}",
+                          "This is a ckslab bug: please report it with this output.")
+    report: dict[str, Any] = json.loads(report_file.read_text())
+    return report
+
+
+def grade(lab: catalog.Lab, user: str, workspace: Path, kubeconfig: Path, *,
+          step: str | None = None, junit: Path | None = None) -> dict[str, Any]:
+    """Run ``lab``'s graders in a pytest process of their own and return its JSON report."""
     with tempfile.TemporaryDirectory(prefix="ckslab-grade-") as tmp:
         report_file = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "pytest", str(graders), "-c", str(GRADERS_DIR / "pytest.ini"),
-                   "--rootdir", str(GRADERS_DIR), "-p", "graders.plugin", "-p", "no:cacheprovider",
-                   "--ckslab-lab", lab.id, "--ckslab-json", str(report_file), "-q", "--no-header",
-                   "-o", "console_output_style=classic"]
-        if step:
-            command += ["--ckslab-step", step]
-        if junit:
-            command += ["--junitxml", str(junit)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env |= {"CKSLAB_WORKSPACE": str(workspace.resolve()), "KUBECONFIG": str(kubeconfig.resolve()),
-                "CKSLAB_USER": user, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-                # nothing written next to the graders (no __pycache__), whoever owns them
-                "PYTHONDONTWRITEBYTECODE": "1"}
+        command = [sys.executable, "-m", "pytest", *pytest_args(lab, report_file, step, junit)]
         try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True,
-                                  timeout=GRADING_TIMEOUT, check=False)
+            done = subprocess.run(command, env=grading_env(user, workspace, kubeconfig), capture_output=True,
+                                  text=True, timeout=GRADING_TIMEOUT, check=False)
         except subprocess.TimeoutExpired as err:
             raise CannotGrade(f"grading took over {GRADING_TIMEOUT:.0f}s and was stopped.",
                               "Run `ckslab status`; `make up` restarts what is down.") from err
-        if not report_file.is_file():
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            raise CannotGrade(f"the graders did not produce a report (pytest exit code {done.returncode}):\n"
-                              f"{tail}", "This is a ckslab bug: please report it with this output.")
-        report: dict[str, Any] = json.loads(report_file.read_text())
-        return report
+        return read_report(report_file, done.returncode, done.stdout + done.stderr)
 
 
 def show(report: dict[str, Any]) -> None:
