@@ -66,6 +66,16 @@ def test_solve_then_reset_returns_the_lab_to_its_start_keeping_the_files(root: P
     assert len(list((root / "workspace" / ".backup").glob(f"{LAB}-{user}-*"))) == 1
 
 
+def test_start_prepares_the_workspace_and_says_what_next(root: Path, user: str) -> None:
+    started = ckslab(root, "start", LAB, "--user", user)
+    assert started.returncode == 0, started.stderr
+    assert (root / "workspace" / f"{LAB}-{user}").is_dir()
+    assert f"openssl genrsa -out {user}.key 2048" in started.stdout
+    assert "make grade LAB=certificates-api" in started.stdout
+    unknown = ckslab(root, "start", "no-such-lab")
+    assert unknown.returncode == 2 and "unknown lab 'no-such-lab'" in unknown.stderr
+
+
 def test_reset_of_a_never_started_lab_is_harmless(root: Path, user: str) -> None:
     result = ckslab(root, "reset", LAB, "--user", user)
     assert result.returncode == 0, result.stderr

@@ -49,10 +49,13 @@ def pids(root: Path) -> dict[str, int]:
 
 def test_up_twice_changes_nothing_and_down_leaves_no_process(cluster_root: Path) -> None:
     before = pids(cluster_root)
+    (cluster_root / ".lab" / "kubeconfig").unlink()  # a learner deleted it: `up` puts it back
     again = ckslab(cluster_root, "up")
     assert again.returncode == 0
     assert "already up" in again.stdout
     assert pids(cluster_root) == before
+    assert (cluster_root / ".lab" / "kubeconfig").read_bytes() == (
+        cluster_root / ".lab/local/etc/kubernetes/admin.conf").read_bytes()
     status = ckslab(cluster_root, "status")
     assert status.returncode == 0
     assert status.stdout.count("yes") == 6

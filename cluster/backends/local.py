@@ -55,6 +55,9 @@ class LocalBackend(Backend):
                                   "Run `make down` first to switch backends.")
             status = self.status()
             if status is not None and status.healthy:
+                if not self.lab.kubeconfig.exists() and self.layout.admin_conf.exists():
+                    progress(f"restoring the missing {self.lab.kubeconfig}")
+                    write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
                 return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
                                 time.monotonic() - started, already_running=True)
             progress("some components are not running: restarting the control plane (data and PKI kept)")
