@@ -8,7 +8,7 @@ LAB     ?= certificates-api
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup binaries up down status env doctor list lab grade hint reset test test-unit lint bench clean
+.PHONY: help setup binaries up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
 
 help: ## Show this help
 	@echo "ckslab: hands-on Kubernetes Certificates API labs"
@@ -58,6 +58,9 @@ hint: setup ## A hint for the first step not done: make hint LAB=certificates-ap
 
 reset: setup ## Return a lab to its start, backing up your files: make reset LAB=...
 	@$(CKSLAB) reset $(LAB)
+
+jupyter: setup ## Start JupyterLab on 127.0.0.1 for the lab notebooks
+	@$(CKSLAB) jupyter
 
 test: setup binaries ## Run every test: unit tests and tests on a real local control plane
 	$(PYTEST)

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from ckslab import jupyter as jupyter_cli
 from cluster import backends, binaries, controlplane, paths
 from cluster.backends.base import Backend
 from cluster.backends.local import LocalBackend
@@ -183,7 +184,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from cluster import bench
 
-    return bench.main(args.json, args.csrs, out, _progress())
+    return bench.main(args.json, args.csrs, out, _progress(), args.learners)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -209,9 +210,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="measure up time, CSR signing latency and memory")
     s.add_argument("--json", default=str(paths.lab_paths().lab / "bench.json"), help="where to write the JSON")
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")
+    s.add_argument("--learners", type=int, default=30, help="class size to grade (default 30; 0 skips it)")
     s.set_defaults(func=cmd_bench)
     grade_cli.add_parser(sub)
     labs_cli.add_parser(sub)
+    jupyter_cli.add_parser(sub)
     return p
 
 

@@ -1,0 +1,118 @@
+"""``ckslab jupyter``: JupyterLab on 127.0.0.1 for the lab notebooks, pointed at the lab's cluster.
+
+Every notebook kernel and every JupyterLab terminal is a child of the server, so the server is
+started with the environment a learner needs (``KUBECONFIG``, the pinned kubectl first on
+``PATH``, then this environment's ``ckslab``) and they inherit it. The token goes to the server
+through ``JUPYTER_TOKEN``, not its command line, which ``ps`` shows to every user of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cluster import paths, ports
+from cluster.errors import CkslabError
+
+#: JupyterLab's usual port; a free one replaces it when it is taken.
+DEFAULT_PORT = 8888
+#: Seconds the server gets to shut its kernels and terminals down after SIGTERM, before SIGKILL.
+STOP_TIMEOUT = 10.0
+
+
+def checkpoint_dir() -> Path:
+    """Where JupyterLab keeps the notebooks' checkpoints (must exist, or it falls back to /tmp)."""
+    return paths.lab_paths().lab / "jupyter-checkpoints"
+
+
+def command(port: int | None, token: str | None) -> tuple[list[str], dict[str, str]]:
+    """The ``jupyter lab`` command line and its environment (a random token when none is given)."""
+    lab = paths.lab_paths()
+    first = [str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent)]
+    rest = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d and d not in first]
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(lab.kubeconfig),
+        "PATH": os.pathsep.join(first + rest),
+        "CKSLAB_ROOT": str(lab.root),
+        "JUPYTER_TOKEN": token or secrets.token_urlsafe(24),
+    }
+    # jupyter-server-terminals runs a login shell when its stdout is not a terminal (`make
+    # jupyter | tee`, CI); Debian's /etc/profile then resets PATH and the pinned kubectl is lost.
+    # Naming the shell turns that off, so every terminal keeps the environment above.
+    shell = os.environ.get("SHELL") or shutil.which("bash") or "/bin/sh"
+    argv = [
+        sys.executable, "-m", "jupyterlab",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port or DEFAULT_PORT}",
+        "--ServerApp.port_retries=0",  # another port would not match the URL printed before
+        f"--ServerApp.root_dir={paths.checkout() / 'notebooks'}",
+        # Checkpoints are runtime state: in .lab/, not as .ipynb_checkpoints/ in the checkout.
+        f"--FileCheckpoints.checkpoint_dir={checkpoint_dir()}",
+        "--no-browser",
+        "--ServerApp.terminals_enabled=True",
+        f"--ServerApp.terminado_settings=shell_command={shlex.quote(shell)}",
+        # No calls out to PyPI or to the news feed: the lab works offline.
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=None",
+    ]
+    if os.geteuid() == 0:
+        argv.append("--ServerApp.allow_root=True")  # lab containers and CI run as root; Jupyter refuses by default
+    return argv, env
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``jupyter`` on the ``ckslab`` command line."""
+    s = subparsers.add_parser("jupyter", help="start JupyterLab on 127.0.0.1 for the lab notebooks")
+    s.add_argument("--port", type=int, help=f"port to listen on (default {DEFAULT_PORT}, or a free one if taken)")
+    s.add_argument("--token", help="the token of the URL (default: a random one)")
+    s.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start JupyterLab, print its URL and wait; Ctrl-C or SIGTERM stops it and returns 0."""
+    port = ports.pick(args.port or DEFAULT_PORT, set())
+    token = args.token or secrets.token_urlsafe(24)
+    argv, env = command(port, token)
+    checkpoint_dir().mkdir(parents=True, exist_ok=True)
+    kubeconfig = paths.lab_paths().kubeconfig
+    if not kubeconfig.exists():
+        print(f"warning: no cluster is up ({kubeconfig} does not exist): run `make up` before the lab's cells.",
+              file=sys.stderr, flush=True)
+    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
+    # Its own session: Ctrl-C reaches only us, and we stop the server without its y/n prompt.
+    server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        code = 0  # stopped on purpose
+    finally:
+        if server.poll() is None:
+            _stop(server)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code != 0:
+        raise CkslabError(f"JupyterLab exited with code {code}.", "Its log above says why.")
+    return 0
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server (it shuts its kernels and terminals down), then SIGKILL its session."""
+    server.terminate()
+    try:
+        server.wait(STOP_TIMEOUT)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):  # a second Ctrl-C does not wait
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait()
