@@ -26,10 +26,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	@touch $@
 
-binaries: setup ## Build (or fetch) the pinned Kubernetes and etcd binaries into the cache
+binaries: setup ## Build (or fetch) the pinned Kubernetes, etcd and kind binaries into the cache
 	@$(CKSLAB) binaries
 
-up: setup ## Start the cluster (BACKEND=auto|local)
+up: setup ## Start the cluster (BACKEND=auto|kind|local|existing)
 	@$(CKSLAB) up --backend $(BACKEND)
 
 down: setup ## Stop and remove the cluster (safe to run twice; repairs a damaged .lab/)
@@ -38,7 +38,7 @@ down: setup ## Stop and remove the cluster (safe to run twice; repairs a damaged
 status: setup ## Show each control-plane component's health
 	@$(CKSLAB) status
 
-env: setup ## Print the shell exports: eval "$$(make -s env)"
+env: setup ## Print the shell exports: eval "$(make -s env)"
 	@$(CKSLAB) env
 
 doctor: setup ## Check binaries, Docker, the cluster, versions and CSR signing
