@@ -1,0 +1,86 @@
+"""What the signing-config graders look at: the answers file, the controller manager, the CSR.
+
+The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder), ``KUBECONFIG`` (the
+admin kubeconfig, ``<root>/.lab/kubeconfig``) and ``CKSLAB_USER``. The project root, where the
+cluster's state and the original manifest are kept, is the kubeconfig's ``../..``. Everything is
+read once per session and only read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from kubernetes import client
+
+from cluster import controlplane
+from graders import kube
+from graders.expect import fail
+from graders.signing_config import controller
+from graders.signing_config.controller import ControllerManager
+from graders.signing_config.flags import SigningConfig
+from graders.signing_config.lab import SigningLab
+
+DEFAULT_USER = "jane"
+
+
+def _kubeconfig() -> Path:
+    path = os.environ.get("KUBECONFIG")
+    if not path or not Path(path).is_file():
+        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
+             "Run `make up`, then grade again.")
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def lab() -> SigningLab:
+    workspace = os.environ.get("CKSLAB_WORKSPACE")
+    if not workspace:
+        fail("could not check: CKSLAB_WORKSPACE is not set.", "Grade with: ckslab grade signing-config")
+    return SigningLab(Path(workspace), os.environ.get("CKSLAB_USER") or DEFAULT_USER,
+                      _kubeconfig().resolve().parent.parent)
+
+
+@pytest.fixture(scope="session")
+def admin_api() -> client.ApiClient:
+    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
+    path = _kubeconfig()
+    try:
+        return kube.client_for(path)
+    except Exception as err:
+        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({err}).",
+             "Run `make up`, then grade again.")
+
+
+@pytest.fixture(scope="session")
+def cm(lab: SigningLab, admin_api: client.ApiClient) -> ControllerManager:
+    """The controller manager as it runs, and its manifest."""
+    return controller.read(lab.root, admin_api)
+
+
+@pytest.fixture(scope="session")
+def original(lab: SigningLab, cm: ControllerManager) -> SigningConfig:
+    """The controller manager's configuration before the lab (setup.sh saved its manifest)."""
+    try:
+        text = lab.original_manifest.read_text()
+        return SigningConfig(tuple(controlplane.command_from_manifest(text, controlplane.CONTROLLER_MANAGER)))
+    except (OSError, ValueError):
+        return cm.running  # no copy: the lab was never started; what runs is the original
+
+
+@pytest.fixture(scope="session")
+def cluster_ca(admin_api: client.ApiClient) -> x509.Certificate:
+    return kube.ca_certificate(admin_api)
+
+
+@pytest.fixture(scope="session")
+def short_csr(admin_api: client.ApiClient, lab: SigningLab) -> client.V1CertificateSigningRequest | None:
+    """The CSR <user>-short, or None when the cluster has none."""
+    try:
+        return kube.read_csr(admin_api, lab.csr_name)
+    except Exception as err:
+        detail = " ".join(str(err).split())[:160]
+        fail(f"could not check: the cluster did not answer when reading the CSR {lab.csr_name} ({detail}).",
+             "Run `ckslab status`; `make up` restarts what is down.")

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Setup of the signing-config lab: keep the controller manager's original configuration, and
+# give it back when the lab is started again (`ckslab reset signing-config` runs this too).
+# `ckslab start` runs it in the lab's workspace with KUBECONFIG set to the admin kubeconfig
+# (<root>/.lab/kubeconfig), the pinned kubectl and `ckslab` first on PATH, and CKSLAB_USER.
+#
+# The first run saves the manifest in <root>/.lab/signing-config/ (again for a new cluster: the
+# copy is tied to the cluster's API server and CA). A later run restores that manifest if it was
+# changed, and restarts the controller manager if the flags it runs with are not the original
+# ones: on the local backend with `ckslab controlplane restart`, on kind the kubelet does it.
+# The controller manager is shared: this puts it back for every learner of the cluster.
+set -euo pipefail
+root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
+export CKSLAB_ROOT="$root"
+store="$root/.lab/signing-config"
+original="$store/original-kube-controller-manager.yaml"
+node=ckslab-control-plane
+backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
+
+if [ "$backend" = existing ]; then
+  echo "signing-config cannot be done on the existing backend: ckslab neither sees nor changes the" \
+       "controller manager of a cluster it did not create. Use make up BACKEND=local (or kind)."
+  exit 0
+fi
+
+# The manifest: `ckslab controlplane show` prints "# <path>[ in the node container ...]" first.
+mkdir -p "$store"
+ckslab controlplane show controller-manager > "$store/shown.yaml"
+manifest=$(head -1 "$store/shown.yaml" | sed -e 's/^# //' -e 's/ in the node container.*//')
+tail -n +2 "$store/shown.yaml" > "$store/current.yaml"
+rm -f "$store/shown.yaml"
+cluster=$(kubectl config view --raw --minify \
+  -o jsonpath='{.clusters[0].cluster.server}{.clusters[0].cluster.certificate-authority-data}' \
+  | sha256sum | cut -d' ' -f1)
+
+if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster" ]; then
+  mv "$store/current.yaml" "$original"
+  echo "$cluster" > "$store/cluster"
+  echo "saved the controller manager's manifest as $original"
+elif ! cmp -s "$store/current.yaml" "$original"; then
+  echo "restoring the original $manifest"
+  if [ "$backend" = kind ]; then  # written beside, then moved in: the kubelet never reads half a file
+    docker exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm-original.yaml && mv /etc/kubernetes/.kcm-original.yaml $manifest" \
+      < "$original"
+  else
+    cp "$original" "$manifest.ckslab-restore" && mv "$manifest.ckslab-restore" "$manifest"
+  fi
+fi
+rm -f "$store/current.yaml"
+
+# The flags of the original command, without the program, one a line.
+wanted=$(python3 -c 'import sys, yaml
+print("\n".join(yaml.safe_load(open(sys.argv[1]))["spec"]["containers"][0]["command"][1:]))' "$original")
+
+running_flags() {
+  if [ "$backend" = kind ]; then
+    kubectl -n kube-system get pod -l component=kube-controller-manager -o json | python3 -c 'import json, sys
+pods = [p for p in json.load(sys.stdin)["items"] if p.get("status", {}).get("phase") == "Running"]
+print("\n".join(pods[0]["spec"]["containers"][0]["command"][1:]) if pods else "")'
+  else
+    local pid
+    pid=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["details"]["pids"]["kube-controller-manager"])' "$root/.lab/state.json")
+    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n +2 || true
+  fi
+}
+
+if [ "$(running_flags)" != "$wanted" ]; then
+  if [ "$backend" = kind ]; then
+    echo "waiting for the kubelet to restart the controller manager with its original flags"
+    for _ in $(seq 90); do
+      [ "$(running_flags)" = "$wanted" ] && break
+      sleep 2
+    done
+    [ "$(running_flags)" = "$wanted" ] || { echo "the controller manager did not come back with its original flags" >&2; exit 1; }
+  else
+    ckslab controlplane restart controller-manager
+  fi
+fi
+echo "the controller manager runs with its original configuration:"
+running_flags | grep -E -- '^--(cluster-signing|controllers)' || true

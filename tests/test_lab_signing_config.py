@@ -1,0 +1,262 @@
+"""The signing-config lab on a real local control plane: its solution, its mistakes, reset, notebook.
+
+This lab edits and restarts the cluster's controller manager, which every test of a session's
+shared cluster relies on: this module starts a cluster of its own. Its tests run in order on it,
+each from a fresh start (which gives the controller manager its original flags back) and with a
+user of its own. A mistake is made the way a learner makes it: the manifest edited in place,
+`ckslab controlplane restart`, CSRs submitted and approved with kubectl and the admin kubeconfig.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import nbformat
+import pytest
+import yaml
+from nbclient import NotebookClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from cluster import binaries, controlplane, state
+from cluster.backends.local import LocalBackend
+from cluster.paths import LabPaths, checkout
+
+pytestmark = pytest.mark.cluster
+LAB = "signing-config"
+DURATION = "--cluster-signing-duration"
+
+
+class Learner:
+    """One learner of this module's cluster: its user, its workspace, kubectl and ckslab."""
+
+    def __init__(self, cluster: LocalBackend, user: str) -> None:
+        self.cluster, self.user = cluster, user
+        self.root = cluster.lab.root
+        self.manifest = cluster.layout.manifest(controlplane.CONTROLLER_MANAGER)
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace" / f"{LAB}-{self.user}"
+
+    def ckslab(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CKSLAB_ROOT": str(self.root)}
+        env.pop("CKSLAB_USER", None)
+        return subprocess.run([sys.executable, "-m", "ckslab", *args], capture_output=True, text=True, env=env,
+                              timeout=300, check=False)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return subprocess.run([str(binaries.cached().kubectl), *args], input=stdin, capture_output=True, text=True,
+                              env={**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig())}, timeout=60,
+                              check=True).stdout
+
+    def start(self) -> None:
+        started = self.ckslab("start", LAB, "--user", self.user)
+        assert started.returncode == 0, started.stdout + started.stderr
+
+    def pid(self) -> int:
+        current = state.read(self.cluster.lab.state_file)
+        assert current is not None
+        return int(current.details["pids"][controlplane.CONTROLLER_MANAGER])
+
+    def running_flags(self) -> list[str]:
+        return Path(f"/proc/{self.pid()}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+
+    def set_duration(self, value: str, restart: bool = True) -> None:
+        """Edit the manifest as a learner would (and apply it with ckslab controlplane restart)."""
+        doc = yaml.safe_load(self.manifest.read_text())
+        command = [c for c in doc["spec"]["containers"][0]["command"] if not c.startswith(DURATION)]
+        doc["spec"]["containers"][0]["command"] = [*command, f"{DURATION}={value}"]
+        self.manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+        if restart:
+            done = self.ckslab("controlplane", "restart", "controller-manager")
+            assert done.returncode == 0, done.stdout + done.stderr
+
+    def submit(self, expiration_seconds: int | None = None) -> None:
+        """The CSR <user>-short, approved, its certificate saved in the workspace."""
+        name = f"{self.user}-short"
+        key = ec.generate_private_key(ec.SECP256R1())
+        request = (x509.CertificateSigningRequestBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.user)]))
+                   .sign(key, hashes.SHA256()))
+        spec: dict[str, Any] = {
+            "request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+            "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["digital signature", "client auth"]}
+        if expiration_seconds is not None:
+            spec["expirationSeconds"] = expiration_seconds
+        manifest = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                    "metadata": {"name": name}, "spec": spec}
+        self.kubectl("delete", "csr", name, "--ignore-not-found")
+        self.kubectl("create", "-f", "-", stdin=json.dumps(manifest))
+        self.kubectl("certificate", "approve", name)
+        self.kubectl("wait", f"csr/{name}", "--for=jsonpath={.status.certificate}", "--timeout=60s")
+        pem = self.kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        (self.workspace / f"{name}.crt").write_bytes(base64.b64decode(pem))
+
+    def answer(self, **answers: object) -> None:
+        right = {"cert_file": str(self.cluster.layout.pki / "ca.crt"),
+                 "key_file": str(self.cluster.layout.pki / "ca.key"),
+                 "controllers": ["csrsigning", "csrapproving", "csrcleaner"], "duration": "8760h"}
+        (self.workspace / "signing.yaml").write_text(yaml.safe_dump({**right, **answers}))
+
+    def steps(self, tmp_path: Path, step: str | None = None) -> dict[str, dict[str, Any]]:
+        out = tmp_path / f"{self.user}-{secrets.token_hex(2)}.json"
+        graded = self.ckslab("grade", LAB, "--user", self.user, "--json", str(out), *(["--step", step] if step else []))
+        assert out.is_file(), graded.stdout + graded.stderr
+        return {s["id"]: s for s in json.loads(out.read_text())["steps"]}
+
+    def failing(self, tmp_path: Path, step: str | None = None) -> dict[str, str]:
+        return {i: s["message"] for i, s in self.steps(tmp_path, step).items() if not s["passed"]}
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[LocalBackend]:
+    """A control plane for this module only: its tests restart its controller manager."""
+    backend = LocalBackend(LabPaths(tmp_path_factory.mktemp("signing-config")))
+    backend.up(lambda _msg: None)
+    try:
+        yield backend
+    finally:
+        backend.down(lambda _msg: None)
+
+
+@pytest.fixture
+def learner(own_cluster: LocalBackend) -> Iterator[Learner]:
+    one = Learner(own_cluster, f"sc-{secrets.token_hex(3)}")
+    yield one
+    one.kubectl("delete", "csr", f"{one.user}-short", "--ignore-not-found")
+
+
+def no_flag_message() -> str:
+    return ("The running controller manager has no --cluster-signing-duration flag, so it signs for the default "
+            "8760h (365 days); the lab asks for --cluster-signing-duration=720h.")
+
+
+def test_a_fresh_start_fails_every_step_with_its_own_message(learner: Learner, tmp_path: Path) -> None:
+    learner.start()
+    assert learner.failing(tmp_path) == {
+        "answers": f"signing.yaml does not exist in {learner.workspace}.",
+        "duration-flag": no_flag_message(),
+        "new-certificate": f"There is no CSR {learner.user}-short in the cluster.",
+    }
+    saved = learner.root / ".lab" / LAB / "original-kube-controller-manager.yaml"
+    assert saved.read_text() == learner.manifest.read_text()
+
+
+def test_the_solution_earns_full_marks_and_reset_restores_the_original_flags(learner: Learner,
+                                                                            tmp_path: Path) -> None:
+    original = learner.running_flags()
+    assert not [f for f in original if f.startswith(DURATION)]
+    solved = learner.ckslab("solve", LAB, "--user", learner.user, "--yes")
+    assert solved.returncode == 0, solved.stdout + solved.stderr
+    running, manifest = learner.running_flags(), learner.manifest.read_text()
+    steps = learner.steps(tmp_path)
+    assert all(s["passed"] for s in steps.values()), steps
+    assert sum(s["points"] for s in steps.values()) == 100
+    assert f"{DURATION}=720h" in running
+    assert (learner.running_flags(), learner.manifest.read_text()) == (running, manifest)  # grading changed nothing
+    reset = learner.ckslab("reset", LAB, "--user", learner.user)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert learner.running_flags()[1:] == original[1:]
+    assert f"{DURATION}" not in learner.manifest.read_text()
+    failing = learner.failing(tmp_path)
+    assert failing == {
+        "answers": f"signing.yaml does not exist in {learner.workspace}.",
+        "duration-flag": no_flag_message(),
+        "new-certificate": f"There is no CSR {learner.user}-short in the cluster.",
+    }
+
+
+def test_wrong_answers(learner: Learner, tmp_path: Path) -> None:
+    learner.start()
+    pki = learner.cluster.layout.pki
+    learner.answer(cert_file=str(pki / "ca.key"), key_file=str(pki / "ca.crt"))
+    assert learner.failing(tmp_path, "answers") == {"answers": (
+        f"signing.yaml's cert_file is the CA's private key ({pki / 'ca.key'}); cert_file is the CA certificate "
+        "(--cluster-signing-cert-file).")}
+    learner.answer(controllers=["*", "bootstrapsigner", "tokencleaner"])
+    assert learner.failing(tmp_path, "answers") == {"answers": (
+        "signing.yaml's controllers lists '*', the flag's value (--controllers=*,bootstrapsigner,tokencleaner); "
+        "list the CSR controllers that '*' turns on here: csrsigning, csrapproving and csrcleaner.")}
+    learner.answer(controllers=["csrsigning"])
+    assert learner.failing(tmp_path, "answers") == {"answers": (
+        "signing.yaml's controllers misses csrapproving and csrcleaner: with "
+        "--controllers=*,bootstrapsigner,tokencleaner the controller manager runs csrsigning, csrapproving and "
+        "csrcleaner.")}
+    learner.answer(duration="720h")
+    assert learner.failing(tmp_path, "answers") == {"answers": (
+        "signing.yaml's duration is 720h, the duration you are asked to set; record the one in force before your "
+        "change: the default 8760h (365 days; no --cluster-signing-duration flag).")}
+    learner.answer(controllers=["certificatesigningrequest-signing-controller", "csrapproving", "csrcleaner"],
+                   duration="8760h0m0s")
+    assert learner.failing(tmp_path, "answers") == {}
+
+
+def test_a_manifest_edited_but_not_restarted(learner: Learner, tmp_path: Path) -> None:
+    learner.start()
+    learner.set_duration("720h", restart=False)
+    assert learner.failing(tmp_path, "duration-flag") == {"duration-flag": (
+        "The manifest says --cluster-signing-duration=720h but the running controller manager "
+        f"(pid {learner.pid()}) still runs with the default 8760h (365 days; no --cluster-signing-duration flag): restart it.")}
+
+
+def test_restarted_with_another_duration(learner: Learner, tmp_path: Path) -> None:
+    learner.start()
+    learner.set_duration("1000h")
+    learner.submit()
+    u = learner.user
+    assert learner.failing(tmp_path) == {
+        "answers": f"signing.yaml does not exist in {learner.workspace}.",
+        "duration-flag": ("The running controller manager signs for 1000h (--cluster-signing-duration=1000h); the "
+                          "lab asks for --cluster-signing-duration=720h."),
+        "new-certificate": (f"The certificate of the CSR {u}-short is valid for 1000h, not 720h: the controller "
+                            "manager does not sign for 720h yet (it runs with 1000h "
+                            "(--cluster-signing-duration=1000h))."),
+    }
+
+
+def test_a_certificate_from_before_the_change(learner: Learner, tmp_path: Path) -> None:
+    learner.start()
+    learner.submit()  # with the original flags: the default duration, one year
+    learner.set_duration("720h")
+    failing = learner.failing(tmp_path, "new-certificate")
+    message = failing["new-certificate"]
+    assert message.startswith(f"The certificate of the CSR {learner.user}-short was issued at "), message
+    assert "before the change (the controller manager signing for 720h started at " in message
+    assert message.endswith("it is valid for 8760h (365 days). A new CSR gets the new duration.")
+    learner.submit(expiration_seconds=3600)
+    assert learner.failing(tmp_path, "new-certificate") == {"new-certificate": (
+        f"The CSR {learner.user}-short sets spec.expirationSeconds: 3600, so its certificate lasts what it asked "
+        "for, which proves nothing about --cluster-signing-duration; submit it without expirationSeconds.")}
+    learner.submit()
+    assert learner.failing(tmp_path, "new-certificate") == {}
+
+
+def test_the_notebook_runs_twice_and_earns_full_marks(own_cluster: LocalBackend, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv("CKSLAB_ROOT", str(own_cluster.lab.root))
+    monkeypatch.delenv("CKSLAB_USER", raising=False)
+    for _ in range(2):  # idempotent: the second run starts from the first one's end
+        nb = nbformat.read(checkout() / "notebooks" / "04-signing-config.ipynb", as_version=4)
+        NotebookClient(nb, timeout=240, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        assert "[FAIL]" not in outputs
+        assert "notAfter=" in outputs
+    report_file = tmp_path / "report.json"
+    graded = subprocess.run([sys.executable, "-m", "ckslab", "grade", LAB, "--json", str(report_file)],
+                            capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    report = json.loads(report_file.read_text())
+    assert report["score"] == report["max_score"] == 100 and report["passed"] is True
+    Learner(own_cluster, "jane").kubectl("delete", "csr", "jane-short", "--ignore-not-found")
