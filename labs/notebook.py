@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cluster import paths
 from cluster.errors import CkslabError
-from labs import catalog
+from labs import catalog, engine
 
 
 def setup(lab_id: str) -> Path:
@@ -32,7 +32,7 @@ def setup(lab_id: str) -> Path:
             os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     user = os.environ.get("CKSLAB_USER") or lab.user
     os.environ["CKSLAB_USER"] = user
-    workspace = lab_paths.workspace / lab.workspace
+    workspace = engine.workspace_for(lab, user, lab_paths.root)
     workspace.mkdir(parents=True, exist_ok=True)
     os.chdir(workspace)
     print(f"lab:        {lab.title}")

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Setup of the csr-review lab: five users submit CertificateSigningRequests for the reviewer.
+# `ckslab start csr-review` runs it in the lab's workspace with KUBECONFIG set to the admin
+# kubeconfig, the pinned kubectl first on PATH, and CKSLAB_USER (reviewer by default). It is
+# idempotent: it deletes what an earlier run made, then submits every request again, pending.
+#
+# The requesters' keys and requests are kept in requests/. Each CSR is created *as* its requester
+# (impersonation, which the admin's group system:masters may do), so spec.username and the
+# REQUESTOR column of `kubectl get csr` show who asked, as on a real cluster.
+set -euo pipefail
+user="${CKSLAB_USER:-reviewer}"
+requesters=("$user-alice" "$user-bob" "$user-carol" "$user-dave" "$user-erin")
+
+kubectl delete --ignore-not-found "${requesters[@]/#/csr/}" "clusterrolebinding/$user-ops-admins" \
+  "clusterrolebinding/$user-csr-requesters" "clusterrole/$user-csr-requester"
+
+# The group of the ops team's certificates, bound to cluster-admin; and, since users may not create
+# CSRs by default, the right to create them for the five requesters (the verbs the docs list).
+{
+  cat <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: $user-ops-admins
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: $user-ops-admins}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: $user-csr-requester
+rules:
+- apiGroups: [certificates.k8s.io]
+  resources: [certificatesigningrequests]
+  verbs: [create, get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: $user-csr-requesters
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: $user-csr-requester}
+subjects:
+YAML
+  printf -- '- {apiGroup: rbac.authorization.k8s.io, kind: User, name: %s}\n' "${requesters[@]}"
+} | kubectl create -f -
+
+# submit NAME SUBJECT USAGE...: a key, a request for SUBJECT, and the CSR NAME created by NAME.
+submit() {
+  local name=$1 subject=$2
+  shift 2
+  openssl genrsa -out "requests/$name.key" 2048 2>/dev/null
+  openssl req -new -key "requests/$name.key" -subj "$subject" -out "requests/$name.csr"
+  {
+    cat <<YAML
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata:
+  name: $name
+spec:
+  request: $(base64 -w 0 "requests/$name.csr")
+  signerName: kubernetes.io/kube-apiserver-client
+  usages:
+YAML
+    printf '  - %s\n' "$@"
+  } > "requests/$name-csr.yaml"
+  kubectl create --as="$name" -f "requests/$name-csr.yaml"
+}
+
+mkdir -p requests
+client=("digital signature" "key encipherment" "client auth")
+submit "$user-alice" "/O=$user-developers/CN=$user-alice" "${client[@]}"
+submit "$user-bob" "/O=$user-developers/CN=$user-bob" "${client[@]}"
+submit "$user-carol" "/O=$user-developers/O=$user-ops-admins/CN=$user-carol" "${client[@]}"
+submit "$user-dave" "/CN=system:kube-controller-manager" "${client[@]}"
+submit "$user-erin" "/O=$user-developers/CN=$user-erin" "digital signature" "key encipherment" "server auth"
