@@ -1,0 +1,77 @@
+"""Step expiration-facts: expiry.yaml says what the API server and the signer do with expirationSeconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from graders import files
+from graders.expect import expect, fail
+from graders.expiry_rotation.lab import (MINIMUM_EXPIRATION_SECONDS, SIGNING_DURATION, LabFiles,
+                                         validity_of)
+
+pytestmark = pytest.mark.step("expiration-facts")
+
+EXAMPLE = ("printf 'minimum_expiration_seconds: N\\nsetup_validity_seconds: N\\n"
+           "signing_duration_hours: N\\n' > expiry.yaml")
+
+
+def _answers(lab: LabFiles) -> dict[str, Any]:
+    data = files.read_bytes(lab.answers, EXAMPLE)
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError as err:
+        fail(f"{lab.answers.name} is not valid YAML ({' '.join(str(err).split())[:120]}).", EXAMPLE)
+    if not isinstance(doc, dict):
+        fail(f"{lab.answers.name} must be a YAML mapping of keys to numbers, like "
+             "`minimum_expiration_seconds: 600`.", EXAMPLE)
+    return doc
+
+
+def _number(lab: LabFiles, key: str, unit: str) -> int:
+    doc = _answers(lab)
+    if key not in doc:
+        fail(f"{lab.answers.name} has no key {key}.", EXAMPLE)
+    value = doc[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(f"{key} in {lab.answers.name} is {value!r}; write a plain number of {unit}, without units "
+             "or quotes.", EXAMPLE)
+    return int(value)
+
+
+def test_answers_file_is_a_mapping(lab: LabFiles) -> None:
+    _answers(lab)
+
+
+def test_minimum_expiration_seconds(lab: LabFiles) -> None:
+    value = _number(lab, "minimum_expiration_seconds", "seconds")
+    expect(value == MINIMUM_EXPIRATION_SECONDS,
+           f"minimum_expiration_seconds is {value}, but that is not the smallest spec.expirationSeconds the "
+           "API server accepts: try a CSR with one second less and read its answer.",
+           "kubectl apply --dry-run=server -f <a CSR with expirationSeconds: 599>")
+
+
+def test_setup_validity_seconds(lab: LabFiles, original: x509.Certificate) -> None:
+    value = _number(lab, "setup_validity_seconds", "seconds")
+    issued = validity_of(original.not_valid_before_utc, original.not_valid_after_utc)
+    seconds = int(issued.total_seconds())
+    if value == MINIMUM_EXPIRATION_SECONDS and seconds != value:
+        fail(f"setup_validity_seconds is {value}, what the CSR {lab.user}-original asked for; the certificate "
+             "itself says otherwise: subtract its notBefore from its notAfter (the signer backdates "
+             "notBefore).", lab.dates)
+    expect(value == seconds,
+           f"setup_validity_seconds is {value}; {lab.crt.name} as setup issued it is valid for "
+           "a different time: subtract its notBefore from its notAfter.", lab.dates)
+
+
+def test_signing_duration_hours(lab: LabFiles) -> None:
+    value = _number(lab, "signing_duration_hours", "hours")
+    hours = int(SIGNING_DURATION.total_seconds() // 3600)
+    expect(value == hours,
+           f"signing_duration_hours is {value}; the controller manager signs for at most its "
+           "--cluster-signing-duration, which this cluster does not set: its default applies (see the "
+           "controller manager's --help, or a certificate issued without expirationSeconds).",
+           "ckslab controlplane show controller-manager; kube-controller-manager --help | grep signing-duration")
