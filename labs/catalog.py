@@ -16,8 +16,12 @@ import yaml
 from cluster.errors import CkslabError, UsageError
 
 LABS_DIR = Path(__file__).resolve().parent
-#: Replaced by the lab's user in every text of a lab (titles, hints, messages).
+#: Replaced by the lab's user in every text of a lab (titles, hints, messages, object names).
 USER_PLACEHOLDER = "{user}"
+#: Replaced by "" for the lab's own user and by "-<user>" for any other, so the lab's own user
+#: gets the names the lesson uses ("development") and other learners sharing the cluster get
+#: their own ("development-alice").
+SUFFIX_PLACEHOLDER = "{suffix}"
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,21 @@ class Lab:
         raise UsageError(f"the lab {self.id} has no step {step_id!r}.",
                          f"Use one of: {', '.join(s.id for s in self.steps)}.")
 
+    def suffix(self, user: str) -> str:
+        """"" for the lab's own user, "-<user>" for another (the value of ``{suffix}``)."""
+        return "" if user == self.user else f"-{user}"
+
     def for_user(self, user: str) -> Lab:
-        """This lab with ``{user}`` replaced by ``user`` in its texts."""
+        """This lab with ``{user}`` and ``{suffix}`` filled in for ``user`` in its texts."""
+        suffix = self.suffix(user)
+
         def fill(text: str) -> str:
-            return text.replace(USER_PLACEHOLDER, user)
+            return text.replace(USER_PLACEHOLDER, user).replace(SUFFIX_PLACEHOLDER, suffix)
 
         steps = tuple(replace(s, title=fill(s.title), hint=fill(s.hint), success=fill(s.success),
                               reset_note=fill(s.reset_note), files=tuple(fill(f) for f in s.files),
-                              objects=tuple(replace(o, name=fill(o.name)) for o in s.objects))
+                              objects=tuple(replace(o, name=fill(o.name), namespace=fill(o.namespace))
+                                            for o in s.objects))
                       for s in self.steps)
         return replace(self, user=user, title=fill(self.title), summary=fill(self.summary),
                        steps=steps)

@@ -34,6 +34,8 @@ class LabRun:
     workspace: Path
     kubeconfig: Path
     root: Path
+    #: "" for the lab's own user, "-<user>" for another: see catalog.SUFFIX_PLACEHOLDER.
+    suffix: str = ""
 
     @property
     def backups(self) -> Path:
@@ -48,7 +50,7 @@ class LabRun:
         path = os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
                                 os.environ.get("PATH", "")])
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path, "CKSLAB_USER": self.user,
-                "CKSLAB_WORKSPACE": str(self.workspace)}
+                "CKSLAB_SUFFIX": self.suffix, "CKSLAB_WORKSPACE": str(self.workspace)}
 
 
 def workspace_for(lab: catalog.Lab, user: str, root: Path) -> Path:
@@ -66,7 +68,7 @@ def prepare(lab_id: str, user: str | None = None) -> LabRun:
                          "Use lower-case letters, digits, '-' and '.', starting with a letter or digit.")
     lab_paths = paths.lab_paths()
     return LabRun(lab.for_user(user), user, workspace_for(lab, user, lab_paths.root),
-                  lab_paths.kubeconfig, lab_paths.root)
+                  lab_paths.kubeconfig, lab_paths.root, lab.suffix(user))
 
 
 def _require_cluster(run: LabRun) -> None:
