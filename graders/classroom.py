@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import html
-import json
 import os
 import time
 import multiprocessing

@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cluster import paths
 from cluster.errors import CkslabError
 from graders.files import shown
 from labs import catalog, engine

@@ -34,3 +34,8 @@ def expect(condition: object, message: str, hint: str = "") -> None:
 def because(failure: StepFailure) -> str:
     """``failure``'s message as a clause: "jane.key is empty." -> "jane.key is empty"."""
     return failure.message.rstrip(". ")
+
+
+def brief(err: BaseException) -> str:
+    """``err`` on one line, short enough for a learner's message."""
+    return " ".join(str(err).split())[:160]

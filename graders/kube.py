@@ -10,10 +10,13 @@ embedded certificates are removed when the grader process exits.
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 from cryptography import x509
 from kubernetes import client, config
+
+from graders.expect import brief, fail
 
 #: Seconds to wait for one API call: the cluster is local, so anything slower is a failure.
 REQUEST_TIMEOUT = 10
@@ -24,6 +27,27 @@ def client_for(kubeconfig: Path) -> client.ApiClient:
     api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(kubeconfig), persist_config=False)
     return api
+
+
+def admin_client() -> client.ApiClient:
+    """The client of the admin kubeconfig the runner passes as $KUBECONFIG; a StepFailure if unusable."""
+    path = os.environ.get("KUBECONFIG")
+    if not path or not Path(path).is_file():
+        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
+             "Run `make up`, then grade again.")
+    try:
+        return client_for(Path(path))
+    except Exception as err:
+        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({brief(err)}).",
+             "Run `make up`, then grade again.")
+
+
+def lab_context(lab_id: str, default_user: str) -> tuple[Path, str]:
+    """The workspace and user the runner passes as $CKSLAB_WORKSPACE and $CKSLAB_USER."""
+    workspace = os.environ.get("CKSLAB_WORKSPACE")
+    if not workspace:
+        fail("could not check: CKSLAB_WORKSPACE is not set.", f"Grade with: ckslab grade {lab_id}")
+    return Path(workspace), os.environ.get("CKSLAB_USER") or default_user
 
 
 def server_of(api: client.ApiClient) -> str:

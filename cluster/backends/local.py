@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
 from cluster import binaries, controlplane, ports, preflight, process, state
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.backends.local_pki import ensure_pki, write_kubeconfigs
-from cluster.controlplane import APISERVER, COMPONENTS, CONTROLLER_MANAGER, ETCD, Layout, Ports
+from cluster.controlplane import APISERVER, COMPONENTS, Layout, Ports
 from cluster.errors import CkslabError, ComponentFailed, StateCorrupted
 from cluster.paths import write_private
 from cluster.versions import KUBERNETES_VERSION

@@ -6,8 +6,6 @@ admin kubeconfig) and ``CKSLAB_USER``. The cluster is read once per session and 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -22,24 +20,13 @@ DEFAULT_USER = "jane"
 
 @pytest.fixture(scope="session")
 def lab() -> LabFiles:
-    workspace = os.environ.get("CKSLAB_WORKSPACE")
-    if not workspace:
-        fail("could not check: CKSLAB_WORKSPACE is not set.", "Grade with: ckslab grade certificates-api")
-    return LabFiles(Path(workspace), os.environ.get("CKSLAB_USER") or DEFAULT_USER)
+    return LabFiles(*kube.lab_context("certificates-api", DEFAULT_USER))
 
 
 @pytest.fixture(scope="session")
 def admin_api() -> client.ApiClient:
     """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    path = os.environ.get("KUBECONFIG")
-    if not path or not Path(path).is_file():
-        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
-             "Run `make up`, then grade again.")
-    try:
-        return kube.client_for(Path(path))
-    except Exception as err:
-        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({err}).",
-             "Run `make up`, then grade again.")
+    return kube.admin_client()
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,6 @@ admin kubeconfig) and ``CKSLAB_USER``. The cluster is read once per session; no 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -22,24 +20,13 @@ _UNREACHABLE_HINT = "Run `ckslab status`; `make up` restarts what is down."
 
 @pytest.fixture(scope="session")
 def lab() -> ReviewLab:
-    workspace = os.environ.get("CKSLAB_WORKSPACE")
-    if not workspace:
-        fail("could not check: CKSLAB_WORKSPACE is not set.", "Grade with: ckslab grade csr-review")
-    return ReviewLab(Path(workspace), os.environ.get("CKSLAB_USER") or DEFAULT_USER)
+    return ReviewLab(*kube.lab_context("csr-review", DEFAULT_USER))
 
 
 @pytest.fixture(scope="session")
 def admin_api() -> client.ApiClient:
     """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    path = os.environ.get("KUBECONFIG")
-    if not path or not Path(path).is_file():
-        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
-             "Run `make up`, then grade again.")
-    try:
-        return kube.client_for(Path(path))
-    except Exception as err:
-        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({err}).",
-             "Run `make up`, then grade again.")
+    return kube.admin_client()
 
 
 @pytest.fixture(scope="session")

@@ -6,40 +6,27 @@ admin kubeconfig) and ``CKSLAB_USER``. The cluster is only read (reviews store n
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from cryptography import x509
 from kubernetes import client
 
 from graders import files, issuance, kube
-from graders.expect import StepFailure, fail
-from graders.expiry_rotation.lab import LabFiles, brief
+from graders.expect import StepFailure, brief, fail
+from graders.expiry_rotation.lab import LabFiles
 
 DEFAULT_USER = "jane"
 
 
 @pytest.fixture(scope="session")
 def lab() -> LabFiles:
-    workspace = os.environ.get("CKSLAB_WORKSPACE")
-    if not workspace:
-        fail("could not check: CKSLAB_WORKSPACE is not set.", "Grade with: ckslab grade expiry-rotation")
-    return LabFiles(Path(workspace), os.environ.get("CKSLAB_USER") or DEFAULT_USER)
+    return LabFiles(*kube.lab_context("expiry-rotation", DEFAULT_USER))
 
 
 @pytest.fixture(scope="session")
 def admin_api() -> client.ApiClient:
     """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    path = os.environ.get("KUBECONFIG")
-    if not path or not Path(path).is_file():
-        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
-             "Run `make up`, then grade again.")
-    try:
-        return kube.client_for(Path(path))
-    except Exception as err:
-        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({brief(err)}).",
-             "Run `make up`, then grade again.")
+    return kube.admin_client()
 
 
 @pytest.fixture(scope="session")

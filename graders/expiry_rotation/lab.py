@@ -35,10 +35,6 @@ def issued_validity(expiration_seconds: int | None,
     return ttl + BACKDATE if ttl < SHORT else ttl
 
 
-def brief(err: Exception) -> str:
-    """``err`` on one line, short enough for a learner's message."""
-    return " ".join(str(err).split())[:160]
-
 
 def validity_of(not_before: dt.datetime, not_after: dt.datetime) -> dt.timedelta:
     return not_after - not_before

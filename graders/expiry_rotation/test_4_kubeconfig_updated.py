@@ -12,8 +12,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from cluster import pki
 from graders import files, kube
-from graders.expect import fail
-from graders.expiry_rotation.lab import LabFiles, brief
+from graders.expect import brief, fail
+from graders.expiry_rotation.lab import LabFiles
 
 pytestmark = pytest.mark.step("kubeconfig-updated")
 

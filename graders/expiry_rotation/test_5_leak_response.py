@@ -7,9 +7,9 @@ import pytest
 from kubernetes import client
 
 from graders import kube
-from graders.expect import expect, fail
+from graders.expect import brief, expect, fail
 from graders.expiry_rotation import rbac
-from graders.expiry_rotation.lab import LabFiles, brief
+from graders.expiry_rotation.lab import LabFiles
 
 pytestmark = pytest.mark.step("leak-response")
 

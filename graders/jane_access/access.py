@@ -148,10 +148,6 @@ def named(bindings: list[RoleBinding], name: str) -> RoleBinding | None:
     return next((b for b in bindings if name_of(b) == name), None)
 
 
-def brief(err: Exception) -> str:
-    """``err`` on one line, short enough for a learner's message."""
-    return " ".join(str(err).split())[:160]
-
 
 def name_of(obj: RoleBinding | ClusterRoleBinding | client.V1Role) -> str:
     return str(obj.metadata.name) if obj.metadata else ""

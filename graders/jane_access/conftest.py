@@ -6,14 +6,12 @@ kubeconfig that setup.sh made), ``KUBECONFIG`` (the admin kubeconfig) and ``CKSL
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from graders import kube
-from graders.expect import fail
+from graders.expect import brief, fail
 from graders.jane_access import access
 from graders.jane_access.lab import ROLE, LabNames
 
@@ -22,24 +20,13 @@ DEFAULT_USER = "jane"
 
 @pytest.fixture(scope="session")
 def lab() -> LabNames:
-    workspace = os.environ.get("CKSLAB_WORKSPACE")
-    if not workspace:
-        fail("could not check: CKSLAB_WORKSPACE is not set.", "Grade with: ckslab grade jane-access")
-    return LabNames(Path(workspace), os.environ.get("CKSLAB_USER") or DEFAULT_USER)
+    return LabNames(*kube.lab_context("jane-access", DEFAULT_USER))
 
 
 @pytest.fixture(scope="session")
 def admin_api() -> client.ApiClient:
     """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    path = os.environ.get("KUBECONFIG")
-    if not path or not Path(path).is_file():
-        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
-             "Run `make up`, then grade again.")
-    try:
-        return kube.client_for(Path(path))
-    except Exception as err:
-        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({access.brief(err)}).",
-             "Run `make up`, then grade again.")
+    return kube.admin_client()
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +58,7 @@ def user_api(lab: LabNames) -> client.ApiClient:
     try:
         return kube.client_for(lab.kubeconfig)
     except Exception as err:
-        fail(f"{lab.kubeconfig.name} cannot be loaded as a kubeconfig ({access.brief(err)}).", lab.start)
+        fail(f"{lab.kubeconfig.name} cannot be loaded as a kubeconfig ({brief(err)}).", lab.start)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 from kubernetes import client
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from graders.expect import expect, fail
+from graders.expect import brief, expect, fail
 from graders.jane_access import access
 from graders.jane_access.lab import LabNames
 
@@ -17,7 +17,7 @@ def _list_status(api: client.ApiClient, lab: LabNames, resource: str, namespace:
     try:
         return access.list_status(api, resource, namespace)
     except (Urllib3Error, OSError) as err:  # OSError: ssl.SSLError raised before any request
-        fail(f"The API server does not answer {lab.kubeconfig.name} ({access.brief(err)}).", lab.start)
+        fail(f"The API server does not answer {lab.kubeconfig.name} ({brief(err)}).", lab.start)
 
 
 def test_kubeconfig_authenticates_as_the_user_in_the_group(user_api: client.ApiClient, lab: LabNames) -> None:
@@ -28,7 +28,7 @@ def test_kubeconfig_authenticates_as_the_user_in_the_group(user_api: client.ApiC
         fail(f"The API server answered {err.status} {err.reason} to {name}'s SelfSubjectReview; setup.sh "
              "makes a kubeconfig that authenticates.", lab.start)
     except (Urllib3Error, OSError) as err:
-        fail(f"The API server does not answer {name} ({access.brief(err)}).", lab.start)
+        fail(f"The API server does not answer {name} ({brief(err)}).", lab.start)
     expect(username == lab.user, f"{name} authenticates as {username!r}, not {lab.user}.", lab.start)
     expect(lab.group in groups, f"{name} authenticates as {lab.user} in the groups {', '.join(groups)}, not in "
                                 f"{lab.group}: its certificate lacks O={lab.group}.", lab.start)
