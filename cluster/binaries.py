@@ -183,7 +183,7 @@ def build(go: str, names: list[str], progress: Progress) -> None:
         with tempfile.TemporaryDirectory(dir=job.dest, prefix=".build-") as tmp:
             cmd = [go, "build", "-trimpath", "-ldflags", job.ldflags, "-o", f"{tmp}/{job.output}", *job.packages]
             what = ", ".join(job.output or p.rsplit("/", 1)[-1] for p in job.packages)
-            slow = " (the first time takes about 15 minutes on 2 cores)" if job.module == "kubernetes" else ""
+            slow = " (the first time takes about 12 minutes on 2 cores)" if job.module == "kubernetes" else ""
             progress(f"building {what} with Go{slow}; log: {log}")
             started = time.monotonic()
             with open(log, "ab") as fh:
