@@ -10,10 +10,13 @@ hour ago is then credited. A recent one with no CSR was not issued through the C
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from cryptography import x509
 
 from cluster import pki
+from graders import files
+from graders.expect import StepFailure
 
 #: How long the csrcleaner keeps an approved CSR (kube-controller-manager, approvedExpiration).
 CSR_GC_AFTER = dt.timedelta(hours=1)
@@ -49,3 +52,22 @@ def origin(cert: x509.Certificate, ca: x509.Certificate) -> str:
     if pki.chains_to(cert, ca):
         return "it is signed by the cluster CA"
     return f"it is issued by {cert.issuer.rfc4514_string() or 'an unnamed issuer'}, not by the cluster CA"
+
+
+def collected_note(csr_name: str, key_path: Path, crt_path: Path, ca: x509.Certificate,
+                   user: str) -> str | None:
+    """Why the missing CSR ``csr_name`` is fine, or None.
+
+    The csrcleaner deletes approved CSRs an hour after approval: a certificate in ``crt_path`` for
+    ``user`` that matches ``key_path``, chains to ``ca`` and is old enough still earns the credit.
+    """
+    try:
+        key = files.load_private_key(key_path, "")
+        cert = files.load_certificate(crt_path, "")
+    except StepFailure:
+        return None
+    if not (is_users_client_certificate(cert, key, ca, user) and old_enough_to_be_collected(cert)):
+        return None
+    return (f"The CSR {csr_name} is gone: the controller manager deletes approved CSRs after 1 hour, "
+            f"which is normal; {crt_path.name} still chains to the cluster CA and matches "
+            f"{key_path.name}, so this step counts.")

@@ -74,6 +74,15 @@ def client_key(api: client.ApiClient) -> bytes | None:
     return Path(key_file).read_bytes() if key_file else None
 
 
+def csr_or_fail(api: client.ApiClient, name: str) -> client.V1CertificateSigningRequest | None:
+    """The CSR ``name`` (None when there is none); a StepFailure when the cluster does not answer."""
+    try:
+        return read_csr(api, name)
+    except Exception as err:
+        fail(f"could not check: the cluster did not answer when reading the CSR {name} ({brief(err)}).",
+             "Run `ckslab status`; `make up` restarts what is down.")
+
+
 def read_csr(api: client.ApiClient, name: str) -> client.V1CertificateSigningRequest | None:
     """The CSR ``name``, or None when there is none."""
     try:
