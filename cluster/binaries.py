@@ -28,13 +28,18 @@ from cluster import paths
 from cluster.errors import BinariesError, ChecksumMismatch
 from cluster.process import log_tail
 from cluster.versions import (
-    ETCD_VERSION, GO_MINIMUM, KIND_VERSION, KUBERNETES_BUILD_DATE, KUBERNETES_VERSION, minor,
+    COREDNS_VERSION, CRI_TOOLS_VERSION, ETCD_VERSION, GO_MINIMUM, KIND_VERSION, KUBERNETES_BUILD_DATE,
+    KUBERNETES_VERSION, minor,
 )
 
 KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kubectl")
 #: What the local control plane needs; kind is obtained too, for the kind backend.
 CLUSTER_BINARIES = ("etcd", *KUBERNETES_BINARIES)
 ALL_BINARIES = (*CLUSTER_BINARIES, "kind")
+#: The rest of a kind node image built here (cluster/nodeimage): built with Go only, on demand
+#: (`make node-image`), since a machine that could download them could pull kindest/node too.
+NODE_KUBERNETES_BINARIES = ("kubeadm", "kubelet", "kube-scheduler", "kube-proxy")
+NODE_IMAGE_BINARIES = (*CLUSTER_BINARIES, *NODE_KUBERNETES_BINARIES, "coredns", "crictl")
 #: Where the official binaries are published; override for a mirror.
 KUBERNETES_RELEASE_URL = "https://dl.k8s.io/release"
 ETCD_RELEASE_URL = "https://github.com/etcd-io/etcd/releases/download"
@@ -56,6 +61,12 @@ class Binaries:
     kube_controller_manager: Path
     kubectl: Path
     kind: Path
+    kubeadm: Path
+    kubelet: Path
+    kube_scheduler: Path
+    kube_proxy: Path
+    coredns: Path
+    crictl: Path
 
     def path(self, program: str) -> Path:
         return Path(getattr(self, program.replace("-", "_")))
@@ -70,6 +81,12 @@ def cached() -> Binaries:
         kube_controller_manager=k8s / "kube-controller-manager",
         kubectl=k8s / "kubectl",
         kind=paths.kind_bin_dir() / "kind",
+        kubeadm=k8s / "kubeadm",
+        kubelet=k8s / "kubelet",
+        kube_scheduler=k8s / "kube-scheduler",
+        kube_proxy=k8s / "kube-proxy",
+        coredns=paths.coredns_bin_dir() / "coredns",
+        crictl=paths.cri_tools_bin_dir() / "crictl",
     )
 
 
@@ -107,6 +124,10 @@ def ensure(source: str = "auto", progress: Progress = print,
     if not gone:
         return cached()
     go = find_go()
+    build_only = [n for n in gone if n not in ALL_BINARIES]
+    if build_only and go is None:
+        raise BinariesError(f"Go is not installed, so {', '.join(build_only)} cannot be built "
+                            "(they are never downloaded).", INSTALL_HINT)
     if source == "build" or (source == "auto" and go is not None):
         if go is None:
             raise BinariesError("Go is not installed, so the binaries cannot be built.", INSTALL_HINT)
@@ -161,7 +182,7 @@ class _BuildJob:
 
 def _jobs(names: list[str]) -> list[_BuildJob]:
     jobs = []
-    k8s = [n for n in names if n in KUBERNETES_BINARIES]
+    k8s = [n for n in names if n in KUBERNETES_BINARIES + NODE_KUBERNETES_BINARIES]
     if k8s:
         jobs.append(_BuildJob("kubernetes", paths.kubernetes_bin_dir(), "",
                               [f"k8s.io/kubernetes/cmd/{n}" for n in k8s], version_ldflags()))
@@ -169,6 +190,13 @@ def _jobs(names: list[str]) -> list[_BuildJob]:
         jobs.append(_BuildJob("etcd", paths.etcd_bin_dir(), "etcd", ["go.etcd.io/etcd/server/v3"], "-s -w"))
     if "kind" in names:
         jobs.append(_BuildJob("kind", paths.kind_bin_dir(), "kind", ["sigs.k8s.io/kind"], "-s -w"))
+    if "coredns" in names:
+        # CoreDNS's own Makefile stamps the git commit; the module version is what matters here.
+        jobs.append(_BuildJob("coredns", paths.coredns_bin_dir(), "coredns", ["."],
+                              f"-s -w -X github.com/coredns/coredns/coremain.GitCommit={COREDNS_VERSION}"))
+    if "crictl" in names:
+        jobs.append(_BuildJob("cri-tools", paths.cri_tools_bin_dir(), "crictl", ["sigs.k8s.io/cri-tools/cmd/crictl"],
+                              f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={CRI_TOOLS_VERSION}"))
     return jobs
 
 
@@ -183,7 +211,9 @@ def build(go: str, names: list[str], progress: Progress) -> None:
         with tempfile.TemporaryDirectory(dir=job.dest, prefix=".build-") as tmp:
             cmd = [go, "build", "-trimpath", "-ldflags", job.ldflags, "-o", f"{tmp}/{job.output}", *job.packages]
             what = ", ".join(job.output or p.rsplit("/", 1)[-1] for p in job.packages)
-            slow = " (the first time takes about 12 minutes on 2 cores)" if job.module == "kubernetes" else ""
+            slow = ""
+            if job.module == "kubernetes":
+                slow = f" (the first time takes about {2 * len(job.packages) + 5} minutes on 2 cores)"
             progress(f"building {what} with Go{slow}; log: {log}")
             started = time.monotonic()
             with open(log, "ab") as fh:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.versions import ETCD_VERSION, KIND_VERSION, KUBERNETES_VERSION
+from cluster.versions import COREDNS_VERSION, CRI_TOOLS_VERSION, ETCD_VERSION, KIND_VERSION, KUBERNETES_VERSION
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +76,21 @@ def etcd_bin_dir() -> Path:
 def kind_bin_dir() -> Path:
     """Cache folder of kind."""
     return cache_root() / f"kind-{KIND_VERSION}" / "bin"
+
+
+def coredns_bin_dir() -> Path:
+    """Cache folder of CoreDNS (for the node image built here)."""
+    return cache_root() / f"coredns-{COREDNS_VERSION}" / "bin"
+
+
+def cri_tools_bin_dir() -> Path:
+    """Cache folder of crictl (for the node image built here)."""
+    return cache_root() / f"cri-tools-{CRI_TOOLS_VERSION}" / "bin"
+
+
+def node_image_dir() -> Path:
+    """Cache folder of the kind node image built here (cluster/nodeimage), keyed by release."""
+    return cache_root() / KUBERNETES_VERSION / "node-image"
 
 
 def write_private(path: Path, data: bytes) -> None:

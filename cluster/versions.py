@@ -20,6 +20,15 @@ KIND_NODE_IMAGE = (
     "kindest/node:v1.37.0"
     "@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 )
+#: What kubeadm of KUBERNETES_VERSION deploys and runs (cmd/kubeadm/app/constants/constants.go:
+#: CoreDNSVersion, PauseVersion); the node image built here (cluster/nodeimage) builds them.
+COREDNS_VERSION = "v1.14.6"
+PAUSE_VERSION = "3.10.2"
+#: crictl, as kind v0.33.0's base image builds it (images/base/Dockerfile CRICTL_VERSION).
+CRI_TOOLS_VERSION = "v1.36.0"
+#: The Debian release of the node image built here (kind's own base is debian:trixie-slim; the
+#: machines we build on are bookworm, whose mirror they reach).
+NODE_IMAGE_DEBIAN_SUITE = "bookworm"
 #: The oldest Go that builds KUBERNETES_VERSION (its go.mod's go directive).
 GO_MINIMUM = (1, 26)
 

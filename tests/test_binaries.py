@@ -20,7 +20,7 @@ import pytest
 
 from cluster import binaries, paths
 from cluster.errors import BinariesError, ChecksumMismatch
-from cluster.versions import ETCD_VERSION, KIND_VERSION, KUBERNETES_VERSION
+from cluster.versions import COREDNS_VERSION, CRI_TOOLS_VERSION, ETCD_VERSION, KIND_VERSION, KUBERNETES_VERSION
 
 
 @pytest.fixture
@@ -155,5 +155,17 @@ def test_go_modules_pin_the_same_versions_as_versions_py() -> None:
     assert re.search(rf"^require go.etcd.io/etcd/server/v3 {re.escape(ETCD_VERSION)}\b", etcd, re.M)
     kind = (gobuild / "kind" / "go.mod").read_text()
     assert re.search(rf"^require sigs.k8s.io/kind {re.escape(KIND_VERSION)}\b", kind, re.M)
-    for module in ("kubernetes", "etcd", "kind"):
+    coredns = (gobuild / "coredns" / "go.mod").read_text()
+    assert re.search(rf"^require github.com/coredns/coredns {re.escape(COREDNS_VERSION)}\b", coredns, re.M)
+    crictl = (gobuild / "cri-tools" / "go.mod").read_text()
+    assert re.search(rf"^(require )?\s*sigs.k8s.io/cri-tools {re.escape(CRI_TOOLS_VERSION)}\b", crictl, re.M)
+    for module in ("kubernetes", "etcd", "kind", "coredns", "cri-tools"):
         assert os.path.exists(gobuild / module / "go.sum"), module
+    for tool in ("kube-apiserver", "kube-controller-manager", "kubectl", *binaries.NODE_KUBERNETES_BINARIES):
+        assert f"\tk8s.io/kubernetes/cmd/{tool}\n" in k8s, tool
+
+
+def test_node_image_binaries_are_never_downloaded(no_go_cache: Path, release_site: dict) -> None:
+    with pytest.raises(BinariesError, match="Go is not installed, so kubeadm, kubelet.* cannot be built"):
+        binaries.ensure("auto", progress=lambda _m: None, names=binaries.NODE_IMAGE_BINARIES)
+    assert set(binaries.missing(binaries.NODE_IMAGE_BINARIES)) == set(binaries.NODE_IMAGE_BINARIES)
