@@ -8,7 +8,7 @@ LAB     ?= certificates-api
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup binaries up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
+.PHONY: help setup binaries node-image up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
 
 help: ## Show this help
 	@echo "ckslab: hands-on Kubernetes Certificates API labs"
@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 
 binaries: setup ## Build (or fetch) the pinned Kubernetes, etcd and kind binaries into the cache
 	@$(CKSLAB) binaries
+
+node-image: setup ## Build the kind node image of the pinned release here (no registry needed; cached)
+	@$(CKSLAB) node-image
 
 up: setup ## Start the cluster (BACKEND=auto|kind|local|existing)
 	@$(CKSLAB) up --backend $(BACKEND)

@@ -19,9 +19,10 @@ from rich.table import Table
 from ckslab import jupyter as jupyter_cli
 from cluster import backends, binaries, controlplane, paths
 from cluster.backends.base import Backend
+from cluster.backends.kind import KindBackend
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError, UsageError
-from cluster.versions import KUBERNETES_VERSION
+from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
 from graders import cli as grade_cli
 from labs import cli as labs_cli
 
@@ -140,9 +141,9 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
     if args.action == "show":
         sys.stdout.write(backend.show_component(component))
         return 0
-    if not isinstance(backend, LocalBackend):
-        raise CkslabError(f"`restart` is for the local backend; the {backend.name} backend's "
-                          "kubelet restarts a static pod when its manifest changes.")
+    if not isinstance(backend, (LocalBackend, KindBackend)):
+        raise CkslabError(f"`restart` is for the clusters ckslab runs (local, kind); the {backend.name} "
+                          "cluster's control plane is not ckslab's to restart.")
     backend.restart(component, _progress())
     out.print(f"{component} restarted from its manifest.")
     return 0
@@ -181,6 +182,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(f.ok for f in findings) else 1
 
 
+def cmd_node_image(args: argparse.Namespace) -> int:
+    from cluster.nodeimage import build as nodeimage
+
+    image = nodeimage.ensure(_progress())
+    how = "built" if image.built else "ready"
+    out.print(f"node image {image.reference} (recipe {image.recipe}) {how} in {image.seconds:.0f}s; "
+              f"use it with `make up BACKEND=kind` (chosen when {KIND_NODE_IMAGE.split('@')[0]} cannot be pulled) "
+              f"or KIND_NODE_IMAGE={image.reference}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from cluster import bench
 
@@ -207,6 +219,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=("show", "ca", "restart"))
     s.add_argument("component", nargs="?", help="etcd, apiserver or controller-manager")
     s.set_defaults(func=cmd_controlplane)
+    sub.add_parser("node-image", help="build (or load from the cache) the kind node image of the pinned release"
+                   ).set_defaults(func=cmd_node_image)
     s = sub.add_parser("bench", help="measure up time, CSR signing latency and memory")
     s.add_argument("--json", default=str(paths.lab_paths().lab / "bench.json"), help="where to write the JSON")
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")

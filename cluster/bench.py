@@ -1,8 +1,10 @@
-"""``make bench``: how fast the local control plane comes up and signs, and what it weighs.
+"""``make bench``: how fast the local control plane (and kind) come up and sign, and what they weigh.
 
-Runs its own cluster in a temporary project root (the learner's cluster is left alone), with
-the cached binaries. Targets are recorded, not asserted: up <= 8 s, approve->certificate
-p95 <= 0.5 s, resident memory of the three processes <= 600 MB.
+Runs its own clusters in temporary project roots (the learner's cluster is left alone), with
+the cached binaries and node image. Targets are recorded, not asserted: up <= 8 s,
+approve->certificate p95 <= 0.5 s, resident memory of the three processes <= 600 MB. Where a
+container engine runs kind, the same run measures ``kind create`` (with the node image already
+in the engine) and kind's approve->certificate p95, and the ratio of kind's up to local's.
 """
 
 from __future__ import annotations
@@ -96,7 +98,38 @@ def class_grading(root: Path, learners: int, say: Callable[[str], None]) -> floa
     return seconds
 
 
-def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE) -> dict[str, Any]:
+def kind_measurements(count: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """kind's create time and signing p95, or ``{"kind_skipped": reason}`` where kind cannot run."""
+    import subprocess
+
+    from cluster import binaries, docker
+    from cluster.backends import kind
+
+    found = docker.check()
+    if not found.usable:
+        return {"kind_skipped": found.reason}
+    bins = binaries.ensure("auto", say, names=("kind", "kubectl"))
+    listed = subprocess.run([str(bins.kind), "get", "clusters"], capture_output=True, text=True, check=False)
+    if kind.CLUSTER_NAME in listed.stdout.split():
+        return {"kind_skipped": f"a kind cluster {kind.CLUSTER_NAME!r} is up (yours); `make down` to measure kind"}
+    with tempfile.TemporaryDirectory(prefix="ckslab-bench-kind-") as tmp:
+        backend = kind.KindBackend(LabPaths(Path(tmp)))
+        image, _local, why = kind.choose_image(say)  # obtaining the image is not timed
+        say(f"kind: timing the creation of a cluster from {image.split('@')[0]} ({why})")
+        try:
+            t0 = time.monotonic()
+            backend.up(say)
+            up_seconds = time.monotonic() - t0
+            say(f"kind: timing {count} approvals")
+            latencies = signing_latencies(backend.kubeconfig(), count)
+        finally:
+            backend.down(lambda _m: None)
+    return {"kind_image": image, "kind_up_seconds": round(up_seconds, 1),
+            "kind_approve_to_certificate_p95_seconds": round(percentile(latencies, 95), 3)}
+
+
+def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE, with_kind: bool = True
+        ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ckslab-bench-") as tmp:
         backend = LocalBackend(LabPaths(Path(tmp)))
         try:
@@ -110,7 +143,11 @@ def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE) -> d
             class_seconds = class_grading(Path(tmp), learners, say) if learners else None
         finally:
             backend.down(lambda _m: None)
+    kind_result: dict[str, Any] = kind_measurements(count, say) if with_kind else {"kind_skipped": "not asked for"}
+    if "kind_up_seconds" in kind_result:
+        kind_result["kind_to_local_up_ratio"] = round(kind_result["kind_up_seconds"] / up_seconds, 1)
     return {
+        **kind_result,
         "kubernetes_version": KUBERNETES_VERSION,
         "cpus": os.cpu_count(),
         "up_seconds": round(up_seconds, 2),
@@ -137,6 +174,11 @@ def main(json_path: str, count: int, out: Console, say: Callable[[str], None], l
          "approve_to_certificate_p95_seconds", "s"),
         ("resident memory, 3 processes", result["rss_mb_total"], "rss_mb_total", " MB"),
     ]
+    if "kind_up_seconds" in result:
+        rows += [("kind: up (image cached)", result["kind_up_seconds"], None, "s"),
+                 ("kind: approve -> certificate p95", result["kind_approve_to_certificate_p95_seconds"],
+                  "approve_to_certificate_p95_seconds", "s"),
+                 ("kind up / local up", result["kind_to_local_up_ratio"], None, "x")]
     if result["class_grading_seconds"] is not None:
         rows.append((f"grade a class of {result['class_learners']}", result["class_grading_seconds"],
                      "class_grading_seconds", "s"))
@@ -147,6 +189,8 @@ def main(json_path: str, count: int, out: Console, say: Callable[[str], None], l
     out.print(table)
     for name, mb in result["rss_mb"].items():
         out.print(f"  {name}: {mb} MB")
+    if "kind_skipped" in result:
+        out.print(f"  kind not measured: {result['kind_skipped']}")
     Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
     out.print(f"JSON written to {json_path}")

@@ -212,8 +212,10 @@ def build(go: str, names: list[str], progress: Progress) -> None:
             cmd = [go, "build", "-trimpath", "-ldflags", job.ldflags, "-o", f"{tmp}/{job.output}", *job.packages]
             what = ", ".join(job.output or p.rsplit("/", 1)[-1] for p in job.packages)
             slow = ""
-            if job.module == "kubernetes":
-                slow = f" (the first time takes about {2 * len(job.packages) + 5} minutes on 2 cores)"
+            if job.module == "kubernetes":  # measured on 2 cores, with empty Go caches for the first
+                slow = (" (the first time takes about 12 minutes on 2 cores)"
+                        if "k8s.io/kubernetes/cmd/kube-apiserver" in job.packages
+                        else " (about 4 minutes once kube-apiserver has been built)")
             progress(f"building {what} with Go{slow}; log: {log}")
             started = time.monotonic()
             with open(log, "ab") as fh:

@@ -22,6 +22,13 @@ def lab_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def cannot_run(reason: str) -> None:
+    """Skip with ``reason``; in CI (``CI=true``), fail with it: CI must run every test."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def _require_binaries() -> None:
     gone = binaries.missing()
     if gone:

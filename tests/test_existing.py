@@ -1,8 +1,4 @@
-"""``BACKEND=existing`` on the real local control plane, and the kind backend end to end.
-
-The kind test runs for real wherever Docker can run kind's privileged node containers; on
-machines where it cannot (this project's CI among them) it is skipped with Docker's own reason.
-"""
+"""``BACKEND=existing`` on the real local control plane (the kind backend: tests/test_kind.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from cluster import binaries, docker
 from cluster.backends.local import LocalBackend
 
 pytestmark = pytest.mark.cluster
@@ -56,28 +50,3 @@ def test_existing_backend_with_an_unreachable_cluster_says_so(local_cluster: Loc
     assert up.returncode == 1
     assert "does not answer" in up.stderr and "Traceback" not in up.stderr
     assert not (tmp_path / ".lab" / "state.json").exists()
-
-
-@pytest.fixture(scope="module")
-def kind_usable() -> None:
-    found = docker.check()
-    if not found.usable:
-        pytest.skip(f"kind cannot run here: {found.reason}")
-
-
-@pytest.fixture
-def kind_cluster(kind_usable: None, tmp_path: Path) -> Iterator[Path]:
-    binaries.ensure("auto", lambda _m: None, names=("kind", "kubectl"))
-    up = ckslab(tmp_path, "up", "--backend", "kind", timeout=900)
-    assert up.returncode == 0, up.stderr
-    yield tmp_path
-    assert ckslab(tmp_path, "down", timeout=300).returncode == 0
-
-
-def test_kind_backend_end_to_end(kind_cluster: Path) -> None:
-    assert ckslab(kind_cluster, "status").returncode == 0
-    shown = ckslab(kind_cluster, "controlplane", "show", "controller-manager")
-    assert "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt" in shown.stdout
-    ca = ckslab(kind_cluster, "controlplane", "ca")
-    assert ca.stdout.startswith("-----BEGIN CERTIFICATE-----")
-    assert ckslab(kind_cluster, "doctor").returncode == 0

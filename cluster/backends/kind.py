@@ -1,13 +1,16 @@
-"""The kind backend: a real kubeadm control plane in a Docker container.
+"""The kind backend: a real kubeadm control plane in a container, its controller manager a static pod.
 
-Its kube-controller-manager is a static pod, as on the CKS exam's clusters. The cluster is
-named ``ckslab``, made from ``cluster/kind/kind-config.yaml`` (plus ``KIND_WORKERS`` workers)
-and the node image pinned by digest in ``cluster/versions.py``. Creation is an ordered list of
-actions; when one fails, the cluster is deleted and kind's output shown.
+The cluster is named ``ckslab``, made from ``cluster/kind/kind-config.yaml`` (plus
+``KIND_WORKERS`` workers and what the host needs, see ``kind_config``) and a node image chosen
+in this order: ``KIND_NODE_IMAGE`` when set; the official ``kindest/node`` pinned by digest in
+``cluster/versions.py`` when it is present or can be pulled (pulled with progress); else the
+node image built here from the pinned release (``cluster/nodeimage``, ``make node-image``).
+Creation deletes what it made when it fails and shows kind's output.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -16,24 +19,24 @@ from pathlib import Path
 import yaml
 
 from cluster import binaries, docker, paths, preflight, state
+from cluster.backends import kind_config as config
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
 from cluster.process import log_tail
 from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
+from cluster.waiting import WaitTimeout, wait_until
 
 CLUSTER_NAME = "ckslab"
 NODE = f"{CLUSTER_NAME}-control-plane"
 CONFIG_TEMPLATE = paths.checkout() / "cluster" / "kind" / "kind-config.yaml"
-#: kind's own wait for the control plane to be ready.
-CREATE_WAIT = "180s"
-
-
-def kind_config(workers: int) -> str:
-    """The kind config: the template's control plane plus ``workers`` worker nodes."""
-    config = yaml.safe_load(CONFIG_TEMPLATE.read_text())
-    config["nodes"] = [n for n in config["nodes"] if n.get("role") == "control-plane"]
-    config["nodes"] += [{"role": "worker"} for _ in range(workers)]
-    return yaml.safe_dump(config, sort_keys=False)
+#: kind's own wait for the control plane to be Ready.
+CREATE_WAIT = "300s"
+#: Seconds for the official node image (about 400 MB) to be pulled.
+PULL_TIMEOUT = 900.0
+#: Seconds the kubelet gets to bring a restarted static pod back.
+RESTART_TIMEOUT = 120.0
+#: The network kind makes for its nodes (kind's pkg/cluster/internal/providers/docker/network.go).
+KIND_NETWORK = "kind"
 
 
 def workers_from_env() -> int:
@@ -44,6 +47,72 @@ def workers_from_env() -> int:
     return int(value)
 
 
+def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def image_present(image: str) -> bool:
+    return _docker("image", "inspect", image).returncode == 0
+
+
+def pull(image: str, progress: Progress) -> str | None:
+    """Pull ``image``, reporting progress; None when done, else the engine's one-line reason."""
+    progress(f"pulling the node image {image} (about 400 MB, once)")
+    proc = subprocess.Popen(["docker", "pull", image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
+    last: list[str] = []
+    reported = time.monotonic()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.strip()
+        if line:
+            last = (last + [line])[-5:]
+        if time.monotonic() - reported > 10:
+            done = sum(1 for item in last if "complete" in item.lower())
+            progress(f"  pulling: {line[:100]}" + (f" ({done} layers complete)" if done else ""))
+            reported = time.monotonic()
+    try:
+        code = proc.wait(timeout=PULL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return f"the pull did not finish in {PULL_TIMEOUT:.0f}s"
+    if code == 0:
+        return None
+    return last[-1] if last else f"docker pull exited {code}"
+
+
+def choose_image(progress: Progress) -> tuple[str, bool, str]:
+    """The node image to use, whether it is the one built here, and why it was chosen."""
+    wanted = os.environ.get("KIND_NODE_IMAGE", "").strip()
+    if wanted:
+        if not image_present(wanted):
+            failed = pull(wanted, progress)
+            if failed:
+                raise CkslabError(f"KIND_NODE_IMAGE={wanted} is neither present nor pullable: {failed}.",
+                                  "Unset KIND_NODE_IMAGE to use the pinned image, or `make node-image`.")
+        from cluster.nodeimage import recipe
+        return wanted, wanted.split("@")[0] == recipe.IMAGE, f"KIND_NODE_IMAGE={wanted}"
+    if image_present(KIND_NODE_IMAGE):
+        return KIND_NODE_IMAGE, False, "the official node image is present"
+    failed = pull(KIND_NODE_IMAGE, progress)
+    if failed is None:
+        return KIND_NODE_IMAGE, False, "the official node image was pulled"
+    from cluster.nodeimage import build as nodeimage
+    progress(f"the official node image cannot be pulled ({failed}); using the node image built here "
+             "from the same release")
+    built = nodeimage.ensure(progress)
+    return built.reference, True, f"{KIND_NODE_IMAGE.split('@')[0]} cannot be pulled ({failed})"
+
+
+def host_facts() -> config.HostFacts:
+    """The engine host's cgroup version (asked of the engine) and capability bounding set."""
+    info = _docker("info", "--format", "{{.CgroupVersion}}", timeout=30)
+    version = 2 if info.stdout.strip() == "2" else 1 if info.stdout.strip() == "1" else \
+        (2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1)
+    return config.HostFacts(version, config.read_cap_bounding_set())
+
+
 class KindBackend(Backend):
     name = "kind"
     needs = ("kind", "kubectl")
@@ -52,13 +121,17 @@ class KindBackend(Backend):
         found = docker.check()
         return Availability(found.usable, found.reason)
 
-    def _kind(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def _kind(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(binaries.require(self.needs).kind), *args], capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
     def _exists(self) -> bool:
         listed = self._kind("get", "clusters", timeout=60)
         return CLUSTER_NAME in listed.stdout.split()
+
+    def _node_image(self) -> str:
+        shown = _docker("inspect", "-f", "{{.Config.Image}}", NODE)
+        return shown.stdout.strip() if shown.returncode == 0 else ""
 
     def up(self, progress: Progress) -> UpResult:
         started = time.monotonic()
@@ -69,43 +142,68 @@ class KindBackend(Backend):
                 return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
                                 time.monotonic() - started, already_running=True)
         workers = workers_from_env()
-        config_file = self.lab.lab / "kind" / "kind-config.yaml"
-        config_file.parent.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(kind_config(workers))
-        log = self.lab.lab / "kind" / "create.log"
+        image, local, why = choose_image(progress)
+        progress(f"node image {image.split('@')[0]}: {why}")
         if self._exists():
+            existing = self._node_image()
+            if existing and existing.split("@")[0] != image.split("@")[0]:
+                raise CkslabError(f"a kind cluster {CLUSTER_NAME!r} from another node image ({existing}) exists.",
+                                  "Run `make down` to delete it, then `make up BACKEND=kind` again.")
             progress(f"kind cluster {CLUSTER_NAME!r} exists: using it")
-            exported = self._kind("export", "kubeconfig", "--name", CLUSTER_NAME, f"--kubeconfig={self.lab.kubeconfig}")
+            exported = self._kind("export", "kubeconfig", "--name", CLUSTER_NAME,
+                                  f"--kubeconfig={self.lab.kubeconfig}")
             if exported.returncode != 0:
                 raise CkslabError(f"kind export kubeconfig failed: {exported.stderr.strip()}",
                                   "Run `make down`, then `make up BACKEND=kind`.")
         else:
-            progress(f"creating kind cluster {CLUSTER_NAME!r} from {KIND_NODE_IMAGE.split('@')[0]} "
-                     f"({1 + workers} node{'s' if workers else ''}; about a minute)")
-            created = self._kind("create", "cluster", "--name", CLUSTER_NAME, "--image", KIND_NODE_IMAGE,
-                                 f"--config={config_file}", f"--kubeconfig={self.lab.kubeconfig}",
-                                 f"--wait={CREATE_WAIT}")
-            log.write_text(created.stdout + created.stderr)
-            if created.returncode != 0:
-                self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
-                raise CkslabError(f"kind could not create the cluster; its output ({log}):\n{log_tail(log)}\n",
-                                  "What was made has been deleted. Fix the cause above and run `make up` again.")
+            self._create(image, local, workers, progress)
         os.chmod(self.lab.kubeconfig, 0o600)
         server = _server_of(self.lab.kubeconfig)
-        state.write(self.lab.state_file, state.ClusterState(self.name, KUBERNETES_VERSION, server,
-                                                            {"cluster": CLUSTER_NAME, "workers": workers}))
+        state.write(self.lab.state_file, state.ClusterState(
+            self.name, KUBERNETES_VERSION, server,
+            {"cluster": CLUSTER_NAME, "workers": workers, "image": image, "local_image": local}))
         progress("preflight: proving the cluster signs kube-apiserver-client CSRs")
         preflight.require_signing(self.lab.kubeconfig, self.ca_certificate())
         return UpResult(self.name, KUBERNETES_VERSION, server, self.lab.kubeconfig, time.monotonic() - started)
+
+    def _create(self, image: str, local: bool, workers: int, progress: Progress) -> None:
+        config_file = self.lab.lab / "kind" / "kind-config.yaml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(config.kind_config(CONFIG_TEMPLATE.read_text(), workers, host_facts(), local))
+        log = self.lab.lab / "kind" / "create.log"
+        progress(f"creating kind cluster {CLUSTER_NAME!r} ({1 + workers} node{'s' if workers else ''}; about a "
+                 f"minute); config: {config_file}")
+        self.lab.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            created = self._kind("create", "cluster", "--name", CLUSTER_NAME, "--image", image,
+                                 f"--config={config_file}", f"--kubeconfig={self.lab.kubeconfig}",
+                                 f"--wait={CREATE_WAIT}")
+        except subprocess.TimeoutExpired as err:
+            log.write_text(f"kind create cluster did not finish in {err.timeout:.0f}s\n")
+            created = None
+        if created is not None:
+            log.write_text(created.stdout + created.stderr)
+        if created is None or created.returncode != 0:
+            self._delete()
+            self.lab.kubeconfig.unlink(missing_ok=True)
+            raise CkslabError(f"kind could not create the cluster; its output ({log}):\n{log_tail(log)}\n",
+                              "What was made has been deleted. Fix the cause above and run `make up` again.")
+
+    def _delete(self) -> None:
+        deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
+        if deleted.returncode != 0:
+            raise CkslabError(f"kind delete cluster failed: {deleted.stderr.strip()}",
+                              f"Run `make down` again, or `docker rm -f -v {NODE}`.")
+        # kind keeps its network for other clusters; remove it when nothing else uses it.
+        attached = _docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK)
+        if attached.returncode == 0 and attached.stdout.strip() == "0":
+            _docker("network", "rm", KIND_NETWORK)
 
     def down(self, progress: Progress) -> bool:
         existed = self.lab.state_file.exists()
         if not binaries.missing(("kind",)) and self._exists():
             progress(f"deleting kind cluster {CLUSTER_NAME!r}")
-            deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
-            if deleted.returncode != 0:
-                raise CkslabError(f"kind delete cluster failed: {deleted.stderr.strip()}",
-                                  "Run `make down` again, or `docker rm -f ckslab-control-plane`.")
+            self._delete()
             existed = True
         for path in (self.lab.state_file, self.lab.kubeconfig):
             path.unlink(missing_ok=True)
@@ -115,18 +213,21 @@ class KindBackend(Backend):
         current = state.read(self.lab.state_file)
         if current is None:
             return None
-        inspect = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", NODE], capture_output=True,
-                                 text=True, timeout=30, check=False)
+        inspect = _docker("inspect", "-f", "{{.State.Running}}", NODE, timeout=30)
         running = inspect.stdout.strip() == "true"
         answers = running and preflight.api_answers(self.lab.kubeconfig)
         detail = f"container {NODE}" if running else f"container {NODE} is not running"
         return ClusterStatus(self.name, current.version, current.server,
                              [ComponentStatus("control-plane node", running, answers, detail)])
 
-    def _node_file(self, path: str) -> bytes:
+    def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         if state.read(self.lab.state_file) is None:
             raise CkslabError("no kind cluster is up.", "Run `make up BACKEND=kind` first.")
-        shown = subprocess.run(["docker", "exec", NODE, "cat", path], capture_output=True, timeout=30, check=False)
+        return subprocess.run(["docker", "exec", *(["-i"] if stdin is not None else []), NODE, *command],
+                              input=stdin, capture_output=True, timeout=timeout, check=False)
+
+    def _node_file(self, path: str) -> bytes:
+        shown = self._node("cat", path)
         if shown.returncode != 0:
             raise CkslabError(f"cannot read {path} in the node {NODE}: {shown.stderr.decode().strip()}",
                               "Run `make status`; `make up` restarts a stopped cluster.")
@@ -139,7 +240,43 @@ class KindBackend(Backend):
     def ca_certificate(self) -> bytes:
         return self._node_file("/etc/kubernetes/pki/ca.crt")
 
+    def restart(self, component: str, progress: Progress) -> None:
+        """Stop the static pod's container; the kubelet starts it again from its manifest."""
+        listed = self._node("crictl", "ps", "-q", "--name", f"^{component}$")
+        ids = listed.stdout.decode().split()
+        if listed.returncode != 0 or not ids:
+            raise CkslabError(f"no running {component} container in the node {NODE} "
+                              f"({listed.stderr.decode().strip() or 'crictl ps found none'}).",
+                              f"See `docker exec {NODE} crictl ps -a --name {component}` and the kubelet's log: "
+                              f"`docker exec {NODE} journalctl -u kubelet -n 50`.")
+        progress(f"stopping the {component} container; the kubelet starts it again from its manifest")
+        stopped = self._node("crictl", "stop", *ids, timeout=120)
+        if stopped.returncode != 0:
+            raise CkslabError(f"crictl stop failed: {stopped.stderr.decode().strip()}", "Run it again.")
+
+        def running_again() -> bool:
+            now = self._node("crictl", "ps", "-q", "--state", "running", "--name", f"^{component}$").stdout.decode()
+            return bool(set(now.split()) - set(ids))
+
+        try:
+            wait_until(running_again, RESTART_TIMEOUT, interval=1.0, what=f"the kubelet to restart {component}")
+        except WaitTimeout as err:
+            raise CkslabError(f"{err}.", f"See `docker exec {NODE} crictl ps -a --name {component}`.") from err
+
 
 def _server_of(kubeconfig: Path) -> str:
-    config = yaml.safe_load(kubeconfig.read_text())
-    return str(config["clusters"][0]["cluster"]["server"])
+    loaded = yaml.safe_load(kubeconfig.read_text())
+    return str(loaded["clusters"][0]["cluster"]["server"])
+
+
+def node_status(kubeconfig: Path) -> dict[str, bool]:
+    """Each node's Ready condition (``kubectl get nodes``), by name."""
+    shown = subprocess.run([str(binaries.cached().kubectl), f"--kubeconfig={kubeconfig}", "get", "nodes", "-o", "json"],
+                           capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    if shown.returncode != 0:
+        return {}
+    ready = {}
+    for item in json.loads(shown.stdout)["items"]:
+        conditions = {c["type"]: c["status"] for c in item["status"].get("conditions", [])}
+        ready[item["metadata"]["name"]] = conditions.get("Ready") == "True"
+    return ready

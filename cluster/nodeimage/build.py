@@ -1,0 +1,297 @@
+"""Build the kind node image here (``make node-image``), cache it, and load it in seconds later.
+
+Order, each step resumable: the binaries (cluster.binaries, built with Go) and pause (``gcc``
+from the pinned Kubernetes module's ``build/pause/linux/pause.c``); two Debian root filesystems
+with ``mmdebstrap`` (the node's, with kind's files and our binaries in it, and kube-proxy's
+base); one image archive per ``kubeadm config images list`` entry; then, as kind's
+``buildcontext.go`` does, a build container from the node root filesystem whose containerd
+imports those archives, committed as the node image. The image is saved next to the binaries
+(``<cache>/<release>/node-image/node-<recipe>.tar``); a later run loads that file instead of
+building. Every intermediate file is written under a temporary name and renamed when complete,
+and the image gets its final tag only from a finished build container, so an interrupted build
+is never used: the next run starts the unfinished step again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cluster import binaries, paths
+from cluster.errors import CkslabError
+from cluster.nodeimage import archive, recipe
+from cluster.process import log_tail
+from cluster.versions import KUBERNETES_VERSION, NODE_IMAGE_DEBIAN_SUITE, PAUSE_VERSION
+
+Progress = Callable[[str], None]
+#: Seconds one mmdebstrap run may take (about 2.5 minutes here, most of it downloads).
+MMDEBSTRAP_TIMEOUT = 1800.0
+#: Seconds for containerd in the build container to answer ``ctr version``.
+CONTAINERD_TIMEOUT = 60.0
+
+
+class NodeImageError(CkslabError):
+    """The node image could not be built or loaded."""
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    """A node image ready in the engine: its reference and the recipe that made it."""
+
+    reference: str
+    recipe: str
+    built: bool  # False when it was already present or loaded from the saved archive
+    seconds: float
+
+
+def log_file() -> Path:
+    return paths.cache_root() / "logs" / f"node-image-{KUBERNETES_VERSION}.log"
+
+
+def _kind_module() -> Path:
+    return _module_dir("kind", "sigs.k8s.io/kind")
+
+
+def _module_dir(build_module: str, module: str) -> Path:
+    """The module cache folder of ``module`` as required by ``cluster/gobuild/<build_module>``."""
+    go = binaries.find_go()
+    if go is None:
+        raise NodeImageError("Go is not installed, so the node image cannot be built.", binaries.INSTALL_HINT)
+    found = subprocess.run([go, "mod", "download", "-json", module], cwd=paths.checkout() / "cluster" / "gobuild" /
+                           build_module, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    try:
+        return Path(json.loads(found.stdout)["Dir"])
+    except (ValueError, KeyError) as err:
+        raise NodeImageError(f"`go mod download {module}` failed: {found.stderr.strip() or found.stdout.strip()}",
+                             "Access to the Go module proxy is needed; run `make node-image` again.") from err
+
+
+def current_recipe() -> str:
+    own = sorted(Path(__file__).parent.glob("*.py"))
+    return recipe.recipe_id(_kind_module(), own)
+
+
+class _Runner:
+    """Runs the build's commands with their output in the build log."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+
+    def run(self, args: list[str], what: str, timeout: float = 900.0, stdin_file: Path | None = None,
+            capture: bool = False) -> str:
+        with open(self.log, "ab") as fh:
+            fh.write(f"\n$ {' '.join(args)}\n".encode())
+            fh.flush()
+            stdin = open(stdin_file, "rb") if stdin_file else subprocess.DEVNULL
+            try:
+                done = subprocess.run(args, stdin=stdin, stdout=subprocess.PIPE if capture else fh,
+                                      stderr=fh, timeout=timeout, check=False)
+            except subprocess.TimeoutExpired as err:
+                raise NodeImageError(f"{what} did not finish in {timeout:.0f}s; the end of {self.log}:\n"
+                                     f"{log_tail(self.log)}", "Run `make node-image` again.") from err
+            finally:
+                if stdin_file:
+                    stdin.close()  # type: ignore[union-attr]
+        if done.returncode != 0:
+            raise NodeImageError(f"{what} failed (exit {done.returncode}); the end of {self.log}:\n{log_tail(self.log)}",
+                                 "Fix the cause above and run `make node-image` again; finished steps are kept.")
+        return done.stdout.decode() if capture else ""
+
+
+def image_recipe(docker: str, reference: str) -> str | None:
+    """The recipe label of ``reference`` in the engine, "" when unlabelled, None when absent."""
+    shown = subprocess.run([docker, "image", "inspect", "-f", f'{{{{index .Config.Labels "{recipe.RECIPE_LABEL}"}}}}',
+                            reference], capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    if shown.returncode != 0:
+        return None
+    value = shown.stdout.strip()
+    return "" if value in ("", "<no value>") else value
+
+
+def ensure(progress: Progress, docker: str = "docker") -> NodeImage:
+    """The node image of the current recipe in the engine: present, loaded from the cache, or built."""
+    started = time.monotonic()
+    rid = current_recipe()
+    if image_recipe(docker, recipe.IMAGE) == rid:
+        return NodeImage(recipe.IMAGE, rid, False, time.monotonic() - started)
+    saved = paths.node_image_dir() / f"node-{rid}.tar"
+    runner = _Runner(log_file())
+    if saved.is_file():
+        progress(f"loading the node image {recipe.IMAGE} from {saved}")
+        runner.run([docker, "load", "-i", str(saved)], "docker load of the saved node image")
+        if image_recipe(docker, recipe.IMAGE) == rid:
+            return NodeImage(recipe.IMAGE, rid, False, time.monotonic() - started)
+        saved.unlink()  # not what its name promised: build again
+    build(rid, runner, progress, docker)
+    progress(f"saving the node image to {saved} (loaded in seconds next time)")
+    partial = saved.with_name(saved.name + ".partial")
+    runner.run([docker, "save", "-o", str(partial), recipe.IMAGE], "docker save of the node image")
+    os.replace(partial, saved)
+    for old in saved.parent.glob("node-*.tar"):
+        if old != saved:
+            old.unlink()
+    return NodeImage(recipe.IMAGE, rid, True, time.monotonic() - started)
+
+
+def build(rid: str, runner: _Runner, progress: Progress, docker: str) -> None:
+    """Build the node image of recipe ``rid`` and tag it ``recipe.IMAGE``."""
+    for tool in ("mmdebstrap", "gcc"):
+        if shutil.which(tool) is None:
+            raise NodeImageError(f"`{tool}` is needed to build the node image and is not installed.",
+                                 "Run `make kind-ready` (it installs it on Debian), or `apt-get install mmdebstrap gcc`.")
+    progress(f"building the node image {recipe.IMAGE} (recipe {rid}; about 10 minutes the first time); "
+             f"log: {runner.log}")
+    work = paths.node_image_dir() / f"work-{rid}"
+    work.mkdir(parents=True, exist_ok=True)
+    bins = binaries.ensure("build", progress, names=binaries.NODE_IMAGE_BINARIES)
+    pause = _pause(work, runner, progress)
+    node_rootfs = _rootfs(work / "node-rootfs.tar", recipe.NODE_PACKAGES, _node_stage(work, bins), runner, progress)
+    proxy_rootfs = _rootfs(work / "proxy-rootfs.tar", recipe.PROXY_PACKAGES, None, runner, progress)
+    archives = _component_archives(work, bins, pause, proxy_rootfs, runner, progress)
+    _assemble(rid, node_rootfs, archives, runner, progress, docker)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _pause(work: Path, runner: _Runner, progress: Progress) -> Path:
+    dest = work / "pause"
+    if dest.is_file():
+        return dest
+    source = _module_dir("kubernetes", "k8s.io/kubernetes") / "build" / "pause" / "linux" / "pause.c"
+    progress(f"building pause {PAUSE_VERSION} from {source.name} with gcc")
+    partial = work / "pause.partial"
+    # CFLAGS of Kubernetes' build/pause/Makefile.
+    runner.run(["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{PAUSE_VERSION}-ckslab", "-o",
+                str(partial), str(source)], "gcc of pause.c")
+    os.replace(partial, dest)
+    return dest
+
+
+def _node_stage(work: Path, bins: binaries.Binaries) -> Path:
+    """A folder laid out like the node's root: kind's files, our files, the node binaries."""
+    stage = work / "node-stage"
+    shutil.rmtree(stage, ignore_errors=True)
+    files = _kind_module() / "images" / "base" / "files"
+    for rel, mode in recipe.KIND_FILES:
+        dest = stage / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files / rel, dest)
+        dest.chmod(mode)
+    for name, node_path in recipe.NODE_BINARIES:
+        archive.copy_executable(bins.path(name), stage / node_path.lstrip("/"))
+    extra = {
+        "kind/version": KUBERNETES_VERSION,
+        "kind/manifests/default-storage.yaml": recipe.DEFAULT_STORAGE,
+        recipe.CNI_CONFIG_PATH.lstrip("/"): json.dumps(recipe.CNI_CONFIG, indent=2) + "\n",
+        "tmp/ckslab-customize.sh": recipe.CUSTOMIZE,
+    }
+    for rel, text in extra.items():
+        dest = stage / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text)
+        dest.chmod(0o644)
+    for folder in ("kind", "kind/bin", "kind/manifests"):
+        (stage / folder).chmod(0o755)
+    return stage
+
+
+def _rootfs(dest: Path, packages: tuple[str, ...], stage: Path | None, runner: _Runner, progress: Progress) -> Path:
+    if dest.is_file():
+        return dest
+    progress(f"making a Debian {NODE_IMAGE_DEBIAN_SUITE} root filesystem with mmdebstrap: {dest.name} "
+             "(about 2.5 minutes)")
+    partial = dest.with_name(dest.name + ".partial.tar")
+    args = ["mmdebstrap", "--variant=minbase", f"--include={','.join(packages)}",
+            "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*"]
+    if stage is not None:
+        args += [f"--customize-hook=sync-in {stage} /",
+                 '--customize-hook=chroot "$1" sh /tmp/ckslab-customize.sh && rm "$1/tmp/ckslab-customize.sh"']
+    runner.run([*args, NODE_IMAGE_DEBIAN_SUITE, str(partial)], f"mmdebstrap of {dest.name}", MMDEBSTRAP_TIMEOUT)
+    os.replace(partial, dest)
+    return dest
+
+
+def required_images(kubeadm: Path, runner: _Runner) -> list[str]:
+    """What kubeadm of the pinned release pulls: ``kubeadm config images list``."""
+    listed = runner.run([str(kubeadm), "config", "images", "list", "--kubernetes-version", KUBERNETES_VERSION],
+                        "kubeadm config images list", capture=True)
+    return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def _component_archives(work: Path, bins: binaries.Binaries, pause: Path, proxy_rootfs: Path, runner: _Runner,
+                        progress: Progress) -> list[Path]:
+    made = []
+    for reference in required_images(bins.kubeadm, runner):
+        try:
+            component = recipe.component_for(reference)
+        except KeyError:
+            raise NodeImageError(f"kubeadm {KUBERNETES_VERSION} asks for {reference}, which the node image recipe "
+                                 "cannot make.", "Add it to COMPONENTS in cluster/nodeimage/recipe.py.") from None
+        dest = work / "images" / (reference.replace("/", "_").replace(":", "_") + ".tar")
+        if not dest.is_file():
+            progress(f"image {reference}")
+            files = tuple(archive.ImageFile(path, pause if name == "pause" else bins.path(name))
+                          for name, path in component.binaries)
+            archive.write_archive(archive.Image(reference, files, component.entrypoint,
+                                                proxy_rootfs if component.debian_base else None), dest)
+        made.append(dest)
+    return made
+
+
+def _assemble(rid: str, node_rootfs: Path, archives: list[Path], runner: _Runner, progress: Progress,
+              docker: str) -> None:
+    base = f"{recipe.IMAGE_REPOSITORY}-build:{rid}"
+    container = f"ckslab-node-build-{rid}"
+    progress("importing the root filesystem into the engine and preloading the images in its containerd")
+    subprocess.run([docker, "rm", "-f", "-v", container], capture_output=True, check=False, stdin=subprocess.DEVNULL)
+    runner.run([docker, "import", str(node_rootfs), base], "docker import of the node root filesystem")
+    try:
+        runner.run([docker, "run", "-d", "--name", container, "--entrypoint", "sleep", base, "infinity"],
+                   "starting the build container")
+        runner.run([docker, "exec", container, "bash", "-c", "nohup containerd > /var/log/containerd-build.log 2>&1 &"],
+                   "starting containerd in the build container")
+        runner.run([docker, "exec", container, "bash", "-c",
+                    f"for i in $(seq 1 {int(CONTAINERD_TIMEOUT)}); do ctr version >/dev/null 2>&1 && exit 0; "
+                    "sleep 1; done; exit 1"], "waiting for containerd in the build container")
+        for path in archives:
+            # As kind's imageimporter.go: pinned (never garbage-collected), not unpacked (the node
+            # unpacks on its /var volume; overlayfs cannot be nested in the build container).
+            runner.run([docker, "exec", "-i", container, "ctr", "--namespace=k8s.io", "images", "import",
+                        "--label=io.cri-containerd.pinned=pinned", "--all-platforms", "--no-unpack", "--digests",
+                        "-"], f"ctr import of {path.name}", stdin_file=path)
+        listed = runner.run([docker, "exec", container, "ctr", "--namespace=k8s.io", "images", "list", "-q"],
+                            "ctr images list", capture=True).split()
+        expected = [_reference_of(p) for p in archives]
+        absent = [ref for ref in expected if ref not in listed]
+        if absent:
+            raise NodeImageError(f"the node's containerd does not list {', '.join(absent)} after the import.",
+                                 f"See {runner.log}, then run `make node-image` again.")
+        runner.run([docker, "exec", container, "bash", "-c",
+                    "pkill containerd; for i in $(seq 1 30); do pgrep containerd >/dev/null || exit 0; sleep 1; done; "
+                    "exit 1"], "stopping containerd in the build container")
+        runner.run([docker, "exec", container, "rm", "-f", "/var/log/containerd-build.log"], "cleaning up")
+        runner.run([docker, "commit",
+                    "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',
+                    "--change", "ENV container=docker",
+                    "--change", "STOPSIGNAL SIGRTMIN+3",
+                    "--change", f"LABEL {recipe.RECIPE_LABEL}={rid}",
+                    container, recipe.IMAGE], "docker commit of the node image")
+    finally:
+        subprocess.run([docker, "rm", "-f", "-v", container], capture_output=True, check=False, stdin=subprocess.DEVNULL)
+        subprocess.run([docker, "rmi", base], capture_output=True, check=False, stdin=subprocess.DEVNULL)
+
+
+def _reference_of(path: Path) -> str:
+    """The tag of the image in a ``docker save`` archive."""
+    with tarfile.open(path) as tar:
+        member = tar.extractfile("manifest.json")
+        if member is None:
+            raise NodeImageError(f"{path} has no manifest.json.", "Delete it and run `make node-image` again.")
+        return str(json.load(member)[0]["RepoTags"][0])

@@ -1,0 +1,149 @@
+"""The kind backend for real: a kubeadm control plane in a node container, every lab and notebook on it.
+
+The node image is the official one when it can be pulled, else the one built here
+(``make node-image``; ``make kind-ready`` builds it on machines like this project's). Where no
+engine can run kind these tests skip with the reason, and fail with it in CI (``CI=true``).
+One cluster serves the module; the last test deletes it and checks that nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import nbformat
+import pytest
+import yaml
+from conftest import cannot_run
+from nbclient import NotebookClient
+
+from cluster import binaries, docker
+from cluster.backends import kind
+from cluster.paths import checkout
+
+pytestmark = [pytest.mark.cluster, pytest.mark.kind]
+LABS = ("certificates-api", "csr-review", "jane-access", "signing-config", "expiry-rotation")
+NOTEBOOKS = sorted((checkout() / "notebooks").glob("*.ipynb"))
+
+
+def ckslab(root: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "CKSLAB_ROOT": str(root), **(env or {})}
+    full.pop("CKSLAB_USER", None)
+    done = subprocess.run([sys.executable, "-m", "ckslab", *args], capture_output=True, text=True, env=full,
+                          timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done
+
+
+def in_node(*command: str) -> str:
+    return subprocess.run(["docker", "exec", kind.NODE, *command], capture_output=True, text=True, timeout=60,
+                          check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def kind_root(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[Path]:
+    found = docker.check()
+    if not found.usable:
+        cannot_run(f"kind cannot run here: {found.reason} (`make kind-ready` prepares a machine like this one)")
+    root = tmp_path_factory.mktemp("kind")
+    binaries.ensure("auto", lambda _m: None, names=("kind", "kubectl"))
+    clusters = subprocess.run([str(binaries.cached().kind), "get", "clusters"], capture_output=True, text=True,
+                              check=False).stdout.split()
+    if kind.CLUSTER_NAME in clusters:  # a learner's: never touch it
+        cannot_run(f"a kind cluster named {kind.CLUSTER_NAME!r} exists already; the kind tests need that name "
+                   "(run `make down` first)")
+    up = ckslab(root, "up", "--backend", "kind", timeout=1800)
+    if up.returncode != 0:
+        ckslab(root, "down", timeout=300)
+        pytest.fail(f"make up BACKEND=kind failed:\n{up.stdout}\n{up.stderr}", pytrace=False)
+    yield root
+    ckslab(root, "down", timeout=300)
+
+
+def test_up_gives_a_ready_node_and_a_static_pod_controller_manager(kind_root: Path) -> None:
+    assert kind.node_status(kind_root / ".lab" / "kubeconfig") == {kind.NODE: True}
+    assert ckslab(kind_root, "status").returncode == 0
+    shown = ckslab(kind_root, "controlplane", "show", "controller-manager")
+    assert shown.stdout.startswith(f"# /etc/kubernetes/manifests/kube-controller-manager.yaml in the node container "
+                                   f"{kind.NODE}")
+    manifest = yaml.safe_load(shown.stdout.split("\n", 1)[1])
+    command = manifest["spec"]["containers"][0]["command"]
+    assert "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt" in command
+    ca = ckslab(kind_root, "controlplane", "ca")
+    assert ca.stdout == in_node("cat", "/etc/kubernetes/pki/ca.crt")
+    kubeconfig = yaml.safe_load((kind_root / ".lab" / "kubeconfig").read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://127.0.0.1:")
+    assert (kind_root / ".lab" / "kubeconfig").stat().st_mode & 0o777 == 0o600
+
+
+def test_restart_goes_through_the_kubelet(kind_root: Path) -> None:
+    before = in_node("crictl", "ps", "-q", "--name", "^kube-controller-manager$").split()
+    done = ckslab(kind_root, "controlplane", "restart", "controller-manager")
+    assert done.returncode == 0, done.stderr
+    after = in_node("crictl", "ps", "-q", "--state", "running", "--name", "^kube-controller-manager$").split()
+    assert after and not set(after) & set(before)
+
+
+def test_doctor_is_happy(kind_root: Path) -> None:
+    doctor = ckslab(kind_root, "doctor")
+    assert doctor.returncode == 0, doctor.stdout
+
+
+def _grade(root: Path, lab: str, tmp_path: Path) -> dict[str, Any]:
+    report = tmp_path / f"{lab}.json"
+    ckslab(root, "grade", lab, "--json", str(report))
+    assert report.is_file()
+    return json.loads(report.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_lab_solved_graded_and_reset(kind_root: Path, lab: str, tmp_path: Path) -> None:
+    started = ckslab(kind_root, "start", lab)
+    assert started.returncode == 0, started.stdout + started.stderr
+    solved = ckslab(kind_root, "solve", lab, "--yes")
+    assert solved.returncode == 0, solved.stdout + solved.stderr
+    report = _grade(kind_root, lab, tmp_path)
+    assert report["score"] == report["max_score"] and report["passed"], report
+    reset = ckslab(kind_root, "reset", lab)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    again = _grade(kind_root, lab, tmp_path)
+    failed = [s["id"] for s in again["steps"] if not s["passed"]]
+    assert failed == [s["id"] for s in again["steps"]], again
+    assert all(s["message"] for s in again["steps"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_notebook_runs_top_to_bottom_on_kind(kind_root: Path, path: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = path.stem.split("-", 1)[1]
+    monkeypatch.setenv("CKSLAB_ROOT", str(kind_root))
+    monkeypatch.delenv("CKSLAB_USER", raising=False)
+    assert ckslab(kind_root, "reset", lab).returncode == 0
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    report = _grade(kind_root, lab, tmp_path)
+    assert report["score"] == report["max_score"], report
+
+
+def test_down_leaves_no_container_network_or_volume(kind_root: Path) -> None:
+    mounts = json.loads(subprocess.run(["docker", "inspect", "-f", "{{json .Mounts}}", kind.NODE], capture_output=True,
+                                       text=True, check=True).stdout)
+    volumes = [m["Name"] for m in mounts if m["Type"] == "volume"]
+    assert volumes  # kind keeps the node's /var on a volume
+    down = ckslab(kind_root, "down", timeout=300)
+    assert down.returncode == 0, down.stderr
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert not [n for n in names if n.startswith(kind.CLUSTER_NAME + "-")]
+    networks = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert kind.KIND_NETWORK not in networks
+    left = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    assert not set(volumes) & set(left)
+    assert not (kind_root / ".lab" / "kubeconfig").exists()
+    assert ckslab(kind_root, "down").returncode == 0  # twice is fine
