@@ -181,6 +181,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(f.ok for f in findings) else 1
 
 
+def cmd_kind_ready(args: argparse.Namespace) -> int:
+    from cluster import engine
+
+    ready = engine.kind_ready(_progress())
+    if ready.changed:
+        out.print("kind-ready changed this machine:")
+        for change in ready.changes:
+            out.print(f"  - {change}", soft_wrap=True)
+    else:
+        out.print(f"kind-ready changed nothing; it checked: {engine.CHECKS}")
+    out.print(f"Container engine ready for kind ({ready.check.provider}): {ready.check.reason}.", soft_wrap=True)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from cluster import bench
 
@@ -207,6 +221,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=("show", "ca", "restart"))
     s.add_argument("component", nargs="?", help="etcd, apiserver or controller-manager")
     s.set_defaults(func=cmd_controlplane)
+    sub.add_parser("kind-ready", help="make this machine able to run kind (checks first; says what it changes)"
+                   ).set_defaults(func=cmd_kind_ready)
     s = sub.add_parser("bench", help="measure up time, CSR signing latency and memory")
     s.add_argument("--json", default=str(paths.lab_paths().lab / "bench.json"), help="where to write the JSON")
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")
