@@ -21,8 +21,6 @@ from typing import Any
 from cluster import runc_capfilter
 from cluster.errors import CkslabError
 
-#: Where the runtime wrapper is installed (outside the checkout: dockerd runs it for every container).
-WRAPPER = Path("/usr/local/libexec/ckslab/runc-capfilter")
 WRAPPER_SOURCE = Path(runc_capfilter.__file__)
 #: The runtime name registered in daemon.json.
 RUNTIME_NAME = "ckslab-runc"
@@ -49,6 +47,8 @@ class Layout:
     socket: str = "unix:///var/run/docker.sock"
     #: Where a dockerd started without systemd writes its output (appended).
     log_file: Path = Path("/var/log/ckslab/dockerd.log")
+    #: Where the runtime wrapper is installed (outside the checkout: dockerd runs it for every container).
+    wrapper: Path = Path("/usr/local/libexec/ckslab/runc-capfilter")
     #: For a private engine: its --data-root (its --exec-root is ``data_root/exec``); None for the system's.
     data_root: Path | None = None
 
@@ -106,23 +106,23 @@ def install_docker_io() -> str:
     return "installed Debian's docker.io with apt-get (dockerd, containerd, runc, docker client)"
 
 
-def install_wrapper() -> str | None:
-    """Copy cluster/runc_capfilter.py to WRAPPER (0755) unless it is already there, identical."""
-    source = WRAPPER_SOURCE.read_bytes()
-    if WRAPPER.exists() and WRAPPER.read_bytes() == source:
+def install_wrapper(layout: Layout = SYSTEM) -> str | None:
+    """Copy cluster/runc_capfilter.py to the layout's wrapper (0755) unless it is there, identical."""
+    source, wrapper = WRAPPER_SOURCE.read_bytes(), layout.wrapper
+    if wrapper.exists() and wrapper.read_bytes() == source and os.access(wrapper, os.X_OK):
         return None
-    WRAPPER.parent.mkdir(parents=True, exist_ok=True)
-    temporary = WRAPPER.with_name(WRAPPER.name + ".new")
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    temporary = wrapper.with_name(wrapper.name + ".new")
     temporary.write_bytes(source)
     temporary.chmod(0o755)
-    temporary.replace(WRAPPER)
-    return f"installed the runtime wrapper {WRAPPER} (from {WRAPPER_SOURCE.name})"
+    temporary.replace(wrapper)
+    return f"installed the runtime wrapper {wrapper} (from cluster/{WRAPPER_SOURCE.name})"
 
 
-def with_wrapper_runtime(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` (daemon.json's content) with the wrapper registered as the default runtime."""
+def with_wrapper_runtime(config: dict[str, Any], wrapper: Path) -> dict[str, Any]:
+    """``config`` (daemon.json's content) with ``wrapper`` registered as the default runtime."""
     runtimes = dict(config.get("runtimes") or {})
-    runtimes[RUNTIME_NAME] = {"path": str(WRAPPER)}
+    runtimes[RUNTIME_NAME] = {"path": str(wrapper)}
     return {**config, "runtimes": runtimes, "default-runtime": RUNTIME_NAME}
 
 
@@ -134,7 +134,10 @@ def configure_daemon(layout: Layout = SYSTEM) -> str | None:
     except (OSError, ValueError) as err:
         raise EngineSetupFailed(f"cannot read {path}: {err}.", f"Fix or remove {path}, then run `make kind-ready` "
                                 "again.") from err
-    wanted = with_wrapper_runtime(current)
+    if not isinstance(current, dict):
+        raise EngineSetupFailed(f"{path} does not hold a JSON object.", f"Fix or remove {path}, then run "
+                                "`make kind-ready` again.")
+    wanted = with_wrapper_runtime(current, layout.wrapper)
     if wanted == current:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +145,7 @@ def configure_daemon(layout: Layout = SYSTEM) -> str | None:
     temporary.write_text(json.dumps(wanted, indent=2) + "\n")
     temporary.replace(path)
     was = current.get("default-runtime", "unset (runc)")
-    return (f"changed {path}: added runtime {RUNTIME_NAME!r} ({WRAPPER}) and set \"default-runtime\" to it "
+    return (f"changed {path}: added runtime {RUNTIME_NAME!r} ({layout.wrapper}) and set \"default-runtime\" to it "
             f"(was {was})")
 
 

@@ -28,6 +28,8 @@ Progress = Callable[[str], None]
 
 #: Seconds for a started dockerd to answer (about 2 s measured here; containerd starts first).
 START_TIMEOUT = 60.0
+#: Seconds for a reconfigured engine to start privileged containers (a reload takes well under one).
+SETTLE_TIMEOUT = 15.0
 CHECKS = "1. does a container engine answer? 2. does it start a privileged container?"
 
 
@@ -69,7 +71,7 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
 
     try:
         _repair(found, layout, progress, change)
-        again = check()
+        again = _settled(check)
     except (OSError, subprocess.SubprocessError) as err:
         raise EngineNotReady(f"setting up the engine failed: {err}.", _done_so_far(changes)) from err
     if not again.usable:
@@ -77,6 +79,21 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
                              f"See {layout.log_file}. {_done_so_far(changes)}".strip())
     progress(f"ok: {again.reason}")
     return EngineReady(again, tuple(changes))
+
+
+def _settled(check: Callable[[], docker.EngineCheck]) -> docker.EngineCheck:
+    """The check once usable, or its last answer after SETTLE_TIMEOUT (a SIGHUP reload is asynchronous)."""
+    last: list[docker.EngineCheck] = []
+
+    def usable() -> bool:
+        last.append(check())
+        return last[-1].usable
+
+    try:
+        wait_until(usable, SETTLE_TIMEOUT, interval=1.0, what="the engine to run privileged containers")
+    except WaitTimeout:
+        pass
+    return last[-1]
 
 
 def _done_so_far(changes: list[str]) -> str:
@@ -102,7 +119,7 @@ def _repair(found: docker.EngineCheck, layout: dockerd.Layout, progress: Progres
     if missing:
         progress(f"this host's capability bounding set lacks {', '.join(missing)}: privileged containers "
                  f"need the runtime wrapper that drops them")
-        change(dockerd.install_wrapper())
+        change(dockerd.install_wrapper(layout))
         change(dockerd.configure_daemon(layout))
     pid = dockerd.running_dockerd_pid(layout)
     if found.version:  # the engine answers but cannot start privileged containers

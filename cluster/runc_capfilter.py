@@ -49,6 +49,10 @@ CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient
 
 # runc's global options that take a value (runc main.go; go-runc passes them before the command).
 _GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--root", "--log", "--log-format", "--criu", "--rootless"})
+# The options of create, run and exec that take no value (runc create.go, run.go, exec.go); every
+# other option of theirs takes one.
+_BOOLEAN_OPTIONS = frozenset({"--tty", "-t", "--detach", "-d", "--no-new-privs", "--ignore-paused", "--no-pivot",
+                              "--no-new-keyring", "--keep", "--no-subreaper", "--help", "-h"})
 
 
 def bounding_set(status_text: str) -> int:
@@ -114,15 +118,25 @@ def spec_to_patch(args: list[str]) -> tuple[str, bool] | None:
     return None
 
 
-def _option_value(args: list[str], long: str, short: str) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg in (long, short, "-" + long) and i + 1 < len(args):
-            return args[i + 1]
-        for name in (long, short, "-" + long):
-            if arg.startswith(name + "="):
-                return arg[len(name) + 1 :]
+def _option_value(args: list[str], *names: str) -> str | None:
+    """The value of the command option ``names`` in ``args``; options end at the first operand."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--" or not arg.startswith("-"):
+            return None  # the container id: what follows belongs to the container's command
+        name, has_value, value = arg.partition("=")
+        if not name.startswith("--") and len(name) > 2:
+            name = "-" + name  # urfave/cli also accepts -bundle for --bundle
+        if name in _BOOLEAN_OPTIONS:
+            i += 1
+            continue
+        if not has_value:
+            value = args[i + 1] if i + 1 < len(args) else ""
+            i += 1
+        if name in names:
+            return value or None
+        i += 1
     return None
 
 
