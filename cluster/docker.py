@@ -67,19 +67,24 @@ class EngineCheck:
 DockerCheck = EngineCheck
 
 
-def engine_command() -> tuple[str, str] | None:
-    """(provider, absolute client path): ``$CKSLAB_ENGINE`` if set, else docker, else podman."""
+def engine_commands() -> list[tuple[str, str]]:
+    """The clients to ask, in order, as (provider, absolute path).
+
+    ``$CKSLAB_ENGINE`` alone when set (a path or a name on PATH); else ``docker`` then ``podman``,
+    those found on PATH.
+    """
     forced = os.environ.get("CKSLAB_ENGINE")
     if forced:
         path = shutil.which(forced)
-        if path is None:
-            return None
-        return ("podman" if os.path.basename(path).startswith("podman") else "docker"), path
-    for provider in ("docker", "podman"):
-        path = shutil.which(provider)
-        if path is not None:
-            return provider, path
-    return None
+        return [("podman" if os.path.basename(path).startswith("podman") else "docker", path)] if path else []
+    found = [(provider, shutil.which(provider)) for provider in ("docker", "podman")]
+    return [(provider, path) for provider, path in found if path is not None]
+
+
+def engine_command() -> tuple[str, str] | None:
+    """The first client engine_commands() finds (provider, path); None when there is none."""
+    commands = engine_commands()
+    return commands[0] if commands else None
 
 
 def _run(args: list[str], timeout: float, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -158,14 +163,28 @@ def _fix_for(provider: str, error: str) -> str:
 
 
 def check(image: str = KIND_NODE_IMAGE) -> EngineCheck:
-    """Whether the engine can run kind's node containers here, and if not, why. Never pulls."""
-    found = engine_command()
-    if found is None:
+    """Whether an engine can run kind's node containers here, and if not, why. Never pulls.
+
+    Docker is asked first; podman is used when Docker is absent or its engine does not answer and
+    podman's does. When none is usable, the reason is the first client's.
+    """
+    commands = engine_commands()
+    if not commands:
         forced = os.environ.get("CKSLAB_ENGINE")
         what = f"CKSLAB_ENGINE={forced} is not a program" if forced else \
             "Docker is not installed (no `docker` or `podman` on PATH)"
         return EngineCheck(False, what, INSTALL_FIX)
-    provider, command = found
+    first = _check_with(*commands[0], image)
+    for provider, command in commands[1:]:
+        if first.usable or not first.stopped:
+            break
+        other = _check_with(provider, command, image)
+        if other.usable:
+            return other
+    return first
+
+
+def _check_with(provider: str, command: str, image: str) -> EngineCheck:
     name = provider.capitalize()
     try:
         version, error = server_version(provider, command)

@@ -1,6 +1,6 @@
 """Fake container-engine clients: small ``docker``/``podman`` scripts that answer as real ones do.
 
-Each records every call, one per line, in ``calls`` next to it, so a test can prove what was (not)
+Each records every call, one per line, in ``<name>.calls`` next to it, so a test can prove what was (not)
 asked — for instance that the availability check never pulls. Use :func:`use_engine`, which
 points ``$CKSLAB_ENGINE`` at the fake and empties PATH of everything else, so the host's own
 docker (Debian's /usr/bin/docker, say) can never answer in its place.
@@ -20,7 +20,7 @@ CAPS_ERROR = ("docker: Error response from daemon: failed to create shim task: O
               "create failed: unable to start container process: unable to apply caps: operation not permitted: "
               "unknown.\n\nRun 'docker run --help' for more information")
 
-_COMMON = 'echo "$*" >> "${0%/*}/calls"\n'
+_COMMON = 'echo "$*" >> "$0.calls"\n'
 _PARTS = {
     "answers": 'version) echo 28.2.2;; info) echo 4.3.1;;',
     "down": f'version) echo "{DAEMON_DOWN}" >&2; exit 1;; info) echo "{TEMPLATE_ERROR}" >&2; exit 1;;',
@@ -58,7 +58,7 @@ def write_engine(folder: Path, engine: str, name: str = "docker") -> Path:
 
 def calls(script: Path) -> list[str]:
     """Every call the fake received, in order."""
-    log = script.parent / "calls"
+    log = script.with_name(script.name + ".calls")
     return log.read_text().splitlines() if log.exists() else []
 
 

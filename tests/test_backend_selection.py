@@ -99,6 +99,24 @@ def test_podman_is_used_where_docker_is_absent(tmp_path: Path, monkeypatch: pyte
     assert calls(podman)[0] == "info --format {{.Version.Version}}"
 
 
+def test_podman_stands_in_for_a_docker_that_does_not_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docker_client = use_engine(monkeypatch, tmp_path, "stopped")
+    podman = write_engine(docker_client.parent, "usable", name="podman")
+    found = docker.check()
+    assert found.usable and found.provider == "podman" and found.command == str(podman)
+    write_engine(docker_client.parent, "stopped", name="podman")
+    found = docker.check()  # neither answers: the reason is Docker's
+    assert not found.usable and found.provider == "docker" and found.stopped
+
+
+def test_a_docker_that_answers_is_never_replaced_by_podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docker_client = use_engine(monkeypatch, tmp_path, "no caps")
+    podman = write_engine(docker_client.parent, "usable", name="podman")
+    found = docker.check()
+    assert not found.usable and found.provider == "docker" and "unable to apply caps" in found.reason
+    assert calls(podman) == []
+
+
 def test_ckslab_engine_forces_the_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     use_engine(monkeypatch, tmp_path, "stopped")
     forced = write_engine(tmp_path / "elsewhere", "usable")
