@@ -55,9 +55,8 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
 
     ``layout`` is the dockerd kind-ready may install, configure and start (tests pass a private one).
     """
-    check = docker.check
     progress(f"checking the container engine: {CHECKS}")
-    found = check()
+    found = docker.check()
     if found.usable:
         progress(f"ok, nothing to change: {found.reason}")
         return EngineReady(found)
@@ -71,7 +70,7 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
 
     try:
         _repair(found, layout, progress, change)
-        again = _settled(check)
+        again = _settled(docker.check)
     except (OSError, subprocess.SubprocessError) as err:
         raise EngineNotReady(f"setting up the engine failed: {err}.", _done_so_far(changes)) from err
     if not again.usable:
@@ -113,29 +112,29 @@ def _repair(found: docker.EngineCheck, layout: dockerd.Layout, progress: Progres
     if os.geteuid() != 0 or not dockerd.is_debian():
         raise EngineNotReady(f"{found.reason}.", manual_fix(found))
     if dockerd.dockerd_binary() is None:
-        progress("installing Debian's docker.io (apt-get; about 15 s)")
+        progress("installing Debian's docker.io (apt-get; about 20 s)")
         change(dockerd.install_docker_io())
     missing = dockerd.missing_capabilities()
+    if found.version and not missing:  # it answers, refuses privileged containers, and not for lack of caps
+        raise EngineNotReady(f"{found.reason}.", "kind-ready knows no fix for this engine: see its log.")
     if missing:
         progress(f"this host's capability bounding set lacks {', '.join(missing)}: privileged containers "
                  f"need the runtime wrapper that drops them")
         change(dockerd.install_wrapper(layout))
         change(dockerd.configure_daemon(layout))
     pid = dockerd.running_dockerd_pid(layout)
-    if found.version:  # the engine answers but cannot start privileged containers
-        if not missing:
-            raise EngineNotReady(f"{found.reason}.", "kind-ready knows no fix for this engine: see its log.")
-        if pid is None:
+    if pid is None:
+        if found.version:
             raise EngineNotReady(f"{found.reason}; no dockerd pid in {layout.pid_file} to reload.",
                                  f"Restart the engine so it reads {layout.daemon_json}.")
-        change(dockerd.reload_dockerd(pid, layout))  # SIGHUP even when daemon.json was right: it may be unread
+        started, process = dockerd.start_dockerd(layout)
+        change(started)
+        _wait_for_engine(process, layout.log_file)
         return
-    if pid is not None:
-        raise EngineNotReady(f"dockerd (pid {pid}) runs but does not answer at {layout.socket}.",
-                             f"See {layout.log_file}; stop it (`kill {pid}`) and run `make kind-ready` again.")
-    started, process = dockerd.start_dockerd(layout)
-    change(started)
-    _wait_for_engine(process, layout.log_file)
+    _wait_for_engine(None, layout.log_file)  # it runs (systemd may have started it on install): it must answer
+    if missing:
+        # SIGHUP even when daemon.json was already right: the running dockerd may have started before it was
+        change(dockerd.reload_dockerd(pid, layout))
 
 
 def _wait_for_engine(process: subprocess.Popen[bytes] | None, log: Path) -> None:

@@ -123,6 +123,36 @@ def test_an_engine_failing_for_another_reason_than_capabilities_is_not_touched(
     assert not layout.daemon_json.exists() and not layout.wrapper.exists()
 
 
+@pytest.mark.parametrize("lacks", [[], ["CAP_SYS_RESOURCE"]])
+def test_an_engine_started_by_its_package_is_reloaded_not_started_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_root_on_debian: None, lacks: list[str]) -> None:
+    """Under systemd, installing docker.io starts dockerd before kind-ready has configured it."""
+    fake = use_engine(monkeypatch, tmp_path, None)
+    layout = managed_layout(tmp_path, monkeypatch)
+    done: list[str] = []
+
+    def install() -> str:
+        write_engine(fake.parent, "usable")  # the package's service is up and answering
+        return "installed docker.io"
+
+    monkeypatch.setattr(dockerd, "dockerd_binary", lambda: None)
+    monkeypatch.setattr(dockerd, "install_docker_io", install)
+    monkeypatch.setattr(dockerd, "missing_capabilities", lambda: lacks)
+    monkeypatch.setattr(dockerd, "running_dockerd_pid", lambda _layout: 4242)
+    monkeypatch.setattr(dockerd, "reload_dockerd", lambda pid, _layout: done.append(f"reload {pid}") or "reloaded")
+    monkeypatch.setattr(dockerd, "start_dockerd", lambda _layout: pytest.fail("started a second dockerd"))
+    ready = kind_ready(lambda _m: None, layout)
+    assert ready.check.usable
+    if lacks:
+        assert done == ["reload 4242"] and layout.wrapper.exists()
+        installed, wrapper, configured, reloaded = ready.changes
+        assert (installed, reloaded) == ("installed docker.io", "reloaded")
+        assert wrapper == f"installed the runtime wrapper {layout.wrapper} (from cluster/runc_capfilter.py)"
+        assert configured.startswith(f"changed {layout.daemon_json}: added runtime 'ckslab-runc'")
+    else:
+        assert done == [] and ready.changes == ("installed docker.io",) and not layout.daemon_json.exists()
+
+
 def test_daemon_json_keeps_what_it_had_and_says_what_changed(tmp_path: Path) -> None:
     layout = private_layout(tmp_path)
     layout.daemon_json.write_text(json.dumps({"log-driver": "journald", "runtimes": {"nvidia": {"path": "nv"}},
