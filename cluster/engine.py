@@ -66,7 +66,7 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
     def change(what: str | None) -> None:
         if what:
             changes.append(what)
-            progress(f"changed: {what}")
+            progress(what)
 
     try:
         _repair(found, layout, progress, change)

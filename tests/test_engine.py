@@ -265,8 +265,8 @@ def test_kind_ready_configures_reloads_and_starts_a_real_dockerd(private_engine:
         # 2. kind-ready registers the wrapper and reloads the running engine, saying so
         fixed = _kind_ready_in_a_child(layout)
         assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-        assert f"changed: changed {layout.daemon_json}" in fixed.stdout
-        assert f"changed: reloaded the running dockerd (pid {dockerd.running_dockerd_pid(layout)})" in fixed.stdout
+        assert f"changed {layout.daemon_json}: added runtime" in fixed.stdout
+        assert f"reloaded the running dockerd (pid {dockerd.running_dockerd_pid(layout)})" in fixed.stdout
         assert json.loads(layout.daemon_json.read_text())["default-runtime"] == "ckslab-runc"
         assert docker.check().usable
     else:
@@ -276,7 +276,7 @@ def test_kind_ready_configures_reloads_and_starts_a_real_dockerd(private_engine:
     assert not docker.check().usable
     restarted = _kind_ready_in_a_child(layout)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-    assert "changed: started unshare --net" in restarted.stdout and f"log {layout.log_file}" in restarted.stdout
+    assert "started unshare --net" in restarted.stdout and f"log {layout.log_file}" in restarted.stdout
     after = docker.check()
     assert after.usable and after.reason.startswith("Docker "), after.reason
     again = _kind_ready_in_a_child(layout)
