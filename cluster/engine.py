@@ -5,7 +5,8 @@ container (kind's nodes are privileged)? — and stops at the first answer that 
 whose Docker works it changes nothing and says what it checked. Otherwise, as root on Debian, it
 installs Debian's docker.io, registers the capability-filtering runtime wrapper
 (cluster/runc_capfilter.py) only when this host's capability bounding set really lacks
-capabilities, starts dockerd (or reloads a running one) and checks again. Every change is reported
+capabilities, starts dockerd (or reloads a running one) and checks again. Where podman is the
+engine (no Docker answers) it writes podman's containers.conf when none exists (cluster/podman.py). Every change is reported
 as one sentence naming the file or process it touched. Elsewhere it raises EngineNotReady with the
 exact command to run. The node image is not this module's business: kind_ready() is the first
 step of ``make kind-ready``; the node-image step comes after it.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cluster import docker, dockerd
+from cluster import docker, dockerd, podman
 from cluster.errors import CkslabError
 from cluster.process import log_tail
 from cluster.waiting import WaitTimeout, wait_until
@@ -102,6 +103,9 @@ def _done_so_far(changes: list[str]) -> str:
 def _repair(found: docker.EngineCheck, layout: dockerd.Layout, progress: Progress,
             change: Callable[[str | None], None]) -> None:
     if found.provider == "podman":
+        if found.version and os.geteuid() == 0 and any(known in found.reason for known in podman.FIXABLE):
+            change(podman.configure())
+            return
         raise EngineNotReady(f"{found.reason}.", found.fix)
     host = os.environ.get("DOCKER_HOST", "")
     if host != layout.socket and (host or layout != dockerd.SYSTEM):

@@ -31,6 +31,11 @@ _PARTS = {
     "no caps": f"import) /bin/cat >/dev/null; echo sha256:0f0f;; rmi) exit 0;; run) printf '%s\\n' \"{CAPS_ERROR}\" >&2; "
                "exit 125;;",
     "image": "image) exit 0;;",
+    # podman 4.3 on this host until containers.conf lowers its ulimits (cluster/podman.py)
+    "rlimit": 'import) /bin/cat >/dev/null; echo 0f0f;; rmi) exit 0;; run) [ -s "$CONTAINERS_CONF" ] && exit 127; '
+              'echo "Error: runc: runc create failed: unable to start container process: error during container '
+              'init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: '
+              'OCI permission denied" >&2; exit 126;;',
     "no image": 'image) echo "Error: No such image: kindest/node:v1.37.0" >&2; exit 1;;',
     "pull": 'pull) echo "Error response from daemon: Get \\"https://registry-1.docker.io/v2/\\": dial tcp: lookup '
             'registry-1.docker.io: no such host" >&2; exit 1;;',
@@ -42,6 +47,7 @@ ENGINES = {
     "stopped": ("down", "pull"),
     "denied": ("denied",),
     "no caps": ("answers", "no caps", "image", "pull"),
+    "podman without conf": ("answers", "rlimit", "image"),
 }
 
 

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import pytest
 
-from cluster import docker, dockerd, engine
+from cluster import docker, dockerd, engine, podman
 from cluster.engine import EngineNotReady, kind_ready
 from fake_engine import calls, use_engine, write_engine
 
@@ -102,6 +102,46 @@ def test_podman_and_socket_permissions_are_not_repaired(tmp_path: Path, monkeypa
         kind_ready(lambda _m: None, managed_layout(tmp_path, monkeypatch))
     assert hint in info.value.hint and not (tmp_path / "d").exists()
     assert "\n" not in info.value.message
+
+
+def test_podman_gets_its_containers_conf_where_it_has_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           as_root_on_debian: None) -> None:
+    use_engine(monkeypatch, tmp_path, "podman without conf", name="podman")
+    conf = tmp_path / "containers.conf"
+    monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    assert "error setting rlimit type 7" in docker.check().reason
+    ready = kind_ready(lambda _m: None)
+    assert ready.check.usable and ready.check.provider == "podman"
+    assert ready.changes == (f"wrote {conf}: podman's default_ulimits within this host's hard limits, and "
+                             'runtime = "runc"',)
+    assert conf.read_text() == podman.wanted_settings()
+
+
+def test_containers_conf_settings_are_within_the_hard_limits_and_valid_toml() -> None:
+    import resource
+    import tomllib
+
+    settings = tomllib.loads(podman.wanted_settings())
+    assert settings["engine"]["runtime"] == "runc"
+    nofile = next(u for u in settings["containers"]["default_ulimits"] if u.startswith("nofile="))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert nofile == f"nofile={hard}:{hard}" or hard == resource.RLIM_INFINITY
+    hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    nproc = 32768 if hard == resource.RLIM_INFINITY else min(hard, 32768)  # podman's own ceiling
+    assert f"nproc={nproc}:{nproc}" in settings["containers"]["default_ulimits"]
+
+
+def test_an_existing_containers_conf_is_never_rewritten(tmp_path: Path) -> None:
+    conf = tmp_path / "containers.conf"
+    conf.write_text('[engine]\nevents_logger = "file"\n')
+    with pytest.raises(dockerd.EngineSetupFailed, match="exists without default_ulimits") as info:
+        podman.configure(conf)
+    assert "default_ulimits = [" in info.value.hint and conf.read_text() == '[engine]\nevents_logger = "file"\n'
+    conf.write_text(podman.wanted_settings())
+    assert podman.configure(conf) is None
+    conf.write_text("[engine\n")
+    with pytest.raises(dockerd.EngineSetupFailed, match="cannot read"):
+        podman.configure(conf)
 
 
 def test_another_docker_host_is_not_managed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -281,6 +321,23 @@ def test_kind_ready_configures_reloads_and_starts_a_real_dockerd(private_engine:
     assert after.usable and after.reason.startswith("Docker "), after.reason
     again = _kind_ready_in_a_child(layout)
     assert "ok, nothing to change" in again.stdout and "CHANGES 0" in again.stdout
+
+
+def test_kind_ready_makes_the_real_podman_run_privileged_containers(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Podman 4.3 where it is installed (not on CI): its containers.conf written by kind-ready, for real."""
+    client = shutil.which("podman")
+    if client is None or os.geteuid() != 0:
+        pytest.skip("needs root and podman (`apt-get install podman`); CI has neither need nor podman")
+    monkeypatch.setenv("CKSLAB_ENGINE", client)
+    (tmp_path / "containers.conf").write_text("")  # podman refuses a CONTAINERS_CONF that does not exist
+    monkeypatch.setenv("CONTAINERS_CONF", str(tmp_path / "containers.conf"))
+    before = docker.check()
+    ready = kind_ready(lambda _m: None)
+    assert ready.check.usable and ready.check.provider == "podman", ready.check.reason
+    if not before.usable:
+        assert ready.changes == (f"wrote {tmp_path / 'containers.conf'}: podman's default_ulimits within this "
+                                 'host\'s hard limits, and runtime = "runc"',)
 
 
 def _host_usr_image() -> bytes:
