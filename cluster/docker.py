@@ -100,7 +100,7 @@ def what_is_wrong(stderr: str) -> str:
     Clients print usage hints and wrapped errors around it; the line naming the daemon wins,
     then one with "Error"/"error", then the last non-empty line. Trailing dots are dropped.
     """
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [_logged_message(line.strip()) for line in stderr.splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith(("Run '", "See '"))]
     if not lines:
         return "no error message"
@@ -109,6 +109,13 @@ def what_is_wrong(stderr: str) -> str:
             if marker in line:
                 return line.rstrip(".").removesuffix(". Is the docker daemon running?").rstrip(".")
     return lines[-1].rstrip(".")
+
+
+def _logged_message(line: str) -> str:
+    """The msg of a logrus line (podman: ``time="..." level=error msg="..."``), else the line."""
+    if line.startswith("time=") and ' msg="' in line:
+        return line.split(' msg="', 1)[1].rsplit('"', 1)[0].replace('\\"', '"')
+    return line
 
 
 def _empty_image_tar() -> bytes:

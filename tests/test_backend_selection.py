@@ -132,6 +132,9 @@ def test_ckslab_engine_forces_the_client(tmp_path: Path, monkeypatch: pytest.Mon
      "docker: Error response from daemon: boom"),
     ("warning: something\nlast words.\n", "last words"),
     ("", "no error message"),
+    ('time="2026-11-30T07:55:35Z" level=error msg="finding config on system: CONTAINERS_CONF file: stat '
+     '/x.conf: no such file or directory"', "finding config on system: CONTAINERS_CONF file: stat /x.conf: no such "
+     "file or directory"),
 ])
 def test_what_is_wrong_picks_the_line_that_says_it(stderr: str, line: str) -> None:
     assert docker.what_is_wrong(stderr) == line
