@@ -8,7 +8,7 @@ LAB     ?= certificates-api
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup binaries node-image up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
+.PHONY: help setup binaries node-image kind-ready up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
 
 help: ## Show this help
 	@echo "ckslab: hands-on Kubernetes Certificates API labs"
@@ -73,6 +73,9 @@ test-unit: setup ## Run the fast tests that need no cluster
 
 lint: setup ## Type-check the library code (mypy --strict)
 	$(VENV)/bin/mypy
+
+kind-ready: setup ## Make this machine able to run kind: checks the engine, installs/starts one where needed
+	@$(CKSLAB) kind-ready
 
 bench: setup binaries ## Measure up time, CSR signing latency and memory (writes .lab/bench.json)
 	@$(CKSLAB) bench

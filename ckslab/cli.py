@@ -193,6 +193,24 @@ def cmd_node_image(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kind_ready(args: argparse.Namespace) -> int:
+    from cluster import engine
+
+    ready = engine.kind_ready(_progress())
+    if ready.changed:
+        out.print("kind-ready changed this machine:")
+        for change in ready.changes:
+            out.print(f"  - {change}", soft_wrap=True)
+    else:
+        out.print(f"kind-ready changed nothing; it checked: {engine.CHECKS}")
+    out.print(f"Container engine ready for kind ({ready.check.provider}): {ready.check.reason}.", soft_wrap=True)
+    from cluster.backends import kind
+
+    image, _local, why = kind.choose_image(_progress())
+    out.print(f"Node image for kind: {image.split('@')[0]} ({why}). Next: make up BACKEND=kind", soft_wrap=True)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from cluster import bench
 
@@ -221,6 +239,8 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_controlplane)
     sub.add_parser("node-image", help="build (or load from the cache) the kind node image of the pinned release"
                    ).set_defaults(func=cmd_node_image)
+    sub.add_parser("kind-ready", help="make this machine able to run kind (checks first; says what it changes)"
+                   ).set_defaults(func=cmd_kind_ready)
     s = sub.add_parser("bench", help="measure up time, CSR signing latency and memory")
     s.add_argument("--json", default=str(paths.lab_paths().lab / "bench.json"), help="where to write the JSON")
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")

@@ -116,7 +116,7 @@ def test_port_in_use_is_replaced_by_another(lab_root: Path, binaries_built: None
                 sock.listen()
                 squatted.append(sock)
         try:
-            up = ckslab(lab_root, "up")
+            up = ckslab(lab_root, "up", "--backend", "local")  # not auto: the host may have Docker
             assert up.returncode == 0, up.stderr
             state = json.loads((lab_root / ".lab" / "state.json").read_text())
             assert not set(state["details"]["ports"].values()) & {2379, 2380, 6443, 10257}

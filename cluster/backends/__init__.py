@@ -43,7 +43,8 @@ def select(name: str, lab: LabPaths,
     if name == "kind":
         found = docker_check()
         if not found.usable:
-            raise BackendUnavailable(f"BACKEND=kind cannot run here: {found.reason}.", FIXES["kind"])
+            hint = f"{found.fix} Or use `make up BACKEND=local`, which needs no Docker." if found.fix else FIXES["kind"]
+            raise BackendUnavailable(f"BACKEND=kind cannot run here: {found.reason}.", hint)
     elif name == "existing":
         available = backend.available()
         if not available.ok:

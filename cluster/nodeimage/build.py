@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cluster import binaries, paths
+from cluster import binaries, dockerd, paths
 from cluster.errors import CkslabError
 from cluster.nodeimage import archive, recipe
 from cluster.process import log_tail
@@ -74,8 +74,9 @@ def _module_dir(build_module: str, module: str) -> Path:
 
 
 def current_recipe() -> str:
-    own = sorted(Path(__file__).parent.glob("*.py"))
-    return recipe.recipe_id(_kind_module(), own)
+    """The recipe id: what goes into the image (recipe.py, archive.py), not how the build runs."""
+    here = Path(__file__).parent
+    return recipe.recipe_id(_kind_module(), [here / "recipe.py", here / "archive.py"])
 
 
 class _Runner:
@@ -86,14 +87,14 @@ class _Runner:
         log.parent.mkdir(parents=True, exist_ok=True)
 
     def run(self, args: list[str], what: str, timeout: float = 900.0, stdin_file: Path | None = None,
-            capture: bool = False) -> str:
+            capture: bool = False, env: dict[str, str] | None = None) -> str:
         with open(self.log, "ab") as fh:
             fh.write(f"\n$ {' '.join(args)}\n".encode())
             fh.flush()
             stdin = open(stdin_file, "rb") if stdin_file else subprocess.DEVNULL
             try:
                 done = subprocess.run(args, stdin=stdin, stdout=subprocess.PIPE if capture else fh,
-                                      stderr=fh, timeout=timeout, check=False)
+                                      stderr=fh, timeout=timeout, check=False, env={**os.environ, **(env or {})})
             except subprocess.TimeoutExpired as err:
                 raise NodeImageError(f"{what} did not finish in {timeout:.0f}s; the end of {self.log}:\n"
                                      f"{log_tail(self.log)}", "Run `make node-image` again.") from err
@@ -143,10 +144,7 @@ def ensure(progress: Progress, docker: str = "docker") -> NodeImage:
 
 def build(rid: str, runner: _Runner, progress: Progress, docker: str) -> None:
     """Build the node image of recipe ``rid`` and tag it ``recipe.IMAGE``."""
-    for tool in ("mmdebstrap", "gcc"):
-        if shutil.which(tool) is None:
-            raise NodeImageError(f"`{tool}` is needed to build the node image and is not installed.",
-                                 "Run `make kind-ready` (it installs it on Debian), or `apt-get install mmdebstrap gcc`.")
+    _tools(progress)
     progress(f"building the node image {recipe.IMAGE} (recipe {rid}; about 10 minutes the first time); "
              f"log: {runner.log}")
     work = paths.node_image_dir() / f"work-{rid}"
@@ -158,6 +156,31 @@ def build(rid: str, runner: _Runner, progress: Progress, docker: str) -> None:
     archives = _component_archives(work, bins, pause, proxy_rootfs, runner, progress)
     _assemble(rid, node_rootfs, archives, runner, progress, docker)
     shutil.rmtree(work, ignore_errors=True)
+
+
+#: Debian packages the build runs (gcc and libc6-dev for the static pause binary).
+BUILD_PACKAGES = {"mmdebstrap": "mmdebstrap", "gcc": "gcc"}
+
+
+def _tools(progress: Progress) -> None:
+    """mmdebstrap and gcc: installed with apt-get where we are root on Debian, else an error."""
+    absent = [tool for tool in BUILD_PACKAGES if shutil.which(tool) is None]
+    if not absent:
+        return
+    packages = [BUILD_PACKAGES[tool] for tool in absent] + (["libc6-dev"] if "gcc" in absent else [])
+    command = f"apt-get install {' '.join(packages)}"
+    if os.geteuid() != 0 or not dockerd.is_debian():
+        raise NodeImageError(f"{', '.join(absent)} {'is' if len(absent) == 1 else 'are'} needed to build the node "
+                             "image and not installed.", f"Install {' and '.join(absent)} (on Debian: `sudo {command}`), "
+                             "then run `make node-image` again.")
+    progress(f"installing {', '.join(packages)} with apt-get (needed to build the node image)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]):
+        done = subprocess.run(args, capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
+                              timeout=dockerd.APT_TIMEOUT)
+        if done.returncode != 0:
+            raise NodeImageError(f"`{' '.join(args)}` failed: {(done.stderr or done.stdout).strip()[-300:]}",
+                                 "Fix apt (network, sources) and run `make node-image` again.")
 
 
 def _pause(work: Path, runner: _Runner, progress: Progress) -> Path:
@@ -274,15 +297,26 @@ def _assemble(rid: str, node_rootfs: Path, archives: list[Path], runner: _Runner
             raise NodeImageError(f"the node's containerd does not list {', '.join(absent)} after the import.",
                                  f"See {runner.log}, then run `make node-image` again.")
         runner.run([docker, "exec", container, "bash", "-c",
-                    "pkill containerd; for i in $(seq 1 30); do pgrep containerd >/dev/null || exit 0; sleep 1; done; "
-                    "exit 1"], "stopping containerd in the build container")
+                    # `sleep` is PID 1 here and reaps nothing: count only processes not yet zombies.
+                    "pkill containerd; for i in $(seq 1 30); do pgrep --runstates R,S,D,T -x containerd >/dev/null "
+                    "|| exit 0; sleep 1; done; exit 1"], "stopping containerd in the build container")
         runner.run([docker, "exec", container, "rm", "-f", "/var/log/containerd-build.log"], "cleaning up")
-        runner.run([docker, "commit",
-                    "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',
-                    "--change", "ENV container=docker",
-                    "--change", "STOPSIGNAL SIGRTMIN+3",
-                    "--change", f"LABEL {recipe.RECIPE_LABEL}={rid}",
-                    container, recipe.IMAGE], "docker commit of the node image")
+        committed = f"{recipe.IMAGE_REPOSITORY}-build:{rid}-committed"
+        runner.run([docker, "commit", container, committed], "docker commit of the build container")
+        # `docker commit --change` takes no STOPSIGNAL: a one-line build sets the image's config as
+        # kind's base image Dockerfile does (systemd stops cleanly on SIGRTMIN+3).
+        dockerfile = runner.log.parent / f"node-image-{rid}.Dockerfile"
+        dockerfile.write_text(f"FROM {committed}\n"
+                              'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]\n'
+                              "ENV container=docker\n"
+                              "STOPSIGNAL SIGRTMIN+3\n"
+                              f"LABEL {recipe.RECIPE_LABEL}={rid}\n")
+        try:
+            runner.run([docker, "build", "-t", recipe.IMAGE, "-"], "docker build of the node image's config",
+                       stdin_file=dockerfile, env={"DOCKER_BUILDKIT": "0"})
+        finally:
+            dockerfile.unlink(missing_ok=True)
+            subprocess.run([docker, "rmi", committed], capture_output=True, check=False, stdin=subprocess.DEVNULL)
     finally:
         subprocess.run([docker, "rm", "-f", "-v", container], capture_output=True, check=False, stdin=subprocess.DEVNULL)
         subprocess.run([docker, "rmi", base], capture_output=True, check=False, stdin=subprocess.DEVNULL)
