@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from cluster import backends, docker
 from cluster.backends.existing import ExistingBackend

@@ -10,6 +10,7 @@ Creation deletes what it made when it fails and shows kind's output.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -47,8 +48,25 @@ def workers_from_env() -> int:
     return int(value)
 
 
+@functools.lru_cache(maxsize=1)
+def engine() -> tuple[str, str]:
+    """The engine kind uses, as (provider, client command): ``docker``, or ``podman`` where only it runs."""
+    found = docker.engine_commands()
+    if len(found) > 1:  # both installed: the one whose engine answers (docker.check's order)
+        usable = docker.check()
+        if usable.usable:
+            return usable.provider, usable.command
+    return found[0] if found else ("docker", "docker")
+
+
+def kind_env() -> dict[str, str]:
+    """kind's environment: its podman provider when podman is the engine (kind's own variable)."""
+    provider, _command = engine()
+    return {**os.environ, "KIND_EXPERIMENTAL_PROVIDER": provider} if provider == "podman" else dict(os.environ)
+
+
 def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([engine()[1], *args], capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, check=False)
 
 
@@ -59,7 +77,7 @@ def image_present(image: str) -> bool:
 def pull(image: str, progress: Progress) -> str | None:
     """Pull ``image``, reporting progress; None when done, else the engine's one-line reason."""
     progress(f"pulling the node image {image} (about 400 MB, once)")
-    proc = subprocess.Popen(["docker", "pull", image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    proc = subprocess.Popen([engine()[1], "pull", image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)
     last: list[str] = []
     reported = time.monotonic()
@@ -101,7 +119,7 @@ def choose_image(progress: Progress) -> tuple[str, bool, str]:
     from cluster.nodeimage import build as nodeimage
     progress(f"the official node image cannot be pulled ({failed}); using the node image built here "
              "from the same release")
-    built = nodeimage.ensure(progress)
+    built = nodeimage.ensure(progress, engine()[1])
     return built.reference, True, f"{KIND_NODE_IMAGE.split('@')[0]} cannot be pulled ({failed})"
 
 
@@ -123,7 +141,7 @@ class KindBackend(Backend):
 
     def _kind(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(binaries.require(self.needs).kind), *args], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False, env=kind_env())
 
     def _exists(self) -> bool:
         listed = self._kind("get", "clusters", timeout=60)
@@ -223,7 +241,7 @@ class KindBackend(Backend):
     def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         if state.read(self.lab.state_file) is None:
             raise CkslabError("no kind cluster is up.", "Run `make up BACKEND=kind` first.")
-        return subprocess.run(["docker", "exec", *(["-i"] if stdin is not None else []), NODE, *command],
+        return subprocess.run([engine()[1], "exec", *(["-i"] if stdin is not None else []), NODE, *command],
                               input=stdin, capture_output=True, timeout=timeout, check=False)
 
     def _node_file(self, path: str) -> bytes:

@@ -82,4 +82,15 @@ def kind_config(template: str, workers: int, host: HostFacts, local_image: bool,
         networking = config.setdefault("networking", {})
         networking["disableDefaultCNI"] = True
         networking["kubeProxyMode"] = "nftables"
-    return yaml.safe_dump(config, sort_keys=False)
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes multi-line strings (the patches) as literal blocks, the way kind's docs show them."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _str)
