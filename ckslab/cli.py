@@ -202,7 +202,7 @@ def cmd_kind_ready(args: argparse.Namespace) -> int:
         for change in ready.changes:
             out.print(f"  - {change}", soft_wrap=True)
     else:
-        out.print(f"kind-ready changed nothing; it checked: {engine.CHECKS}")
+        out.print(f"kind-ready changed nothing; it checked: {engine.CHECKS}", soft_wrap=True)
     out.print(f"Container engine ready for kind ({ready.check.provider}): {ready.check.reason}.", soft_wrap=True)
     from cluster.backends import kind
 

@@ -25,7 +25,7 @@ WRAPPER_SOURCE = Path(runc_capfilter.__file__)
 #: The runtime name registered in daemon.json.
 RUNTIME_NAME = "ckslab-runc"
 
-#: Seconds for apt-get to install docker.io (about 60 MB; 15 s measured on this project's VMs).
+#: Seconds for apt-get to install docker.io (18 s with `apt-get update` measured on this project's VMs).
 APT_TIMEOUT = 900.0
 
 
@@ -53,6 +53,7 @@ class Layout:
     data_root: Path | None = None
 
     def dockerd_args(self, dockerd: str, hosts_configured: bool) -> list[str]:
+        """The command line that starts this layout's dockerd (``hosts_configured``: daemon.json has "hosts")."""
         args = [dockerd]
         if self.data_root is not None:
             args = ["unshare", "--net", dockerd, "--config-file", str(self.daemon_json),

@@ -319,6 +319,11 @@ def test_kind_ready_configures_reloads_and_starts_a_real_dockerd(private_engine:
     assert "started unshare --net" in restarted.stdout and f"log {layout.log_file}" in restarted.stdout
     after = docker.check()
     assert after.usable and after.reason.startswith("Docker "), after.reason
+    pid = dockerd.running_dockerd_pid(layout)
+    assert pid is not None and os.getsid(pid) == pid  # a session of its own: it outlived kind-ready's process
+    for table in ("tcp", "tcp6"):  # its network namespace is its own: any listener there is dockerd's
+        rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        assert [row for row in rows if row.split()[3] == "0A"] == [], f"dockerd listens on {table}"
     again = _kind_ready_in_a_child(layout)
     assert "ok, nothing to change" in again.stdout and "CHANGES 0" in again.stdout
 
