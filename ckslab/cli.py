@@ -142,8 +142,11 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
         sys.stdout.write(backend.show_component(component))
         return 0
     if not isinstance(backend, (LocalBackend, KindBackend)):
-        raise CkslabError(f"`restart` is for the clusters ckslab runs (local, kind); the {backend.name} "
-                          "cluster's control plane is not ckslab's to restart.")
+        raise CkslabError(f"the {backend.name} cluster's control plane is not ckslab's to look into or restart.",
+                          "Ask its administrator, or use a cluster ckslab runs: make up BACKEND=kind (or local).")
+    if args.action == "flags":
+        sys.stdout.write("\n".join(backend.running_command(component)) + "\n")
+        return 0
     backend.restart(component, _progress())
     out.print(f"{component} restarted from its manifest.")
     return 0
@@ -234,7 +237,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check binaries, Docker, the cluster, versions and CSR signing").set_defaults(
         func=cmd_doctor)
     s = sub.add_parser("controlplane", help="look at the control plane's configuration")
-    s.add_argument("action", choices=("show", "ca", "restart"))
+    s.add_argument("action", choices=("show", "flags", "ca", "restart"),
+                   help="show: its manifest; flags: the command its process runs with now; ca: the cluster CA; "
+                        "restart: apply its manifest")
     s.add_argument("component", nargs="?", help="etcd, apiserver or controller-manager")
     s.set_defaults(func=cmd_controlplane)
     sub.add_parser("node-image", help="build (or load from the cache) the kind node image of the pinned release"

@@ -87,6 +87,9 @@ def test_restart_goes_through_the_kubelet(kind_root: Path) -> None:
     assert done.returncode == 0, done.stderr
     after = in_node("crictl", "ps", "-q", "--state", "running", "--name", "^kube-controller-manager$").split()
     assert after and not set(after) & set(before)
+    shown = ckslab(kind_root, "controlplane", "show", "controller-manager").stdout.split("\n", 1)[1]
+    flags = ckslab(kind_root, "controlplane", "flags", "controller-manager").stdout.splitlines()
+    assert flags == yaml.safe_load(shown)["spec"]["containers"][0]["command"]
 
 
 def test_doctor_is_happy(kind_root: Path) -> None:

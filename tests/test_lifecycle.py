@@ -93,6 +93,9 @@ def test_controlplane_show_and_ca_and_env(cluster_root: Path) -> None:
     assert shown.returncode == 0
     assert "kube-controller-manager.yaml" in shown.stdout
     assert "--cluster-signing-cert-file=" in shown.stdout and "--cluster-signing-key-file=" in shown.stdout
+    flags = ckslab(cluster_root, "controlplane", "flags", "controller-manager")
+    pid = pids(cluster_root)["kube-controller-manager"]
+    assert flags.stdout.splitlines() == Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
     ca = ckslab(cluster_root, "controlplane", "ca")
     assert ca.stdout == (cluster_root / ".lab/local/etc/kubernetes/pki/ca.crt").read_text()
     env = ckslab(cluster_root, "env").stdout

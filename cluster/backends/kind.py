@@ -258,28 +258,54 @@ class KindBackend(Backend):
     def ca_certificate(self) -> bytes:
         return self._node_file("/etc/kubernetes/pki/ca.crt")
 
+    def running_command(self, component: str) -> list[str]:
+        """The command line the component's process runs with in the node (``/proc/<pid>/cmdline``)."""
+        shown = self._node("sh", "-c", f"cat /proc/$(pgrep -o -x {component})/cmdline")
+        if shown.returncode != 0 or not shown.stdout:
+            raise CkslabError(f"no {component} process runs in the node {NODE}.",
+                              f"See `docker exec {NODE} crictl ps -a --name {component}`.")
+        return shown.stdout.rstrip(b"\0").decode().split("\0")
+
+    def _manifest_command(self, component: str) -> list[str]:
+        doc = yaml.safe_load(self._node_file(f"/etc/kubernetes/manifests/{component}.yaml"))
+        return [str(arg) for arg in doc["spec"]["containers"][0]["command"]]
+
     def restart(self, component: str, progress: Progress) -> None:
-        """Stop the static pod's container; the kubelet starts it again from its manifest."""
-        listed = self._node("crictl", "ps", "-q", "--name", f"^{component}$")
-        ids = listed.stdout.decode().split()
-        if listed.returncode != 0 or not ids:
-            raise CkslabError(f"no running {component} container in the node {NODE} "
-                              f"({listed.stderr.decode().strip() or 'crictl ps found none'}).",
-                              f"See `docker exec {NODE} crictl ps -a --name {component}` and the kubelet's log: "
-                              f"`docker exec {NODE} journalctl -u kubelet -n 50`.")
-        progress(f"stopping the {component} container; the kubelet starts it again from its manifest")
-        stopped = self._node("crictl", "stop", *ids, timeout=120)
-        if stopped.returncode != 0:
-            raise CkslabError(f"crictl stop failed: {stopped.stderr.decode().strip()}", "Run it again.")
+        """Apply the static pod's manifest: wait for the kubelet to run it, or restart its container.
 
-        def running_again() -> bool:
-            now = self._node("crictl", "ps", "-q", "--state", "running", "--name", f"^{component}$").stdout.decode()
-            return bool(set(now.split()) - set(ids))
+        The kubelet notices a changed manifest by itself (within its 20 s file check) and replaces
+        the pod; a manifest that did not change gets its container stopped, and the kubelet
+        starts it again. Either way this returns once the process runs the manifest's command.
+        """
+        wanted = self._manifest_command(component)
 
+        def runs_manifest() -> bool:
+            try:
+                return self.running_command(component) == wanted
+            except CkslabError:
+                return False
+
+        if runs_manifest():
+            listed = self._node("crictl", "ps", "-q", "--name", f"^{component}$")
+            ids = listed.stdout.decode().split()
+            progress(f"stopping the {component} container; the kubelet starts it again from its manifest")
+            if ids:
+                self._node("crictl", "stop", *ids, timeout=120)
+
+            def running_again() -> bool:
+                now = self._node("crictl", "ps", "-q", "--state", "running", "--name", f"^{component}$")
+                return bool(set(now.stdout.decode().split()) - set(ids)) and runs_manifest()
+
+            done, what = running_again, f"the kubelet to restart {component}"
+        else:
+            progress(f"the manifest changed: waiting for the kubelet to replace the {component} pod")
+            done, what = runs_manifest, f"the kubelet to run {component} from its edited manifest"
         try:
-            wait_until(running_again, RESTART_TIMEOUT, interval=1.0, what=f"the kubelet to restart {component}")
+            wait_until(done, RESTART_TIMEOUT, interval=1.0, what=what)
         except WaitTimeout as err:
-            raise CkslabError(f"{err}.", f"See `docker exec {NODE} crictl ps -a --name {component}`.") from err
+            raise CkslabError(f"{err}.", f"A typo in the manifest leaves the pod failing: see `docker exec {NODE} "
+                              f"crictl ps -a --name {component}` and `docker exec {NODE} journalctl -u kubelet "
+                              "-n 50`.") from err
 
 
 def _server_of(kubeconfig: Path) -> str:

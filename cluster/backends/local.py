@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 from cluster import binaries, controlplane, ports, preflight, process, state
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
@@ -204,6 +205,17 @@ class LocalBackend(Backend):
         if self._state() is None or not path.exists():
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
         return path.read_bytes()
+
+    def running_command(self, component: str) -> list[str]:
+        """The command line the component's process runs with (``/proc/<pid>/cmdline``)."""
+        current = self._state()
+        if current is None or current.backend != self.name:
+            raise CkslabError("no local cluster is up.", "Run `make up` first.")
+        pid = int(current.details["pids"][component])
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+        except OSError as err:
+            raise CkslabError(f"{component} (pid {pid}) is not running.", "Run `make up` to restart it.") from err
 
     def restart(self, component: str, progress: Progress) -> None:
         """Stop one component and start it again from its (possibly edited) manifest."""
