@@ -189,8 +189,9 @@ def cmd_node_image(args: argparse.Namespace) -> int:
     from cluster.nodeimage import build as nodeimage
 
     image = nodeimage.ensure(_progress())
-    how = "built" if image.built else "ready"
-    out.print(f"node image {image.reference} (recipe {image.recipe}) {how} in {image.seconds:.0f}s; "
+    how = {"present": "already in the engine", "loaded": f"loaded from the cache in {image.seconds:.0f}s",
+           "built": f"built in {image.seconds / 60:.0f} min"}[image.how]
+    out.print(f"node image {image.reference} (recipe {image.recipe}) {how}; "
               f"use it with `make up BACKEND=kind` (chosen when {KIND_NODE_IMAGE.split('@')[0]} cannot be pulled) "
               f"or KIND_NODE_IMAGE={image.reference}")
     return 0

@@ -92,6 +92,21 @@ def test_restart_goes_through_the_kubelet(kind_root: Path) -> None:
     assert flags == yaml.safe_load(shown)["spec"]["containers"][0]["command"]
 
 
+def test_a_cluster_from_another_image_is_named_not_reused(kind_root: Path, tmp_path: Path) -> None:
+    current = json.loads((kind_root / ".lab" / "state.json").read_text())["details"]["image"]
+    other = "ckslab-test/other-node:v0"
+    subprocess.run(["docker", "tag", current, other], check=True)
+    try:
+        up = ckslab(tmp_path, "up", "--backend", "kind", env={"KIND_NODE_IMAGE": other})
+    finally:
+        subprocess.run(["docker", "rmi", other], capture_output=True, check=False)
+    assert up.returncode == 1
+    assert f"a kind cluster 'ckslab' from another node image ({current}) exists" in up.stderr
+    assert "make down" in up.stderr
+    assert not (tmp_path / ".lab" / "state.json").exists()
+    assert kind.node_status(kind_root / ".lab" / "kubeconfig") == {kind.NODE: True}  # untouched
+
+
 def test_doctor_is_happy(kind_root: Path) -> None:
     doctor = ckslab(kind_root, "doctor")
     assert doctor.returncode == 0, doctor.stdout
@@ -150,3 +165,32 @@ def test_down_leaves_no_container_network_or_volume(kind_root: Path) -> None:
     assert not set(volumes) & set(left)
     assert not (kind_root / ".lab" / "kubeconfig").exists()
     assert ckslab(kind_root, "down").returncode == 0  # twice is fine
+
+
+def test_down_while_up_is_creating_leaves_nothing(kind_root: Path, tmp_path: Path) -> None:
+    assert not (kind_root / ".lab" / "state.json").exists()  # the module's cluster is gone already
+    env = {**os.environ, "CKSLAB_ROOT": str(tmp_path)}
+    env.pop("CKSLAB_USER", None)
+    creating = subprocess.Popen([sys.executable, "-m", "ckslab", "up", "--backend", "kind"], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        def node_exists() -> bool:
+            names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                                   check=True).stdout.split()
+            return kind.NODE in names
+
+        from cluster.waiting import wait_until
+        wait_until(node_exists, 120, interval=0.5, what="kind to create the node container")
+        down = ckslab(tmp_path, "down", timeout=300)
+        assert down.returncode == 0, down.stderr
+        out, err = creating.communicate(timeout=600)
+    finally:
+        if creating.poll() is None:
+            creating.kill()
+    assert creating.returncode == 1, out + err
+    assert "Traceback" not in out + err
+    assert "kind could not create the cluster" in err
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert kind.NODE not in names
+    assert not (tmp_path / ".lab" / "state.json").exists() and not (tmp_path / ".lab" / "kubeconfig").exists()

@@ -129,3 +129,21 @@ def test_the_bounding_set_is_read_from_proc_status(tmp_path: Path) -> None:
     assert facts.lacks_sys_resource  # this project's VMs: bit 24 is clear in 1fffeffffff
     status.write_text("CapBnd:\t000001ffffffffff\n")
     assert not kind_config.HostFacts(1, kind_config.read_cap_bounding_set(status)).lacks_sys_resource
+
+
+def test_the_audit_log_is_mounted_and_appended_to_kinds_own_flags(tmp_path: Path) -> None:
+    policy = tmp_path / "audit-policy.yaml"
+    config = yaml.safe_load(kind_config.kind_config(TEMPLATE, 1, kind_config.HostFacts(2, ALL_CAPS), False,
+                                                    kind_config.Audit(policy)))
+    control_plane, worker = config["nodes"]
+    assert control_plane["extraMounts"] == [{"hostPath": str(policy), "containerPath": "/etc/kubernetes/audit-policy.yaml",
+                                             "readOnly": True}]
+    assert "extraMounts" not in worker
+    (entry,) = config["kubeadmConfigPatchesJSON6902"]
+    assert (entry["group"], entry["version"], entry["kind"]) == ("kubeadm.k8s.io", "v1beta4", "ClusterConfiguration")
+    ops = yaml.safe_load(entry["patch"])
+    flags = {op["value"]["name"]: op["value"]["value"] for op in ops if op["path"] == "/apiServer/extraArgs/-"}
+    assert flags["audit-log-path"] == "/var/log/kubernetes/audit/audit.log"
+    assert flags["audit-policy-file"] == "/etc/kubernetes/audit-policy.yaml"
+    volumes = next(op["value"] for op in ops if op["path"] == "/apiServer/extraVolumes")
+    assert {v["mountPath"] for v in volumes} == {"/etc/kubernetes/audit-policy.yaml", "/var/log/kubernetes/audit"}

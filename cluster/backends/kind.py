@@ -174,6 +174,9 @@ class KindBackend(Backend):
                 raise CkslabError(f"kind export kubeconfig failed: {exported.stderr.strip()}",
                                   "Run `make down`, then `make up BACKEND=kind`.")
         else:
+            # Recorded first, so that a `make down` while kind is still creating finds and deletes it.
+            state.write(self.lab.state_file, state.ClusterState(
+                self.name, KUBERNETES_VERSION, "", {"cluster": CLUSTER_NAME, "creating": True}))
             self._create(image, local, workers, progress)
         os.chmod(self.lab.kubeconfig, 0o600)
         server = _server_of(self.lab.kubeconfig)
@@ -204,6 +207,7 @@ class KindBackend(Backend):
         if created is None or created.returncode != 0:
             self._delete()
             self.lab.kubeconfig.unlink(missing_ok=True)
+            self.lab.state_file.unlink(missing_ok=True)
             raise CkslabError(f"kind could not create the cluster; its output ({log}):\n{log_tail(log)}\n",
                               "What was made has been deleted. Fix the cause above and run `make up` again.")
 
@@ -260,7 +264,9 @@ class KindBackend(Backend):
 
     def running_command(self, component: str) -> list[str]:
         """The command line the component's process runs with in the node (``/proc/<pid>/cmdline``)."""
-        shown = self._node("sh", "-c", f"cat /proc/$(pgrep -o -x {component})/cmdline")
+        # The oldest process whose command line starts with the component's name (pgrep -x compares
+        # the 15-character comm, too short for kube-controller-manager).
+        shown = self._node("sh", "-c", f"pid=$(pgrep -o -f '^{component}( |$)') && cat /proc/$pid/cmdline")
         if shown.returncode != 0 or not shown.stdout:
             raise CkslabError(f"no {component} process runs in the node {NODE}.",
                               f"See `docker exec {NODE} crictl ps -a --name {component}`.")

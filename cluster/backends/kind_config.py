@@ -8,6 +8,9 @@ this module adds the workers and, only where the facts call for it:
 - an engine whose containers cannot lower ``oom_score_adj`` (no CAP_SYS_RESOURCE in the
   capability bounding set, as on this project's VMs): containerd's CRI must not try
   (``restrict_oom_score_adj = true``, what kind's entrypoint sets for rootless nodes);
+- the API server's audit log (``audit``): the policy file mounted into the node and the flags and
+  volumes kubeadm gives the API server's static pod, as the Kubernetes docs' "Auditing" page sets
+  them; appended to kind's own lists with JSON patches (a merge patch would replace them);
 - the node image built here (cluster/nodeimage), which has no kindnetd: kind's default CNI off
   (the image's own bridge configuration serves the pods) and kube-proxy in nftables mode (its
   image carries ``nft``, not the iptables wrapper of the official image).
@@ -56,22 +59,53 @@ def read_cap_bounding_set(status: Path = Path("/proc/self/status")) -> int:
     return (1 << 64) - 1
 
 
-def kind_config(template: str, workers: int, host: HostFacts, local_image: bool,
-                extra_mounts: list[dict[str, Any]] | None = None,
-                apiserver_patch: str | None = None) -> str:
+@dataclass(frozen=True)
+class Audit:
+    """The API server's audit log on the node: the policy (a file here) and where the log goes."""
+
+    policy: Path  # on this machine; mounted read-only at NODE_POLICY
+    log_path: str = "/var/log/kubernetes/audit/audit.log"
+    max_age_days: int = 7
+    max_backups: int = 2
+    max_size_mb: int = 100
+
+    NODE_POLICY = "/etc/kubernetes/audit-policy.yaml"
+
+    def flags(self) -> list[dict[str, str]]:
+        return [{"name": "audit-policy-file", "value": self.NODE_POLICY},
+                {"name": "audit-log-path", "value": self.log_path},
+                {"name": "audit-log-maxage", "value": str(self.max_age_days)},
+                {"name": "audit-log-maxbackup", "value": str(self.max_backups)},
+                {"name": "audit-log-maxsize", "value": str(self.max_size_mb)}]
+
+    def json6902(self) -> dict[str, str]:
+        """A kubeadmConfigPatchesJSON6902 entry for kubeadm's v1beta4 ClusterConfiguration."""
+        log_dir = self.log_path.rsplit("/", 1)[0]
+        volumes = [{"name": "audit-policy", "hostPath": self.NODE_POLICY, "mountPath": self.NODE_POLICY,
+                    "readOnly": True, "pathType": "File"},
+                   {"name": "audit-log", "hostPath": log_dir, "mountPath": log_dir, "readOnly": False,
+                    "pathType": "DirectoryOrCreate"}]
+        ops: list[dict[str, Any]] = [{"op": "add", "path": "/apiServer/extraArgs/-", "value": flag}
+                                     for flag in self.flags()]
+        ops.append({"op": "add", "path": "/apiServer/extraVolumes", "value": volumes})
+        return {"group": "kubeadm.k8s.io", "version": "v1beta4", "kind": "ClusterConfiguration",
+                "patch": yaml.safe_dump(ops, sort_keys=False)}
+
+
+def kind_config(template: str, workers: int, host: HostFacts, local_image: bool, audit: Audit | None = None) -> str:
     """The kind config: ``template`` with ``workers`` workers and the patches ``host`` needs."""
     config = yaml.safe_load(template)
     control_plane = [n for n in config["nodes"] if n.get("role") == "control-plane"]
-    if extra_mounts:
+    if audit is not None:
         for node in control_plane:
-            node.setdefault("extraMounts", []).extend(extra_mounts)
+            node.setdefault("extraMounts", []).append(
+                {"hostPath": str(audit.policy), "containerPath": Audit.NODE_POLICY, "readOnly": True})
+        config.setdefault("kubeadmConfigPatchesJSON6902", []).append(audit.json6902())
     config["nodes"] = control_plane + [{"role": "worker"} for _ in range(workers)]
     kubeadm_patches: list[str] = list(config.get("kubeadmConfigPatches") or [])
     containerd_patches: list[str] = list(config.get("containerdConfigPatches") or [])
     if host.cgroup_version == 1:
         kubeadm_patches.append(KUBELET_CGROUP_V1_PATCH)
-    if apiserver_patch:
-        kubeadm_patches.append(apiserver_patch)
     if host.lacks_sys_resource:
         containerd_patches.append(CONTAINERD_OOM_PATCH)
     if kubeadm_patches:

@@ -47,7 +47,7 @@ class NodeImage:
 
     reference: str
     recipe: str
-    built: bool  # False when it was already present or loaded from the saved archive
+    how: str  # "present" (already in the engine), "loaded" (from the saved archive) or "built"
     seconds: float
 
 
@@ -122,14 +122,14 @@ def ensure(progress: Progress, docker: str = "docker") -> NodeImage:
     started = time.monotonic()
     rid = current_recipe()
     if image_recipe(docker, recipe.IMAGE) == rid:
-        return NodeImage(recipe.IMAGE, rid, False, time.monotonic() - started)
+        return NodeImage(recipe.IMAGE, rid, "present", time.monotonic() - started)
     saved = paths.node_image_dir() / f"node-{rid}.tar"
     runner = _Runner(log_file())
     if saved.is_file():
         progress(f"loading the node image {recipe.IMAGE} from {saved}")
         runner.run([docker, "load", "-i", str(saved)], "docker load of the saved node image")
         if image_recipe(docker, recipe.IMAGE) == rid:
-            return NodeImage(recipe.IMAGE, rid, False, time.monotonic() - started)
+            return NodeImage(recipe.IMAGE, rid, "loaded", time.monotonic() - started)
         saved.unlink()  # not what its name promised: build again
     build(rid, runner, progress, docker)
     progress(f"saving the node image to {saved} (loaded in seconds next time)")
@@ -139,7 +139,7 @@ def ensure(progress: Progress, docker: str = "docker") -> NodeImage:
     for old in saved.parent.glob("node-*.tar"):
         if old != saved:
             old.unlink()
-    return NodeImage(recipe.IMAGE, rid, True, time.monotonic() - started)
+    return NodeImage(recipe.IMAGE, rid, "built", time.monotonic() - started)
 
 
 def build(rid: str, runner: _Runner, progress: Progress, docker: str) -> None:
