@@ -142,20 +142,25 @@ class Refusal:
 def dry_run_create_csr(api: client.ApiClient, doc: dict[str, Any]) -> Refusal | None:
     """What the API server answers to creating ``doc``: None when it would accept it, else its refusal.
 
-    A server-side dry run (``?dryRun=All``, what ``kubectl apply --dry-run=server`` sends): the
-    request passes authentication, admission (CertificateSubjectRestriction...) and validation,
-    and nothing is stored. (https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run)
+    A server-side dry run (``?dryRun=All``, what ``kubectl apply --dry-run=server`` sends, with
+    kubectl's ``fieldValidation=Strict``): the request passes authentication, admission
+    (CertificateSubjectRestriction...) and validation, and nothing is stored
+    (https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run). The manifest is sent
+    as written, as JSON, not through the client's models: their own validation would answer first
+    and drop what the API server must judge.
     """
+    method, url, headers, body, _ = api.param_serialize(
+        method="POST", resource_path="/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        query_params=[("dryRun", "All"), ("fieldValidation", "Strict")],
+        header_params={"Accept": "application/json", "Content-Type": "application/json"},
+        body=doc, auth_settings=["BearerToken"])
+    response = api.call_api(method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT)
+    response.read()
+    if 200 <= response.status < 300:
+        return None
     try:
-        # The manifest as written (a dict), not a model: the API server must judge the learner's
-        # own fields, which the client's models would drop or reshape.
-        client.CertificatesV1Api(api).create_certificate_signing_request(
-            doc, dry_run="All", _request_timeout=REQUEST_TIMEOUT)  # type: ignore[arg-type]
-    except client.ApiException as err:
-        try:
-            status = json.loads(err.body or "{}")
-        except ValueError:
-            status = {}
-        message = str(status.get("message") or err.reason or "")
-        return Refusal(int(err.status or 0), str(status.get("reason") or err.reason or ""), message)
-    return None
+        status = json.loads(response.data or b"{}")
+    except ValueError:
+        status = {}
+    return Refusal(int(response.status), str(status.get("reason") or response.reason or ""),
+                   str(status.get("message") or response.reason or ""))

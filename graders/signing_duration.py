@@ -54,3 +54,30 @@ def read(root: Path, api: client.ApiClient, issued_without_expiration: x509.Cert
                                          f"{flags.show_duration(validity)} (the controller manager's flags cannot "
                                          "be read on this cluster)")
     return None
+
+
+def main() -> int:
+    """``python -m graders.signing_duration``: say what the cluster of $KUBECONFIG signs for (lab setup)."""
+    import os
+
+    from graders import files, kube
+
+    kubeconfig = kube.kubeconfig_path()
+    workspace = Path(os.environ.get("CKSLAB_WORKSPACE") or ".")
+    user = os.environ.get("CKSLAB_USER") or "jane"
+    leaked = workspace / "leaked" / f"{user}-ci.crt"
+    try:
+        cert: x509.Certificate | None = files.load_certificate(leaked, "")
+    except StepFailure:
+        cert = None
+    found = read(kubeconfig.resolve().parent.parent, kube.client_for(kubeconfig), cert, f"leaked/{leaked.name}")
+    if found is None:
+        print("The signing duration of this cluster cannot be read: measure it with a certificate issued "
+              "without expirationSeconds.")
+        return 0
+    print(f"This cluster's signer gives at most {flags.show_duration(found.value)}: {found.evidence}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
