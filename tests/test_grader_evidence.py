@@ -114,14 +114,15 @@ def test_a_present_but_wrong_manifest_is_still_diagnosed(learner: Learner) -> No
     learner.make_key()
     learner.make_csr()
     learner.bash(PIPE_APPLY)  # the cluster holds the right CSR...
-    learner.bash("cat > $USER_NAME-csr.yaml <<'EOF'\napiVersion: certificates.k8s.io/v1\n"
-                 "kind: CertificateSigningRequest\nmetadata:\n  name: $USER_NAME\nspec:\n"
-                 "  request: $(cat $USER_NAME.csr | base64 | tr -d '\\n')\n"
+    u = learner.user
+    learner.bash(f"cat > {u}-csr.yaml <<'EOF'\napiVersion: certificates.k8s.io/v1\n"
+                 f"kind: CertificateSigningRequest\nmetadata:\n  name: {u}\nspec:\n"
+                 f"  request: $(cat {u}.csr | base64 | tr -d '\\n')\n"
                  "  signerName: kubernetes.io/kube-apiserver-client\n  usages: [client auth]\nEOF\n")
     step = learner.steps()["csr-object"]  # ...but the file kept is the quoted heredoc's
     assert not step["passed"]
-    assert step["message"].startswith("spec.request in")
-    assert "is the shell text $(cat $USER_NAME.csr | base64 | tr -d '\\n') itself, not its output" in step["message"]
+    assert step["message"].startswith(f"spec.request in {u}-csr.yaml is the shell text $(cat {u}.csr | base64 | "
+                                      "tr -d '\\n') itself, not its output")
     assert "(a CSR's spec cannot be changed: delete it and create it again)" in step["hint"]
 
 

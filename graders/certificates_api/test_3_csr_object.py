@@ -40,11 +40,26 @@ def cluster_is_right(lab: LabFiles, cluster_csr: CsrObject | None, collected: st
             f"is right, so this step counts.")
 
 
-def _doc(lab: LabFiles, cluster_is_right: str | None, note: Callable[[str], None]) -> dict[str, Any] | None:
+@pytest.fixture(scope="module")
+def told_by_the_log(lab: LabFiles, cluster_csr: CsrObject | None, collected: str | None, admin_api: client.ApiClient,
+                    trail: Trail, missing: issuance.MissingCsr | None) -> tuple[str, str] | None:
+    """Why the CSR is missing when there is no jane-csr.yaml but the audit log saw it (refused, deleted)."""
+    if lab.manifest.exists() or cluster_csr is not None or collected or not isinstance(trail, audit.Trail):
+        return None
+    if not trail.of(lab.user):
+        return None  # never tried: "jane-csr.yaml does not exist" says what to do next
+    want = absent.CsrFiles(lab.user, lab.user, lab.manifest, lab.key, lab.csr)
+    return absent.why_missing(want, admin_api, trail, missing, lab.apply)
+
+
+def _doc(lab: LabFiles, cluster_is_right: str | None, note: Callable[[str], None],
+         told: tuple[str, str] | None = None) -> dict[str, Any] | None:
     """jane-csr.yaml's CSR; None (noted) when the file is gone and the cluster's CSR is right."""
     if cluster_is_right and not lab.manifest.exists():
         note(cluster_is_right)
         return None
+    if told is not None:
+        fail(*told)
     return manifest.load(lab.manifest, lab.user)
 
 
@@ -55,8 +70,9 @@ def _then_recreate(lab: LabFiles, fix: str, csr: CsrObject | None) -> str:
     return f"{fix}, then {lab.resubmit}  (a CSR's spec cannot be changed: delete it and create it again)"
 
 
-def test_manifest_holds_a_csr(lab: LabFiles, cluster_is_right: str | None, note: Callable[[str], None]) -> None:
-    _doc(lab, cluster_is_right, note)
+def test_manifest_holds_a_csr(lab: LabFiles, cluster_is_right: str | None, note: Callable[[str], None],
+                              told_by_the_log: tuple[str, str] | None) -> None:
+    _doc(lab, cluster_is_right, note, told_by_the_log)
 
 
 def test_manifest_is_certificates_v1(lab: LabFiles, cluster_is_right: str | None,
