@@ -4,8 +4,8 @@ garbage-collected after an hour, and grading that changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import os
+import re
 from pathlib import Path
 
 import pytest
