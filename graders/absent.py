@@ -42,14 +42,18 @@ def why_missing(want: CsrFiles, api: client.ApiClient, trail: audit.Trail | audi
         doc: dict[str, Any] | None = manifest.load(manifest_path, csr_name)
     except StepFailure:
         doc = None
+    refusal: kube.Refusal | None = None
     if doc is not None:
-        refusal = kube.dry_run_create_csr(api, doc)
-        if refusal is not None:
-            said, hint = manifest.explain_refusal(refusal.code, refusal.reason, refusal.message, *files)
-            message += " " + said
-        else:
-            message += (f" The API server would accept {name} (server-side dry run): it was not applied, "
-                        "or the CSR was deleted since.")
+        try:
+            refusal = kube.dry_run_create_csr(api, doc)
+        except Exception:  # the cluster did not answer the dry run: say what the other evidence says
+            doc = None
+    if doc is not None and refusal is not None:
+        said, hint = manifest.explain_refusal(refusal.code, refusal.reason, refusal.message, *files)
+        message += " " + said
+    elif doc is not None:
+        message += (f" The API server would accept {name} (server-side dry run): it was not applied, "
+                    "or the CSR was deleted since.")
     if isinstance(trail, audit.Trail):
         for event in trail.of(csr_name)[-1:]:
             if event.action == audit.REFUSED and doc is None:

@@ -2,10 +2,10 @@
 
 Nothing here writes to the cluster or to the learner's files: kubeconfigs are loaded with
 ``persist_config=False`` (the client would otherwise write refreshed credentials back), the CSR
-is only read, and the one create call is a SelfSubjectReview, which the API server answers
-without storing anything (what ``kubectl auth whoami`` does), and the others are server-side dry
-runs (``dryRun=All``), which the API server admits and validates and never stores. The client's temporary files for
-embedded certificates are removed when the grader process exits.
+is only read, and the create calls store nothing: a SelfSubjectReview (what ``kubectl auth
+whoami`` does), and server-side dry runs (``dryRun=All``), which the API server admits and
+validates and never stores. The client's temporary files for embedded certificates are removed
+when the grader process exits.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def dry_run_create_csr(api: client.ApiClient, doc: dict[str, Any]) -> Refusal | 
         header_params={"Accept": "application/json", "Content-Type": "application/json"},
         body=doc, auth_settings=["BearerToken"])
     response = api.call_api(method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT)
-    response.read()
+    response.read()  # type: ignore[no-untyped-call]
     if 200 <= response.status < 300:
         return None
     try:
