@@ -138,3 +138,20 @@ def test_a_log_begun_after_the_cluster_is_not_proof_of_absence(tmp_path: Path) -
     judged = f.judge(late)
     assert judged.credited is None and "begins after the cluster was made" in judged.reason
     assert "signed offline with the CA key?" in judged.reason
+
+
+def test_ckslab_audit_without_an_audit_log_says_why(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CKSLAB_ROOT": str(tmp_path)}
+    run = [sys.executable, "-m", "ckslab", "audit", "certificates-api"]
+    done = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 2 and "no cluster is up" in done.stderr, done.stderr
+    (tmp_path / ".lab").mkdir()
+    (tmp_path / ".lab" / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")  # an existing cluster's
+    done = subprocess.run(run, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no audit log can be read: ckslab cannot read the audit log of a cluster it did not start" in done.stderr
+    assert "Traceback" not in done.stderr
