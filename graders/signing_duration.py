@@ -72,10 +72,10 @@ def main() -> int:
         cert = None
     found = read(kubeconfig.resolve().parent.parent, kube.client_for(kubeconfig), cert, f"leaked/{leaked.name}")
     if found is None:
-        print("The signing duration of this cluster cannot be read: measure it with a certificate issued "
+        print("NOTE: The signing duration of this cluster cannot be read: measure it with a certificate issued "
               "without expirationSeconds.")
         return 0
-    print(f"This cluster's signer gives at most {flags.show_duration(found.value)}: {found.evidence}.")
+    print(f"NOTE: This cluster's signer gives at most {flags.show_duration(found.value)}: {found.evidence}.")
     return 0
 
 

@@ -217,3 +217,14 @@ def test_ckslab_audit_shows_who_approved_and_when(audited_learner: Learner) -> N
     assert all(admin in line for line, a in zip(lines, actions) if a != "signed"), done.stdout
     signer = next(line for line in lines if "signed the CSR" in line)
     assert "system:serviceaccount:kube-system:certificate-controller" in signer and "serial " in signer
+
+
+def test_start_says_what_an_earlier_run_left(learner: Learner) -> None:
+    learner.everything()
+    env = {**os.environ, "CKSLAB_ROOT": str(learner.root)}
+    started = subprocess.run([sys.executable, "-m", "ckslab", "start", "certificates-api", "--user", learner.user],
+                             capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert started.returncode == 0, started.stdout + started.stderr
+    said = " ".join((started.stdout + started.stderr).split())  # progress lines go to stderr
+    assert (f"The CSR {learner.user} from an earlier run is still in the cluster (Approved). A CSR's spec cannot be "
+            f"changed: delete it before you create yours: kubectl delete csr {learner.user}") in said, said

@@ -93,6 +93,7 @@ YAML
   echo "NOTE: this cluster's API server accepts a system:masters request (CertificateSubjectRestriction is" \
        "disabled): the refusal the notebook shows will not happen here, and only your review stands in the way."
 else
-  echo "CertificateSubjectRestriction is enabled on this cluster: ${answer#Error from server (Forbidden): error when creating \"STDIN\": }"
+  echo "NOTE: CertificateSubjectRestriction is enabled on this cluster: the API server refuses a system:masters" \
+       "request (${answer##*: })."
 fi
 rm -f requests/.probe.key requests/.probe.csr
