@@ -54,6 +54,9 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--out", metavar="DIR", default="class-report",
                    help="with --class: where the CSV, the HTML scoreboard and each learner's reports go")
     s.set_defaults(func=run)
+    from graders import audit_cli
+
+    audit_cli.add_parser(subparsers)
 
 
 def run(args: argparse.Namespace) -> int:

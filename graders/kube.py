@@ -2,16 +2,20 @@
 
 Nothing here writes to the cluster or to the learner's files: kubeconfigs are loaded with
 ``persist_config=False`` (the client would otherwise write refreshed credentials back), the CSR
-is only read, and the one create call is a SelfSubjectReview, which the API server answers
-without storing anything (what ``kubectl auth whoami`` does). The client's temporary files for
-embedded certificates are removed when the grader process exits.
+is only read, and the create calls store nothing: a SelfSubjectReview (what ``kubectl auth
+whoami`` does), and server-side dry runs (``dryRun=All``), which the API server admits and
+validates and never stores. The client's temporary files for embedded certificates are removed
+when the grader process exits.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from kubernetes import client, config
@@ -27,6 +31,11 @@ def client_for(kubeconfig: Path) -> client.ApiClient:
     api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(kubeconfig), persist_config=False)
     return api
+
+
+def kubeconfig_path() -> Path:
+    """The admin kubeconfig the runner passes as $KUBECONFIG (``<root>/.lab/kubeconfig``)."""
+    return Path(os.environ.get("KUBECONFIG") or ".lab/kubeconfig")
 
 
 def admin_client() -> client.ApiClient:
@@ -119,3 +128,39 @@ def whoami(api: client.ApiClient) -> str:
     )
     user_info = review.status.user_info if review.status else None
     return str(user_info.username) if user_info and user_info.username else ""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The API server's answer to a request it refused: HTTP status, reason and message."""
+
+    code: int
+    reason: str
+    message: str
+
+
+def dry_run_create_csr(api: client.ApiClient, doc: dict[str, Any]) -> Refusal | None:
+    """What the API server answers to creating ``doc``: None when it would accept it, else its refusal.
+
+    A server-side dry run (``?dryRun=All``, what ``kubectl apply --dry-run=server`` sends, with
+    kubectl's ``fieldValidation=Strict``): the request passes authentication, admission
+    (CertificateSubjectRestriction...) and validation, and nothing is stored
+    (https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run). The manifest is sent
+    as written, as JSON, not through the client's models: their own validation would answer first
+    and drop what the API server must judge.
+    """
+    method, url, headers, body, _ = api.param_serialize(
+        method="POST", resource_path="/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        query_params=[("dryRun", "All"), ("fieldValidation", "Strict")],
+        header_params={"Accept": "application/json", "Content-Type": "application/json"},
+        body=doc, auth_settings=["BearerToken"])
+    response = api.call_api(method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT)
+    response.read()  # type: ignore[no-untyped-call]
+    if 200 <= response.status < 300:
+        return None
+    try:
+        status = json.loads(response.data or b"{}")
+    except ValueError:
+        status = {}
+    return Refusal(int(response.status), str(status.get("reason") or response.reason or ""),
+                   str(status.get("message") or response.reason or ""))

@@ -1,22 +1,23 @@
 """The learner's CertificateSigningRequest manifest (``jane-csr.yaml``) and what can be wrong in it.
 
-Pure code (PyYAML and base64). The checks on ``signerName`` and ``usages`` are shared with the
+Pure code (PyYAML; spec.request is decoded by ``graders.request``). The checks on ``signerName`` and ``usages`` are shared with the
 object in the cluster, which may have been created from another file: each takes the subject of
 its sentence ("jane-csr.yaml", "The CSR jane in the cluster").
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cluster import pki
+from graders import files, request
 from graders.expect import StepFailure, because, fail
 from graders.files import read_bytes
+from graders.request import one_line_base64
 
 API_VERSION = "certificates.k8s.io/v1"
 KUBE_APISERVER_CLIENT = "kubernetes.io/kube-apiserver-client"
@@ -26,11 +27,6 @@ ALLOWED_USAGES = ("client auth", "digital signature", "key encipherment")
 _ALLOWED_TEXT = "client auth, digital signature and key encipherment"
 # A line of `base64` output (76 columns) that a heredoc put at the start of a line.
 _WRAPPED_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]{40,}={0,2}$")
-
-
-def one_line_base64(csr_name: str) -> str:
-    """The command that prints a file in base64 on one line (GNU, then macOS)."""
-    return f'base64 -w0 {csr_name}  (macOS: base64 -i {csr_name} | tr -d "\\n")'
 
 
 def load(path: Path, user: str) -> dict[str, Any]:
@@ -53,6 +49,12 @@ def load(path: Path, user: str) -> dict[str, Any]:
 
 
 def _yaml_error(name: str, text: str, err: yaml.YAMLError) -> str:
+    for line in text.splitlines():
+        key, _, value = line.partition("request:")
+        if not key.strip() and value.strip() and request.SHELL_TEXT.search(value):
+            return (f"spec.request in {name} is the shell text {value.strip()} itself, not its output: the "
+                    "shell never ran it (and YAML cannot read it). A quoted heredoc (<<'EOF') keeps it as "
+                    "text, and so does an editor; use an unquoted <<EOF, or paste the output of the command.")
     for number, line in enumerate(text.splitlines(), start=1):
         if _WRAPPED_BASE64_LINE.match(line):
             return (f"{name} is not valid YAML: line {number} continues spec.request on a new line "
@@ -90,31 +92,39 @@ def check_name(doc: dict[str, Any], name: str, user: str) -> None:
              f"Set metadata.name: {user} in {name}, then kubectl apply -f {name}")
 
 
-def check_request(doc: dict[str, Any], name: str, csr_path: Path) -> None:
-    """spec.request is the base64 of the whole CSR file, on one line."""
+def check_request(doc: dict[str, Any], name: str, csr_path: Path, key_path: Path | None = None,
+                  user: str | None = None) -> None:
+    """spec.request is the base64 of a PEM request for the learner's key (and CN=``user``), on one line.
+
+    Decoded in stages (``graders.request``), each failing with its own message. With ``key_path``
+    the request must be for that key; a request that differs from ``csr_path`` byte for byte is
+    right all the same when it is for that key and names ``user`` (jane.csr made again, same key).
+    Without ``key_path``, it must decode to ``csr_path`` exactly.
+    """
     csr_name = csr_path.name
-    hint = f"{one_line_base64(csr_name)}, and paste the output as spec.request"
-    request = _get(doc, "spec", "request")
-    if not isinstance(request, str) or not request.strip():
-        fail(f"{name} has no spec.request; it must hold {csr_name} encoded in base64.", hint)
-    if "-----BEGIN" in request:
-        fail(f"spec.request in {name} holds the PEM text itself; it must be the base64 of the whole "
-             f"of {csr_name}.", hint)
-    if any(c.isspace() for c in request.strip()):
-        fail(f"spec.request in {name} is split over several lines (base64 wraps at 76 characters "
-             "unless told -w0); it must be one line.", hint)
+    src = request.RequestSource(f"spec.request in {name}", csr_name, key_path.name if key_path else "",
+                                f"{one_line_base64(csr_name)}, and paste the output as spec.request")
+    decoded = request.decode_text(_get(doc, "spec", "request"), src)
+    parsed = request.load_request(decoded, src)
+    if key_path is not None:
+        try:
+            key = files.load_private_key(key_path, "")
+        except StepFailure as err:
+            fail(f"spec.request in {name} cannot be checked against {key_path.name}, because {because(err)}.",
+                 err.hint)
+        request.check_key(parsed, key, src, src.hint)
+        cn = pki.common_name(parsed.subject)
+        if user is not None and cn != user:
+            fail(f"spec.request in {name} is a request for CN={cn}; it must name the user: CN={user}.", src.hint)
+        return
     try:
-        decoded = base64.b64decode(request.strip(), validate=True)
-    except (binascii.Error, ValueError) as err:
-        fail(f"spec.request in {name} is not valid base64 ({err}).", hint)
-    try:
-        expected = read_bytes(csr_path, hint)
+        expected = read_bytes(csr_path, src.hint)
     except StepFailure as err:
         fail(f"spec.request in {name} cannot be compared with {csr_name}, because {because(err)}.",
              err.hint)
     if decoded != expected:
         fail(f"spec.request in {name} does not decode to {csr_name} (another request, or "
-             f"{csr_name} changed since).", hint)
+             f"{csr_name} changed since).", src.hint)
 
 
 def check_signer(signer: object, subject: str, hint: str) -> None:
@@ -147,3 +157,30 @@ def signer_of(doc: dict[str, Any]) -> object:
 
 def usages_of(doc: dict[str, Any]) -> object:
     return _get(doc, "spec", "usages")
+
+
+def explain_refusal(code: int, reason: str, message: str, name: str, user: str,
+                    key_file: str, csr_file: str) -> tuple[str, str]:
+    """The API server's refusal of the manifest ``name``, quoted and translated: (sentence, hint).
+
+    ``code``, ``reason`` and ``message`` are the API server's Status (``kubectl apply`` prints the
+    same message). CertificateSubjectRestriction, an admission plugin on by default, refuses a
+    kube-apiserver-client CSR whose subject has the group system:masters
+    (plugin/pkg/admission/certificates/subjectrestriction/admission.go).
+    """
+    quoted = " ".join(message.split())[:300]
+    apply = f"kubectl apply -f {name}"
+    redo = (f'openssl req -new -key {key_file} -subj "/CN={user}" -out {csr_file}, put the output of '
+            f"base64 -w0 {csr_file} in spec.request of {name}, then {apply}")
+    if code == 403 and "system:masters" in message:
+        return (f"The API server refuses {name} ({code} {reason}: \"{quoted}\"): the admission plugin "
+                "CertificateSubjectRestriction forbids asking the kube-apiserver-client signer for the group "
+                "system:masters (O=system:masters in the request's subject), which would be cluster-admin. "
+                f"Make the request without O=system:masters.", redo)
+    if code == 403:
+        return (f"The API server refuses {name} ({code} {reason}: \"{quoted}\").",
+                f"Create it with the admin kubeconfig: KUBECONFIG=$(ckslab env | sed -n 's/^export KUBECONFIG=//p') {apply}")
+    if code == 422:
+        return (f"The API server refuses {name} as invalid ({quoted}); fix the fields it names.",
+                f"Edit {name}, then {apply}")
+    return (f"The API server refuses {name} ({code} {reason}: \"{quoted}\").", f"Edit {name}, then {apply}")

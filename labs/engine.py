@@ -76,6 +76,10 @@ def _require_cluster(run: LabRun) -> None:
         raise CkslabError("no cluster is up.", "Run `make up` first.")
 
 
+#: A line of a setup or solution script's output that starts with this is shown to the learner.
+NOTE = "NOTE: "
+
+
 def _script(run: LabRun, name: str, progress: Progress) -> None:
     script = catalog.LABS_DIR / run.lab.id / name
     if not script.is_file():
@@ -83,6 +87,9 @@ def _script(run: LabRun, name: str, progress: Progress) -> None:
     progress(f"running {run.lab.id}/{name}")
     done = subprocess.run(["bash", str(script)], cwd=run.workspace, env=run.env(), capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
+    for line in done.stdout.splitlines():  # what the script found and adapted to, for the learner
+        if line.startswith(NOTE):
+            progress(line[len(NOTE):])
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
         raise CkslabError(f"{run.lab.id}/{name} failed (exit {done.returncode}):\n{tail}\n",

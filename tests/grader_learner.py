@@ -62,6 +62,17 @@ class Learner:
         return subprocess.run(command, cwd=self.ws, env=env, capture_output=True, text=True,
                               check=check, timeout=60)
 
+    def bash(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``script`` in the workspace, as a learner types it: the pinned kubectl first on PATH."""
+        self.ws.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "KUBECONFIG": str(self.root / ".lab" / "kubeconfig"), "USER_NAME": self.user,
+               "PATH": f"{binaries.cached().kubectl.parent}{os.pathsep}{os.environ['PATH']}"}
+        done = subprocess.run(["bash", "-eu", "-c", script], cwd=self.ws, env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        if check:
+            assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.sh(str(binaries.cached().kubectl), *args, check=check)
 
@@ -153,16 +164,35 @@ class Learner:
         return {s["id"]: s for s in report["steps"]}
 
 
-def learner_root(root: Path, cluster: LocalBackend) -> Path:
-    """A project root using ``cluster``: its admin kubeconfig as ``.lab/kubeconfig``."""
+def learner_root(root: Path, cluster: LocalBackend, *, audited: bool = False) -> Path:
+    """A project root using ``cluster``: its admin kubeconfig as ``.lab/kubeconfig``.
+
+    Without ``audited`` the root knows nothing else of the cluster, as with a cluster ckslab did not
+    start (no audit log can be read). With it, the root also has the cluster's state file and its
+    ``.lab/local`` (a symlink), so the graders find the API server and its audit log.
+    """
     (root / ".lab").mkdir(parents=True)
     shutil.copyfile(cluster.kubeconfig(), root / ".lab" / "kubeconfig")
+    if audited:
+        shutil.copyfile(cluster.lab.state_file, root / ".lab" / "state.json")
+        (root / ".lab" / "local").symlink_to(cluster.layout.base, target_is_directory=True)
     return root
 
 
 @pytest.fixture
 def learner(request: pytest.FixtureRequest, tmp_path: Path, local_cluster: LocalBackend) -> Iterator[Learner]:
-    """A learner of its own (user jane-<hash of the test id>); its CSR is deleted afterwards."""
+    """A learner of its own (user jane-<hash of the test id>); its CSR is deleted afterwards.
+
+    Its root does not lead to the cluster's audit log: the graders judge as on an existing cluster.
+    """
     user = "jane-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
     yield Learner(learner_root(tmp_path / "root", local_cluster), user, local_cluster)
+    csr.delete(csr.api_client(local_cluster.kubeconfig()), user)
+
+
+@pytest.fixture
+def audited_learner(request: pytest.FixtureRequest, tmp_path: Path, local_cluster: LocalBackend) -> Iterator[Learner]:
+    """A learner of its own whose root leads the graders to the cluster's API server and audit log."""
+    user = "jane-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
+    yield Learner(learner_root(tmp_path / "root", local_cluster, audited=True), user, local_cluster)
     csr.delete(csr.api_client(local_cluster.kubeconfig()), user)

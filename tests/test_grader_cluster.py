@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -84,10 +85,13 @@ def test_a_csr_garbage_collected_after_an_hour_is_credited(learner: Learner) -> 
     steps = {s["id"]: s for s in report["steps"]} if report else {}
     for step in ("csr-object", "approved", "certificate"):
         assert steps[step]["passed"], steps[step]
-        assert steps[step]["message"] == (
+        # This learner's root does not lead to the audit log (as on an existing cluster): the age decides.
+        assert re.fullmatch(re.escape(
             f"The CSR {learner.user} is gone: the controller manager deletes approved CSRs after 1 hour, "
             f"which is normal; {learner.user}.crt still chains to the cluster CA and matches "
-            f"{learner.user}.key, so this step counts.")
+            f"{learner.user}.key, so this step counts (evidence: the certificate's age, ") + r"11[5-9] minutes" + re.escape(
+            ", as no audit log can tell: ckslab cannot read the audit log of a cluster it did not start (the existing "
+            "backend))."), steps[step]["message"]), steps[step]["message"]
 
 
 def test_a_recent_certificate_without_csr_was_signed_offline(learner: Learner) -> None:
@@ -97,9 +101,11 @@ def test_a_recent_certificate_without_csr_was_signed_offline(learner: Learner) -
     learner.sign_offline()
     steps = learner.steps()
     u = learner.user
-    assert steps["csr-object"]["message"] == f"There is no CertificateSigningRequest named {u} in the cluster."
+    assert steps["csr-object"]["message"].startswith(
+        f"There is no CertificateSigningRequest named {u} in the cluster. The API server would accept {u}-csr.yaml "
+        "(server-side dry run): it was not applied, or the CSR was deleted since. ")
     assert steps["certificate"]["message"].startswith(
         f"{u}.crt was not issued through a CSR of this cluster (signed offline with the CA key?): "
-        f"there is no CSR named {u}, and the certificate is ")
+        f"there is no CSR named {u}, the certificate is ")
     assert steps["private-key"]["passed"] and steps["csr-file"]["passed"]
 

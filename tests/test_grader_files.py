@@ -150,7 +150,10 @@ def test_a_good_manifest_passes_among_other_documents(tmp_path: Path, csr_file: 
     (lambda b64: csr_manifest(b64[:76] + "\n    " + b64[76:]), "spec.request in jane-csr.yaml is split over several lines"),
     (lambda b64: csr_manifest("'" + b64[:76] + "\n\n" + b64[76:] + "'"), "spec.request in jane-csr.yaml is split over several lines"),
     (lambda b64: csr_manifest(b64[:-4] + "%%%%"), "spec.request in jane-csr.yaml is not valid base64"),
-    (lambda b64: csr_manifest(base64.b64encode(b"other").decode()), "spec.request in jane-csr.yaml does not decode to jane.csr"),
+    (lambda b64: csr_manifest(base64.b64encode(b"other").decode()),
+     "spec.request in jane-csr.yaml decodes to something that is not a PEM file (no -----BEGIN line)"),
+    (lambda b64: csr_manifest(base64.b64encode(pki.csr_pem(pki.new_csr(pki.new_ec_key(), "jane"))).decode()),
+     "spec.request in jane-csr.yaml does not decode to jane.csr"),
     (lambda b64: csr_manifest(b64, signer=None), "jane-csr.yaml has no spec.signerName; certificates.k8s.io/v1 requires one"),
     (lambda b64: csr_manifest(b64, signer="kubernetes.io/kubelet-serving"),
      "jane-csr.yaml has signerName kubernetes.io/kubelet-serving; a user's client certificate comes from "

@@ -163,16 +163,31 @@ def test_server_auth_makes_the_csr_fail(learner: Learner) -> None:
     assert steps["certificate"]["message"] == f"The CSR {u} is Failed, so the cluster issued no certificate."
 
 
-def test_csr_in_the_cluster_made_from_another_file(learner: Learner) -> None:
+def test_csr_in_the_cluster_made_from_another_file_for_the_same_key_is_right(learner: Learner) -> None:
     learner.make_key()
     learner.make_csr()
     learner.write_manifest()
     learner.apply()
     learner.make_csr(None, None, "-sha512")  # a new request (another signature) after submitting
     learner.write_manifest()
+    # Results, not files: the CSR in the cluster is for CN=jane and jane.key, so its certificate works.
+    assert first_failure(learner) == ("approved", f"The CSR {learner.user} is still Pending: it has no Approved "
+                                                  "condition.")
+
+
+def test_csr_in_the_cluster_for_another_key(learner: Learner) -> None:
+    learner.make_key()
+    learner.make_csr()
+    learner.write_manifest()
+    learner.apply()
+    learner.make_key()  # a new key, and a new request, after submitting
+    learner.make_csr()
+    learner.write_manifest()
     u = learner.user
-    assert first_failure(learner) == ("csr-object", f"The CSR {u} in the cluster holds another request than "
-                                                    f"{u}.csr (made from another file, or {u}.csr changed since).")
+    assert first_failure(learner) == (
+        "csr-object", f"The CSR {u} in the cluster is a request for another key than {u}.key (CN={u}): a certificate "
+                      f"issued for it would not work with {u}.key. It was made with another key, or {u}.key was made "
+                      "again since.")
 
 
 # --- approval and signing ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -149,7 +150,7 @@ def test_a_fresh_start_fails_every_step_with_its_own_message(learner: Learner, t
     assert learner.failing(tmp_path) == {
         "answers": f"signing.yaml does not exist in {learner.workspace}.",
         "duration-flag": no_flag_message(),
-        "new-certificate": f"There is no CSR {learner.user}-short in the cluster.",
+        "new-certificate": f"There is no CertificateSigningRequest named {learner.user}-short in the cluster.",
     }
     saved = learner.root / ".lab" / LAB / "original-kube-controller-manager.yaml"
     assert saved.read_text() == learner.manifest.read_text()
@@ -172,10 +173,13 @@ def test_the_solution_earns_full_marks_and_reset_restores_the_original_flags(lea
     assert learner.running_flags()[1:] == original[1:]
     assert f"{DURATION}" not in learner.manifest.read_text()
     failing = learner.failing(tmp_path)
+    deleted = failing.pop("new-certificate")  # the reset deleted it, and the audit log says so
+    assert re.fullmatch(re.escape(f"There is no CertificateSigningRequest named {learner.user}-short in the cluster. "
+                                  "The audit log shows kubernetes-admin deleted it at ") + r"[0-9-]+ [0-9:]+ UTC\.",
+                        deleted), deleted
     assert failing == {
         "answers": f"signing.yaml does not exist in {learner.workspace}.",
         "duration-flag": no_flag_message(),
-        "new-certificate": f"There is no CSR {learner.user}-short in the cluster.",
     }
 
 

@@ -70,6 +70,7 @@ class LocalBackend(Backend):
             chosen = self._choose_ports(avoid)
             server = f"https://{controlplane.HOST}:{chosen.apiserver}"
             write_kubeconfigs(self.layout, ca, server)
+            self._write_audit_policy()
             for component, command in controlplane.commands(self.layout, chosen).items():
                 self._write_manifest(component, command)
             try:
@@ -101,6 +102,11 @@ class LocalBackend(Backend):
             chosen[key] = ports.pick(preferred, taken)
             taken.add(chosen[key])
         return Ports(**chosen)
+
+    def _write_audit_policy(self) -> None:
+        self.layout.audit_policy.parent.mkdir(parents=True, exist_ok=True)
+        self.layout.audit_policy.write_bytes(controlplane.AUDIT_POLICY.read_bytes())
+        self.layout.audit_log.parent.mkdir(parents=True, exist_ok=True)
 
     def _write_manifest(self, component: str, command: list[str]) -> None:
         path = self.layout.manifest(component)

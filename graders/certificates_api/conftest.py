@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from kubernetes import client
 
-from graders import issuance, kube
+from graders import audit, audit_source, issuance, kube
 from graders.certificates_api.lab import LabFiles
 
 DEFAULT_USER = "jane"
@@ -40,9 +40,21 @@ def cluster_csr(admin_api: client.ApiClient, lab: LabFiles) -> client.V1Certific
 
 
 @pytest.fixture(scope="session")
-def collected(cluster_csr: client.V1CertificateSigningRequest | None, lab: LabFiles,
-              cluster_ca: x509.Certificate) -> str | None:
-    """Why a missing CSR is fine (it was garbage-collected after issuing jane.crt), or None."""
+def trail(admin_api: client.ApiClient) -> audit.Trail | audit.Unavailable:
+    """The API server's audit log of CSR writes, or why none can be read."""
+    return audit_source.read_trail(kube.kubeconfig_path(), admin_api)
+
+
+@pytest.fixture(scope="session")
+def missing(cluster_csr: client.V1CertificateSigningRequest | None, lab: LabFiles, cluster_ca: x509.Certificate,
+            trail: audit.Trail | audit.Unavailable) -> issuance.MissingCsr | None:
+    """When the CSR is gone: whether jane.crt still earns its credit, and on what evidence."""
     if cluster_csr is not None:
         return None
-    return issuance.collected_note(lab.user, lab.key, lab.crt, cluster_ca, lab.user)
+    return issuance.missing_csr(lab.user, lab.key, lab.crt, cluster_ca, lab.user, trail)
+
+
+@pytest.fixture(scope="session")
+def collected(missing: issuance.MissingCsr | None) -> str | None:
+    """Why a missing CSR is fine (deleted after issuing jane.crt), or None."""
+    return missing.credited if missing is not None else None

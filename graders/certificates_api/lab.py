@@ -53,7 +53,7 @@ class LabFiles:
 
     @property
     def resubmit(self) -> str:
-        return f"kubectl delete csr {self.user} && kubectl apply -f {self.manifest.name}"
+        return f"kubectl delete csr {self.user} --ignore-not-found && kubectl apply -f {self.manifest.name}"
 
     @property
     def approve(self) -> str:

@@ -51,19 +51,19 @@ def test_crt_file_holds_a_certificate(lab: LabFiles) -> None:
 
 
 def test_crt_is_the_certificate_the_cluster_issued(lab: LabFiles, cluster_csr: CsrObject | None,
-                                                   cluster_ca: x509.Certificate, collected: str | None,
+                                                   cluster_ca: x509.Certificate,
+                                                   missing: issuance.MissingCsr | None,
                                                    note: Callable[[str], None]) -> None:
     cert, user = _crt(lab), lab.user
     if cluster_csr is None:
-        if collected:
-            note(collected)
+        if missing is not None and missing.credited:
+            note(missing.credited)
             return
-        if pki.chains_to(cert, cluster_ca):
-            fail(f"{lab.crt.name} was not issued through a CSR of this cluster (signed offline with "
-                 f"the CA key?): there is no CSR named {user}, and the certificate is "
-                 f"{issuance.issued_minutes_ago(cert)} minutes old.", f"{lab.apply} && {lab.approve}")
-        fail(f"{lab.crt.name} was not issued by this cluster ({issuance.origin(cert, cluster_ca)}), "
-             f"and there is no CSR named {user}.", f"{lab.apply} && {lab.approve}")
+        if missing is not None and missing.reason:
+            fail(missing.reason, f"{lab.apply} && {lab.approve}, then {lab.save_crt}")
+        fail(f"{lab.crt.name} was not issued by this cluster for {lab.key.name} "
+             f"({issuance.origin(cert, cluster_ca)}), and there is no CSR named {user}.",
+             f"{lab.apply} && {lab.approve}")
     issued = kube.issued_certificate(cluster_csr)
     expect(issued is not None and x509.load_pem_x509_certificate(issued) == cert,
            f"{lab.crt.name} is not the certificate the cluster issued for the CSR {user}: "

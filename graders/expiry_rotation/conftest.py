@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from kubernetes import client
 
-from graders import files, issuance, kube
+from graders import audit, audit_source, files, issuance, kube, signing_duration
 from graders.expect import StepFailure, fail
 from graders.expiry_rotation.lab import LabFiles
 
@@ -51,9 +51,32 @@ def renewed_csr(admin_api: client.ApiClient, lab: LabFiles) -> client.V1Certific
 
 
 @pytest.fixture(scope="session")
-def collected(renewed_csr: client.V1CertificateSigningRequest | None, lab: LabFiles,
-              cluster_ca: x509.Certificate) -> str | None:
-    """Why a missing renewal CSR is fine (garbage-collected an hour after approval), or None."""
+def trail(admin_api: client.ApiClient) -> audit.Trail | audit.Unavailable:
+    """The API server's audit log of CSR writes, or why none can be read."""
+    return audit_source.read_trail(kube.kubeconfig_path(), admin_api)
+
+
+@pytest.fixture(scope="session")
+def missing(renewed_csr: client.V1CertificateSigningRequest | None, lab: LabFiles, cluster_ca: x509.Certificate,
+            trail: audit.Trail | audit.Unavailable) -> issuance.MissingCsr | None:
+    """When the renewal CSR is gone: whether jane-renewed.crt still earns its credit, and on what evidence."""
     if renewed_csr is not None:
         return None
-    return issuance.collected_note(lab.renewed, lab.new_key, lab.renewed_crt, cluster_ca, lab.user)
+    return issuance.missing_csr(lab.renewed, lab.new_key, lab.renewed_crt, cluster_ca, lab.user, trail)
+
+
+@pytest.fixture(scope="session")
+def collected(missing: issuance.MissingCsr | None) -> str | None:
+    """Why a missing renewal CSR is fine (deleted after issuing), or None."""
+    return missing.credited if missing is not None else None
+
+
+@pytest.fixture(scope="session")
+def signing(lab: LabFiles, admin_api: client.ApiClient) -> signing_duration.SigningDuration | None:
+    """The --cluster-signing-duration in force, read from the cluster (None when nothing tells)."""
+    try:
+        leaked: x509.Certificate | None = files.load_certificate(lab.leaked_crt, "")
+    except StepFailure:
+        leaked = None
+    root = kube.kubeconfig_path().resolve().parent.parent
+    return signing_duration.read(root, admin_api, leaked, str(lab.leaked_crt.relative_to(lab.workspace)))

@@ -16,7 +16,8 @@ from pathlib import Path
 MINIMUM_EXPIRATION_SECONDS = 600
 #: What the renewed certificate must ask for: one day.
 RENEWED_EXPIRATION_SECONDS = 86400
-#: kube-controller-manager --cluster-signing-duration: its default, which ckslab's clusters keep.
+#: kube-controller-manager's default --cluster-signing-duration. The graders never assume it: they
+#: read the duration in force (``graders.signing_duration``); the signing-config lab changes it.
 SIGNING_DURATION = dt.timedelta(hours=8760)
 #: The signer backdates NotBefore by 5 minutes; it also backdates NotAfter unless the validity
 #: is "short", under 8 hours, so that a 10-minute certificate still lasts 10 minutes from now.
@@ -113,6 +114,11 @@ class LabFiles:
     @property
     def kubeconfig(self) -> Path:
         return self._file(f"{self.user}.kubeconfig")
+
+    @property
+    def leaked_crt(self) -> Path:
+        """setup.sh issues it without expirationSeconds: it lasts the signing duration."""
+        return self._file(f"leaked/{self.robot}.crt")
 
     @property
     def leaked_kubeconfig(self) -> Path:

@@ -10,8 +10,8 @@ from cryptography import x509
 
 from graders import files
 from graders.expect import expect, fail
-from graders.expiry_rotation.lab import (MINIMUM_EXPIRATION_SECONDS, SIGNING_DURATION, LabFiles,
-                                         validity_of)
+from graders.expiry_rotation.lab import MINIMUM_EXPIRATION_SECONDS, LabFiles, validity_of
+from graders.signing_duration import SigningDuration
 
 pytestmark = pytest.mark.step("expiration-facts")
 
@@ -67,11 +67,13 @@ def test_setup_validity_seconds(lab: LabFiles, original: x509.Certificate) -> No
            "a different time: subtract its notBefore from its notAfter.", lab.dates)
 
 
-def test_signing_duration_hours(lab: LabFiles) -> None:
+def test_signing_duration_hours(lab: LabFiles, signing: SigningDuration | None) -> None:
     value = _number(lab, "signing_duration_hours", "hours")
-    hours = int(SIGNING_DURATION.total_seconds() // 3600)
-    expect(value == hours,
-           f"signing_duration_hours is {value}; the controller manager signs for at most its "
-           "--cluster-signing-duration, which this cluster does not set: its default applies (see the "
-           "controller manager's --help, or a certificate issued without expirationSeconds).",
-           "ckslab controlplane show controller-manager; kube-controller-manager --help | grep signing-duration")
+    look = "ckslab controlplane show controller-manager | grep -- --cluster-signing-duration"
+    if signing is None:
+        fail("could not check: neither the controller manager's flags nor a certificate issued without "
+             "expirationSeconds can be read on this cluster.", look)
+    expect(value == signing.hours,
+           f"signing_duration_hours is {value}; the signer gives at most {signing.hours} hours: "
+           f"{signing.evidence}. (Without the flag the default is 8760h; the signing-config lab may have changed "
+           "it.)", look)

@@ -10,8 +10,9 @@ from cryptography import x509
 from kubernetes import client
 
 from cluster import pki
-from graders import files, issuance, kube
+from graders import absent, audit, files, issuance, kube
 from graders.expect import StepFailure, because, expect, fail
+from graders.signing_duration import SigningDuration
 from graders.expiry_rotation.lab import (RENEWED_EXPIRATION_SECONDS, TOLERANCE, LabFiles, issued_validity,
                                          spoken, validity_of)
 
@@ -34,19 +35,29 @@ def _in_cluster(lab: LabFiles, csr: CsrObject | None, collected: str | None,
 
 
 def test_renewed_csr_exists(lab: LabFiles, renewed_csr: CsrObject | None, collected: str | None,
-                            note: Callable[[str], None]) -> None:
+                            note: Callable[[str], None], admin_api: client.ApiClient,
+                            trail: audit.Trail | audit.Unavailable, missing: issuance.MissingCsr | None) -> None:
+    if renewed_csr is None and not collected:
+        want = absent.CsrFiles(lab.renewed, lab.user, lab.renewed_manifest, lab.new_key, lab.renewed_csr)
+        fail(*absent.why_missing(want, admin_api, trail, missing, f"{lab.make_csr}, then {lab.resubmit}"))
     _in_cluster(lab, renewed_csr, collected, note)
 
 
+def _duration(signing: SigningDuration | None) -> str:
+    if signing is None:
+        return "which this cluster does not let ckslab read"
+    return f"{spoken(signing.value)}: {signing.evidence}"
+
+
 def test_renewed_csr_asks_for_one_day(lab: LabFiles, renewed_csr: CsrObject | None, collected: str | None,
-                                      note: Callable[[str], None]) -> None:
+                                      note: Callable[[str], None], signing: SigningDuration | None) -> None:
     csr = _in_cluster(lab, renewed_csr, collected, note)
     if csr is None:
         return
     asked = csr.spec.expiration_seconds
     expect(asked is not None,
            f"The CSR {lab.renewed} has no spec.expirationSeconds, so the signer gives it its whole "
-           f"--cluster-signing-duration ({spoken(issued_validity(None))}); ask for one day: "
+           f"--cluster-signing-duration ({_duration(signing)}); ask for one day: "
            f"expirationSeconds: {RENEWED_EXPIRATION_SECONDS}.", lab.resubmit)
     expect(asked == RENEWED_EXPIRATION_SECONDS,
            f"The CSR {lab.renewed} asks for expirationSeconds: {asked} ({spoken(dt.timedelta(seconds=asked or 0))}); "
@@ -116,10 +127,10 @@ def test_renewed_crt_names_the_user_for_client_auth(lab: LabFiles, cluster_ca: x
            lab.save_crt)
 
 
-def test_renewed_crt_is_valid_for_one_day(lab: LabFiles) -> None:
+def test_renewed_crt_is_valid_for_one_day(lab: LabFiles, signing: SigningDuration | None) -> None:
     cert = _crt(lab)
     got = validity_of(cert.not_valid_before_utc, cert.not_valid_after_utc)
-    want = issued_validity(RENEWED_EXPIRATION_SECONDS)
+    want = issued_validity(RENEWED_EXPIRATION_SECONDS, *([signing.value] if signing is not None else []))
     expect(abs(got - want) <= TOLERANCE,
            f"{lab.renewed_crt.name} is valid for {spoken(got)} (notBefore {cert.not_valid_before_utc:%Y-%m-%d %H:%M}, "
            f"notAfter {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC); the lab asks for one day, which the "

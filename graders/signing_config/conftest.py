@@ -16,7 +16,7 @@ from cryptography import x509
 from kubernetes import client
 
 from cluster import controlplane
-from graders import kube
+from graders import audit, audit_source, issuance, kube
 from graders.expect import fail
 from graders.signing_config import controller
 from graders.signing_config.controller import ControllerManager
@@ -84,3 +84,18 @@ def short_csr(admin_api: client.ApiClient, lab: SigningLab) -> client.V1Certific
         detail = " ".join(str(err).split())[:160]
         fail(f"could not check: the cluster did not answer when reading the CSR {lab.csr_name} ({detail}).",
              "Run `ckslab status`; `make up` restarts what is down.")
+
+
+@pytest.fixture(scope="session")
+def trail(admin_api: client.ApiClient) -> audit.Trail | audit.Unavailable:
+    """The API server's audit log of CSR writes, or why none can be read."""
+    return audit_source.read_trail(_kubeconfig(), admin_api)
+
+
+@pytest.fixture(scope="session")
+def missing(short_csr: client.V1CertificateSigningRequest | None, lab: SigningLab, cluster_ca: x509.Certificate,
+            trail: audit.Trail | audit.Unavailable) -> issuance.MissingCsr | None:
+    """When the CSR <user>-short is gone: whether the saved certificate still counts, and on what evidence."""
+    if short_csr is not None:
+        return None
+    return issuance.missing_csr(lab.csr_name, lab.key, lab.crt, cluster_ca, lab.user, trail)

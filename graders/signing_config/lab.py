@@ -44,6 +44,14 @@ class SigningLab:
         return self.workspace / f"{self.csr_name}.key"
 
     @property
+    def csr(self) -> Path:
+        return self.workspace / f"{self.csr_name}.csr"
+
+    @property
+    def manifest(self) -> Path:
+        return self.workspace / f"{self.csr_name}-csr.yaml"
+
+    @property
     def crt(self) -> Path:
         return self.workspace / f"{self.csr_name}.crt"
 

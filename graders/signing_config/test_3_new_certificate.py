@@ -18,7 +18,7 @@ from cryptography import x509
 from kubernetes import client
 
 from cluster import pki
-from graders import files, issuance, kube
+from graders import absent, audit, files, issuance, kube
 from graders.expect import StepFailure, expect, fail
 from graders.signing_config import flags
 from graders.signing_config.controller import ControllerManager
@@ -31,36 +31,31 @@ Csr = client.V1CertificateSigningRequest
 TOLERANCE = dt.timedelta(minutes=2)
 
 
-def _gone_but_saved(lab: SigningLab, ca: x509.Certificate) -> x509.Certificate | None:
-    """The saved certificate when the csrcleaner removed its CSR (chains to the CA, over an hour old)."""
-    try:
-        cert = files.load_certificate(lab.crt, "")
-    except StepFailure:
-        return None
-    return cert if pki.chains_to(cert, ca) and issuance.old_enough_to_be_collected(cert) else None
-
-
-def _issued(lab: SigningLab, csr: Csr | None, ca: x509.Certificate) -> x509.Certificate:
-    """The certificate to judge: the CSR's, or the saved one when the CSR was collected."""
+def _issued(lab: SigningLab, csr: Csr | None, missing: issuance.MissingCsr | None) -> x509.Certificate:
+    """The certificate to judge: the CSR's, or the saved one when the evidence says the CSR issued it."""
     if csr is None:
-        saved = _gone_but_saved(lab, ca)
-        if saved is None:
-            fail(f"There is no CSR {lab.csr_name} in the cluster.",
+        if missing is None or not missing.credited:
+            fail(f"There is no CSR {lab.csr_name} in the cluster." + (f" {missing.reason}" if missing and missing.reason
+                                                                       else ""),
                  f"Make a key and a request, submit them as the CSR {lab.csr_name} (no expirationSeconds) "
                  f"and kubectl certificate approve {lab.csr_name}")
-        return saved
+        return files.load_certificate(lab.crt, lab.save_crt)
     pem = kube.issued_certificate(csr)
     expect(pem is not None, f"The CSR {lab.csr_name} has no certificate yet.",
            f"kubectl certificate approve {lab.csr_name}")
     return x509.load_pem_x509_certificate(pem or b"")
 
 
-def test_csr_was_submitted(lab: SigningLab, short_csr: Csr | None, cluster_ca: x509.Certificate,
-                           note: Callable[[str], None]) -> None:
+def test_csr_was_submitted(lab: SigningLab, short_csr: Csr | None, missing: issuance.MissingCsr | None,
+                           note: Callable[[str], None], admin_api: client.ApiClient,
+                           trail: audit.Trail | audit.Unavailable) -> None:
     if short_csr is None:
-        _issued(lab, short_csr, cluster_ca)  # fails unless the saved certificate stands in for it
-        note(f"The CSR {lab.csr_name} is gone: the controller manager deletes issued CSRs after 1 hour, which "
-             f"is normal; {lab.crt.name} chains to the cluster CA, so it is judged on its own.")
+        if missing is None or not missing.credited:
+            want = absent.CsrFiles(lab.csr_name, lab.user, lab.manifest, lab.key, lab.csr)
+            fail(*absent.why_missing(want, admin_api, trail, missing,
+                                     f"Make a key and a request, submit them as the CSR {lab.csr_name} (no "
+                                     f"expirationSeconds) and kubectl certificate approve {lab.csr_name}"))
+        note(missing.credited)
 
 
 def test_csr_sets_no_expiration_seconds(lab: SigningLab, short_csr: Csr | None) -> None:
@@ -87,8 +82,9 @@ def test_csr_is_approved_and_signed(lab: SigningLab, short_csr: Csr | None) -> N
 
 
 def test_certificate_lasts_the_new_duration(lab: SigningLab, short_csr: Csr | None, cluster_ca: x509.Certificate,
+                                            missing: issuance.MissingCsr | None,
                                             cm: ControllerManager) -> None:
-    cert = _issued(lab, short_csr, cluster_ca)
+    cert = _issued(lab, short_csr, missing)
     before, after = cert.not_valid_before_utc, cert.not_valid_after_utc
     validity = after - before
     expected = min(TARGET, cluster_ca.not_valid_after_utc - before)  # never past the CA's own end
@@ -110,7 +106,7 @@ def test_certificate_lasts_the_new_duration(lab: SigningLab, short_csr: Csr | No
 
 
 def test_crt_file_is_the_issued_certificate(lab: SigningLab, short_csr: Csr | None,
-                                            cluster_ca: x509.Certificate) -> None:
+                                            missing: issuance.MissingCsr | None) -> None:
     saved = files.load_certificate(lab.crt, lab.save_crt)
-    expect(saved == _issued(lab, short_csr, cluster_ca),
+    expect(saved == _issued(lab, short_csr, missing),
            f"{lab.crt.name} is not the certificate the cluster issued for the CSR {lab.csr_name}.", lab.save_crt)

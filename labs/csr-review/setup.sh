@@ -74,3 +74,26 @@ submit "$user-bob" "/O=$user-developers/CN=$user-bob" "${client[@]}"
 submit "$user-carol" "/O=$user-developers/O=$user-ops-admins/CN=$user-carol" "${client[@]}"
 submit "$user-dave" "/CN=system:kube-controller-manager" "${client[@]}"
 submit "$user-erin" "/O=$user-developers/CN=$user-erin" "digital signature" "key encipherment" "server auth"
+
+# What the notebook demonstrates, asked of this cluster rather than assumed: does the API server's
+# CertificateSubjectRestriction admission plugin refuse a system:masters request? (A dry run: nothing is stored.)
+openssl genrsa -out requests/.probe.key 2048 2>/dev/null
+openssl req -new -key requests/.probe.key -subj "/O=system:masters/CN=$user-probe" -out requests/.probe.csr
+if answer=$(kubectl create --dry-run=server -o name -f - 2>&1 <<YAML
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata:
+  name: $user-probe
+spec:
+  request: $(base64 -w 0 requests/.probe.csr)
+  signerName: kubernetes.io/kube-apiserver-client
+  usages: [client auth]
+YAML
+); then
+  echo "NOTE: this cluster's API server accepts a system:masters request (CertificateSubjectRestriction is" \
+       "disabled): the refusal the notebook shows will not happen here, and only your review stands in the way."
+else
+  echo "NOTE: CertificateSubjectRestriction is enabled on this cluster: the API server refuses a system:masters" \
+       "request (${answer##*: })."
+fi
+rm -f requests/.probe.key requests/.probe.csr

@@ -63,7 +63,7 @@ kubeconfig() {  # NAME DIR: DIR/NAME.kubeconfig with DIR/NAME.{crt,key} embedded
 
 # The user's certificate: 10 minutes, the shortest the API server accepts.
 if intact "$user.key" "$user.crt" && cmp -s "$user.crt" ".setup/$user-original.crt"; then
-  echo "$user.crt is kept (the original certificate of this lab)"
+  echo "NOTE: $user.crt from an earlier run is kept (the original certificate of this lab, even expired)."
 else
   issue "$user-original" "$user" . 600
   cp "$user.crt" ".setup/$user-original.crt"
@@ -74,7 +74,8 @@ openssl x509 -in "$user.crt" -noout -subject -dates
 
 # The leaked credential: a one-year certificate, and rights to go with it.
 if intact "leaked/$robot.key" "leaked/$robot.crt"; then
-  echo "leaked/$robot.crt is kept"
+  echo "NOTE: leaked/$robot.crt from an earlier run is kept; its binding $robot-view is made again only with a new leak" \
+       "(delete leaked/ and start again for a new one)."
 else
   issue "$robot" "$robot" leaked
   kubeconfig "$robot" leaked
@@ -82,3 +83,6 @@ else
   kubectl create clusterrolebinding "$robot-view" --clusterrole=view --user="$robot" >/dev/null
 fi
 openssl x509 -in "leaked/$robot.crt" -noout -subject -dates
+
+# The signer's maximum, as this cluster runs it (the signing-config lab changes it): never assumed.
+python3 -m graders.signing_duration || true

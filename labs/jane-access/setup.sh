@@ -24,7 +24,7 @@ identity() {  # "user group1 group2 ..." as the API server sees the kubeconfig, 
 }
 seen=$(identity)
 if [[ "$seen" == "$user "* && " $seen " == *" $group "* ]]; then
-  echo "$user.kubeconfig already authenticates as $user in the group $group"
+  echo "NOTE: $user.kubeconfig from an earlier run is kept: it already authenticates as $user in the group $group."
   exit 0
 fi
 

@@ -38,7 +38,7 @@ if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster"
   echo "$cluster" > "$store/cluster"
   echo "saved the controller manager's manifest as $original"
 elif ! cmp -s "$store/current.yaml" "$original"; then
-  echo "restoring the original $manifest"
+  echo "NOTE: An earlier run changed $manifest: the original is restored (for every learner of this cluster)."
   if [ "$backend" = kind ]; then  # written beside, then moved in: the kubelet never reads half a file
     docker exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm-original.yaml && mv /etc/kubernetes/.kcm-original.yaml $manifest" \
       < "$original"
@@ -79,3 +79,5 @@ if [ "$(running_flags)" != "$wanted" ]; then
 fi
 echo "the controller manager runs with its original configuration:"
 running_flags | grep -E -- '^--(cluster-signing|controllers)' || true
+duration=$(running_flags | sed -n 's/^--cluster-signing-duration=//p' | tail -1)
+echo "NOTE: The controller manager runs with its original configuration: ${duration:+--cluster-signing-duration=$duration}${duration:-no --cluster-signing-duration flag (the default, 8760h)}."
