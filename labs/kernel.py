@@ -45,6 +45,8 @@ CHECK_CALL = re.compile(r"""lab\.check\(\s*["']([\w-]+)["']\s*,\s*["']([\w-]+)["
 SETUP_CALL = re.compile(r"^\s*lab\.setup\(", re.M)
 #: Seconds a bash cell gets to end after the kernel is interrupted, before SIGKILL.
 INTERRUPT_GRACE = 2.0
+#: What kubectl (client-go's PromptingAuthLoader) prints when a kubeconfig user has no credentials.
+PROMPTS = ("Please enter Username:",)
 
 
 @dataclass(frozen=True)
@@ -214,10 +216,15 @@ def bash(line: str, cell: str) -> None:
                             stderr=subprocess.STDOUT, start_new_session=True)
     assert proc.stdout is not None
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    tail = ""  # the end of the output so far, to recognise a prompt split across reads
+    prompted = False
     try:
         while chunk := os.read(proc.stdout.fileno(), 65536):
-            sys.stdout.write(decoder.decode(chunk))
+            text = decoder.decode(chunk)
+            sys.stdout.write(text)
             sys.stdout.flush()
+            tail = (tail + text)[-200:]
+            prompted = prompted or any(p in tail for p in PROMPTS)
         proc.wait()
     except KeyboardInterrupt:
         _stop(proc)
@@ -225,6 +232,9 @@ def bash(line: str, cell: str) -> None:
     finally:
         proc.stdout.close()
     sys.stdout.write(decoder.decode(b"", final=True))
+    if prompted:
+        print("(kubectl asked for a user name because the kubeconfig it used has no credentials for its user, "
+              "for example an empty certificate; a notebook cell cannot answer, so it stopped.)")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -193,6 +193,24 @@ def test_bash_cells_cannot_read_stdin_show_stderr_in_order_and_raise_no_tracebac
     assert "".join(o.text for o in bash) == "answer:[]\nfirst\nverify OK\nthird\n"
 
 
+def test_a_kubectl_prompt_in_a_bash_cell_ends_at_once_and_is_explained(tmp_path: Path) -> None:
+    # What kubectl does with a kubeconfig whose user has no credentials (client-go prompts on stdin).
+    fake = tmp_path / "bin" / "kubectl"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nprintf "Please enter Username: "\nread -r name || { echo "error: EOF"; exit 1; }\n'
+                    'echo "logged in as $name"\n')
+    fake.chmod(0o755)
+    nb = _lab_notebook(tmp_path, tmp_path, f"%%bash\nexport PATH={fake.parent}:$PATH\nkubectl get pods\n"
+                                           "auth can-i list pods\necho next")
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    shown = outputs_text(nbformat.v4.new_notebook(cells=[nb.cells[2]]))
+    assert shown.startswith("Please enter Username: error: EOF\n"), shown
+    assert "logged in as" not in shown  # the rest of the cell was not read as an answer
+    assert shown.endswith("next\n(kubectl asked for a user name because the kubeconfig it used has no credentials "
+                          "for its user, for example an empty certificate; a notebook cell cannot answer, so it "
+                          "stopped.)\n"), shown
+
+
 def test_after_a_failed_check_later_cells_say_so_and_do_not_run_until_it_passes(tmp_path: Path) -> None:
     nb = _lab_notebook(tmp_path, tmp_path,
                        'lab.check("certificates-api", "csr-object")',
