@@ -131,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
     if opened is not None:
         where = "/lab/tree/" + opened.notebook.path.relative_to(root_dir()).as_posix()
     print(f"JupyterLab: http://127.0.0.1:{port}{where}?token={token}", flush=True)
-    # Its own session: Ctrl-C reaches only us, and we stop the server without its y/n prompt.
-    server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+    # Its own session: Ctrl-C reaches only us, and we stop the server without its y/n prompt. It
+    # works in the lab's workspace: a terminal opened without a folder (File > New > Terminal)
+    # starts in the server's working directory.
+    cwd = opened.workspace if opened is not None else root_dir()
+    cwd.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd)  # noqa: S603
     previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         code = server.wait()

@@ -205,6 +205,7 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     notebook stays too, with a copy in the backup. Old backups are pruned (``keep_backups()``).
     """
     _require_cluster(run)
+    keep_backups()  # a bad CKSLAB_KEEP_BACKUPS stops here, before anything changes
     steps = list(run.lab.steps)
     if from_step is not None:
         step = run.lab.step(from_step)

@@ -139,8 +139,10 @@ def test_terminal_sees_kubeconfig_and_runs_the_pinned_kubectl(
     try:
         ws.send(json.dumps(["set_size", 50, 250]))
         # Whatever the user's ~/.bashrc adds to PATH, `kubectl` must be the pinned one.
-        ws.send(json.dumps(["stdin", 'printf "seen:%s|%s\\n" "$KUBECONFIG" "$(command -v kubectl)"\r']))
-        expected = f"seen:{tmp_path / 'project' / '.lab' / 'kubeconfig'}|{kubectl}"
+        ws.send(json.dumps(["stdin", 'printf "seen:%s|%s|%s\\n" "$KUBECONFIG" "$(command -v kubectl)" "$PWD"\r']))
+        # A terminal opened without a folder (File > New > Terminal) starts in the lab's workspace.
+        workspace = tmp_path / "project" / "workspace" / "certificates-api"
+        expected = f"seen:{tmp_path / 'project' / '.lab' / 'kubeconfig'}|{kubectl}|{workspace}"
         output = ""
 
         def printed() -> bool:
