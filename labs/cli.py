@@ -69,8 +69,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     engine.start(run, _say)
     out.print(f"[bold]{run.lab.title}[/bold] is ready for {run.user}.")
     out.print(Text(run.lab.summary))
-    out.print(f"\nWork in:   {run.workspace}\nNotebook:  {run.notebook.path}  (`make jupyter`)\n"
-              f"First:     {run.lab.steps[0].hint}\nCheck:     make grade LAB={run.lab.id}")
+    out.print(Text(f"\nWork in:   {run.workspace}\nNotebook:  {run.notebook.path}  (`make jupyter`)\n"
+                   f"First:     {run.lab.steps[0].hint}\nCheck:     make grade LAB={run.lab.id}"), soft_wrap=True)
     return 0
 
 
