@@ -45,7 +45,8 @@ CHECK_CALL = re.compile(r"""lab\.check\(\s*["']([\w-]+)["']\s*,\s*["']([\w-]+)["
 SETUP_CALL = re.compile(r"^\s*lab\.setup\(", re.M)
 #: Seconds a bash cell gets to end after the kernel is interrupted, before SIGKILL.
 INTERRUPT_GRACE = 2.0
-#: What kubectl (client-go's PromptingAuthLoader) prints when a kubeconfig user has no credentials.
+#: What kubectl prints when a kubeconfig user has no credentials: client-go's PromptingAuthLoader
+#: (k8s.io/client-go/tools/clientcmd/auth_loaders.go) asks on stdin; with stdin closed it ends at once.
 PROMPTS = ("Please enter Username:",)
 
 

@@ -100,7 +100,7 @@ class Report:
 
     def _repr_html_(self) -> str:
         label = f"ckslab grade {self.lab}" if self.whole else f"ckslab check {', '.join(s.id for s in self.steps)}"
-        head = (f'<div class="ckslab-score" style="font-weight:700;margin-bottom:.2em">'
+        head = (f'<div class="ckslab-score" style="font-weight:700;margin-bottom:.2em;padding-left:calc(4px + .7em)">'
                 f'{_e(label)}: {_e(self.summary())}</div>') if self.whole else ""
         body = "".join(s.html() for s in self.steps)
         return f'<div class="ckslab-report" role="group" aria-label="{_e(label)}">{head}{body}</div>'
