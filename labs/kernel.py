@@ -141,6 +141,9 @@ def install(notebook: Path | None = None) -> None:
     shell._ckslab_installed = True
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.ast_transformers.append(_SkipCell())
+    from IPython.core.magics.script import ScriptMagics
+
+    _ipython_bash.append(ScriptMagics(shell=shell))  # type: ignore[no-untyped-call]  # IPython is untyped
     shell.register_magic_function(bash, magic_kind="cell", magic_name="bash")
 
 
@@ -211,8 +214,15 @@ class _SkipCell(ast.NodeTransformer):
         return ast.fix_missing_locations(ast.Module(body=[ast.Pass()], type_ignores=[]))
 
 
+#: IPython's own ``%%bash``, for a cell that gives it options (``%%bash --out VAR``...).
+_ipython_bash: list[Any] = []
+
+
 def bash(line: str, cell: str) -> None:
     """``%%bash``: the cell's script in bash, stdin closed, stderr in order with stdout, no traceback."""
+    if line.strip() and _ipython_bash:
+        _ipython_bash[0].shebang(f"bash {line}", cell)
+        return
     proc = subprocess.Popen(["bash", "-c", cell], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     assert proc.stdout is not None

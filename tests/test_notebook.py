@@ -193,6 +193,12 @@ def test_bash_cells_cannot_read_stdin_show_stderr_in_order_and_raise_no_tracebac
     assert "".join(o.text for o in bash) == "answer:[]\nfirst\nverify OK\nthird\n"
 
 
+def test_a_bash_cell_with_options_is_ipythons_own(tmp_path: Path) -> None:
+    nb = _lab_notebook(tmp_path, tmp_path, "%%bash --out captured\necho kept", "print(captured.strip())")
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert outputs_text(nbformat.v4.new_notebook(cells=nb.cells[2:])) == "kept\n"
+
+
 def test_a_kubectl_prompt_in_a_bash_cell_ends_at_once_and_is_explained(tmp_path: Path) -> None:
     # What kubectl does with a kubeconfig whose user has no credentials (client-go prompts on stdin).
     fake = tmp_path / "bin" / "kubectl"
