@@ -6,9 +6,12 @@ PYTEST  := $(VENV)/bin/pytest
 BACKEND ?= auto
 LAB     ?= certificates-api
 STAMP   := $(VENV)/.installed
+# The browser test drives this Chromium (Debian's package); Playwright never downloads one.
+CHROMIUM ?= /usr/bin/chromium
+export CKSLAB_CHROMIUM := $(CHROMIUM)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup binaries node-image kind-ready up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
+.PHONY: help setup binaries node-image kind-ready browser up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
 
 help: ## Show this help
 	@echo "ckslab: hands-on Kubernetes Certificates API labs"
@@ -62,10 +65,27 @@ hint: setup ## A hint for the first step not done: make hint LAB=certificates-ap
 reset: setup ## Return a lab to its start, backing up your files: make reset LAB=...
 	@$(CKSLAB) reset $(LAB)
 
-jupyter: setup ## Start JupyterLab on 127.0.0.1 for the lab notebooks
-	@$(CKSLAB) jupyter
+jupyter: setup ## Start JupyterLab on 127.0.0.1 on your lab notebooks: make jupyter LAB=...
+	@$(CKSLAB) jupyter --lab $(LAB)
 
-test: setup binaries ## Run every test: unit tests and tests on a real local control plane
+browser: ## Chromium for the browser test: installed with apt-get as root on Debian, else the command to run
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser test: apt-get install chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  test -x "$(CHROMIUM)" || { echo "apt-get installed chromium, but $(CHROMIUM) is missing: run  make test CHROMIUM=\$$(command -v chromium)" >&2; exit 1; }; \
+	else \
+	  for pm in "apt-get:sudo apt-get install -y chromium" "dnf:sudo dnf install -y chromium" \
+	            "zypper:sudo zypper install -y chromium" "pacman:sudo pacman -S --noconfirm chromium" \
+	            "brew:brew install --cask chromium"; do \
+	    if command -v "$${pm%%:*}" >/dev/null; then cmd="$${pm#*:}"; break; fi; \
+	  done; \
+	  echo "The browser test needs Chromium at $(CHROMIUM). Run:  $${cmd:-your system's command to install Chromium}" >&2; \
+	  echo "(or point at one you have:  make test CHROMIUM=/path/to/chromium)" >&2; \
+	  exit 1; \
+	fi
+
+test: setup binaries browser ## Run every test: unit tests and tests on a real local control plane
 	$(PYTEST)
 
 test-unit: setup ## Run the fast tests that need no cluster

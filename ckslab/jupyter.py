@@ -1,9 +1,19 @@
 """``ckslab jupyter``: JupyterLab on 127.0.0.1 for the lab notebooks, pointed at the lab's cluster.
 
+JupyterLab opens on the learner's side: its root is ``workspace/``, where each lab's folder holds
+the learner's own copy of the lab notebook (made here when missing, ``labs/learner_copy.py``) and
+their files (``jane.key``, ``jane-csr.yaml``...), all visible and editable. The tracked
+``notebooks/`` are outside its root, so autosave never writes into the checkout. The URL opens
+the lab's notebook, so the file browser, and every terminal started from its launcher, is in the
+lab's workspace.
+
 Every notebook kernel and every JupyterLab terminal is a child of the server, so the server is
 started with the environment a learner needs (``KUBECONFIG``, the pinned kubectl first on
-``PATH``, then this environment's ``ckslab``) and they inherit it. The token goes to the server
-through ``JUPYTER_TOKEN``, not its command line, which ``ps`` shows to every user of the machine.
+``PATH``, then this environment's ``ckslab``, and ``PYTHONSTARTUP`` that hooks the lab into each
+kernel, ``labs/startup.py``) and they inherit it. The token goes to the server through
+``JUPYTER_TOKEN``, not its command line, which ``ps`` shows to every user of the machine.
+JupyterLab's own defaults (no news popup, no update check) come from the settings overrides
+shipped in ``ckslab/jupyterlab/settings/overrides.json``, JupyterLab's supported way to set them.
 """
 
 from __future__ import annotations
@@ -19,13 +29,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import labs
 from cluster import paths, ports
 from cluster.errors import CkslabError
+from labs import catalog, engine
 
 #: JupyterLab's usual port; a free one replaces it when it is taken.
 DEFAULT_PORT = 8888
 #: Seconds the server gets to shut its kernels and terminals down after SIGTERM, before SIGKILL.
 STOP_TIMEOUT = 10.0
+#: JupyterLab's application settings directory shipped with ckslab (its overrides.json).
+APP_SETTINGS_DIR = Path(__file__).resolve().parent / "jupyterlab" / "settings"
+#: Run by every kernel the server starts: the lab's hooks (labs/kernel.py), before any cell.
+KERNEL_STARTUP = Path(labs.__file__).resolve().parent / "startup.py"
 
 
 def checkpoint_dir() -> Path:
@@ -33,7 +49,20 @@ def checkpoint_dir() -> Path:
     return paths.lab_paths().lab / "jupyter-checkpoints"
 
 
-def command(port: int | None, token: str | None) -> tuple[list[str], dict[str, str]]:
+def root_dir() -> Path:
+    """JupyterLab's root: the learners' side, ``workspace/`` of the project root."""
+    return paths.lab_paths().workspace
+
+
+def prepare_notebooks(user: str | None, progress: engine.Progress) -> list[engine.LabRun]:
+    """Every lab's notebook copy for ``user`` (made when missing; a newer tracked one is offered)."""
+    runs = [engine.prepare(lab_id, user) for lab_id in catalog.known()]
+    for run in runs:
+        engine.ensure_notebook(run, progress)
+    return runs
+
+
+def command(port: int | None, token: str | None, user: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The ``jupyter lab`` command line and its environment (a random token when none is given)."""
     lab = paths.lab_paths()
     first = [str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent)]
@@ -44,7 +73,10 @@ def command(port: int | None, token: str | None) -> tuple[list[str], dict[str, s
         "PATH": os.pathsep.join(first + rest),
         "CKSLAB_ROOT": str(lab.root),
         "JUPYTER_TOKEN": token or secrets.token_urlsafe(24),
+        "PYTHONSTARTUP": str(KERNEL_STARTUP),
     }
+    if user:
+        env["CKSLAB_USER"] = user
     # jupyter-server-terminals runs a login shell when its stdout is not a terminal (`make
     # jupyter | tee`, CI); Debian's /etc/profile then resets PATH and the pinned kubectl is lost.
     # Naming the shell turns that off, so every terminal keeps the environment above.
@@ -54,7 +86,9 @@ def command(port: int | None, token: str | None) -> tuple[list[str], dict[str, s
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port or DEFAULT_PORT}",
         "--ServerApp.port_retries=0",  # another port would not match the URL printed before
-        f"--ServerApp.root_dir={paths.checkout() / 'notebooks'}",
+        f"--ServerApp.root_dir={root_dir()}",
+        # Settings defaults (no news popup) from ckslab's overrides.json, not from flags.
+        f"--LabApp.app_settings_dir={APP_SETTINGS_DIR}",
         # Checkpoints are runtime state: in .lab/, not as .ipynb_checkpoints/ in the checkout.
         f"--FileCheckpoints.checkpoint_dir={checkpoint_dir()}",
         "--no-browser",
@@ -74,6 +108,9 @@ def add_parser(subparsers: Any) -> None:
     s = subparsers.add_parser("jupyter", help="start JupyterLab on 127.0.0.1 for the lab notebooks")
     s.add_argument("--port", type=int, help=f"port to listen on (default {DEFAULT_PORT}, or a free one if taken)")
     s.add_argument("--token", help="the token of the URL (default: a random one)")
+    s.add_argument("--lab", default=catalog.known()[0] if catalog.known() else None,
+                   help="the lab whose notebook the URL opens (default: the first)")
+    s.add_argument("--user", help="the learner's user name (default: $CKSLAB_USER, else each lab's)")
     s.set_defaults(func=run)
 
 
@@ -81,15 +118,25 @@ def run(args: argparse.Namespace) -> int:
     """Start JupyterLab, print its URL and wait; Ctrl-C or SIGTERM stops it and returns 0."""
     port = ports.pick(args.port or DEFAULT_PORT, set())
     token = args.token or secrets.token_urlsafe(24)
-    argv, env = command(port, token)
+    user = getattr(args, "user", None) or os.environ.get("CKSLAB_USER") or None
+    runs = prepare_notebooks(user, lambda message: print(message, flush=True))
+    argv, env = command(port, token, user)
     checkpoint_dir().mkdir(parents=True, exist_ok=True)
     kubeconfig = paths.lab_paths().kubeconfig
     if not kubeconfig.exists():
         print(f"warning: no cluster is up ({kubeconfig} does not exist): run `make up` before the lab's cells.",
               file=sys.stderr, flush=True)
-    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
-    # Its own session: Ctrl-C reaches only us, and we stop the server without its y/n prompt.
-    server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+    opened = next((r for r in runs if r.lab.id == getattr(args, "lab", None)), runs[0] if runs else None)
+    where = "/lab"
+    if opened is not None:
+        where = "/lab/tree/" + opened.notebook.path.relative_to(root_dir()).as_posix()
+    print(f"JupyterLab: http://127.0.0.1:{port}{where}?token={token}", flush=True)
+    # Its own session: Ctrl-C reaches only us, and we stop the server without its y/n prompt. It
+    # works in the lab's workspace: a terminal opened without a folder (File > New > Terminal)
+    # starts in the server's working directory.
+    cwd = opened.workspace if opened is not None else root_dir()
+    cwd.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd)  # noqa: S603
     previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         code = server.wait()

@@ -1,4 +1,4 @@
-"""``ckslab list|start|reset|hint|solve``: the lab engine on the command line."""
+"""``ckslab list|start|reset|hint|solve|notebook``: the lab engine on the command line."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def add_parser(sub: Any) -> None:
     for name, func, text in (("start", cmd_start, "prepare a lab: its workspace and cluster objects"),
                              ("reset", cmd_reset, "return a lab to its start (your files are backed up)"),
                              ("hint", cmd_hint, "a hint for a step (default: the first one not done)"),
-                             ("solve", cmd_solve, "run the lab's reference solution (for instructors)")):
+                             ("solve", cmd_solve, "run the lab's reference solution (for instructors)"),
+                             ("notebook", cmd_notebook, "your copy of the lab's notebook; --update takes a newer one")):
         s = sub.add_parser(name, help=text)
         s.add_argument("lab", help=f"the lab ({', '.join(catalog.known())})")
         if name == "hint":
@@ -37,6 +38,9 @@ def add_parser(sub: Any) -> None:
             s.add_argument("--step", help="reset this step and the ones after it only")
         if name == "solve":
             s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        if name == "notebook":
+            s.add_argument("--update", action="store_true",
+                           help="replace your copy with the tracked notebook (yours goes to workspace/.backup/)")
         s.add_argument("--user", help="the learner's user name (default: $CKSLAB_USER, else the lab's)")
         s.set_defaults(func=func)
 
@@ -50,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         progress = engine.read_progress(run)
         if "score" in progress:
             state = f"{progress['score']}/{progress['max_score']} (graded {progress.get('graded', '?')})"
-        elif run.workspace.exists():
+        elif "started" in progress:
             state = "started"
         else:
             state = "not started"
@@ -65,8 +69,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     engine.start(run, _say)
     out.print(f"[bold]{run.lab.title}[/bold] is ready for {run.user}.")
     out.print(Text(run.lab.summary))
-    out.print(f"\nWork in:   {run.workspace}\nNotebook:  {run.lab.notebook}  (`make jupyter`)\n"
-              f"First:     {run.lab.steps[0].hint}\nCheck:     make grade LAB={run.lab.id}")
+    out.print(Text(f"\nWork in:   {run.workspace}\nNotebook:  {run.notebook.path}  (`make jupyter`)\n"
+                   f"First:     {run.lab.steps[0].hint}\nCheck:     make grade LAB={run.lab.id}"), soft_wrap=True)
     return 0
 
 
@@ -75,8 +79,32 @@ def cmd_reset(args: argparse.Namespace) -> int:
     started = time.monotonic()
     backup = engine.reset(run, _say, from_step=args.step)
     scope = f"from step {args.step} on" if args.step else "to its start"
-    out.print(f"{run.lab.id} is reset {scope} in {time.monotonic() - started:.1f}s."
-              + (f" Your files are in {backup}." if backup else " There were no files to keep."))
+    keep = engine.keep_backups()
+    kept = f" (the newest {keep} backups are kept, CKSLAB_KEEP_BACKUPS)" if keep else ""
+    out.print(Text(f"{run.lab.id} is reset {scope} in {time.monotonic() - started:.1f}s."
+                   + (f" Your files are in {backup}{kept}." if backup else " There were no files to keep.")),
+              soft_wrap=True)
+    return 0
+
+
+def cmd_notebook(args: argparse.Namespace) -> int:
+    run = engine.prepare(args.lab, args.user)
+    copy = run.notebook
+    if args.update:
+        if not copy.exists:
+            raise UsageError(f"you have no copy of {copy.tracked.name} yet.",
+                             f"`ckslab start {run.lab.id}` makes it.")
+        kept = engine.update_notebook(run)
+        out.print(Text(f"{copy.path} is now the newest {copy.tracked.name}; your copy is kept as {kept}. "
+                       "Close its tab in JupyterLab and open it again."), soft_wrap=True)
+        return 0
+    if not copy.exists:
+        out.print(Text(f"You have no copy of {copy.tracked.name} yet: `ckslab start {run.lab.id}` makes it."),
+                  soft_wrap=True)
+        return 1
+    state = ("a newer version is tracked: `ckslab notebook " + run.lab.id + " --update` takes it"
+             if copy.newer_available() else "up to date")
+    out.print(Text(f"{copy.path} ({state})"), soft_wrap=True)
     return 0
 
 

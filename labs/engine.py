@@ -1,15 +1,20 @@
 """Start, reset, hint and solve a lab: what a self-paced learner and an instructor run.
 
 A lab owns Kubernetes objects and workspace files, step by step (``labs/<id>/lab.yaml``).
-``reset`` deletes only the objects the lab owns and moves the learner's files to
-``workspace/.backup/<lab>-<timestamp>/``: nothing a learner wrote is ever lost. Objects are
-named after the lab's user, so learners sharing one cluster never touch each other's.
+``start`` makes the workspace and the learner's own copy of the lab notebook in it
+(``labs/learner_copy.py``). ``reset`` deletes only the objects the lab owns and moves the
+learner's files to ``workspace/.backup/<lab>-<timestamp>/``; it moves the folder's *contents*,
+never the folder, so a notebook kernel or a terminal working in it keeps a valid directory, and it
+leaves the notebook open in JupyterLab where it is (a copy goes to the backup). Only the newest
+``CKSLAB_KEEP_BACKUPS`` backups of a workspace are kept. Objects are named after the lab's user,
+so learners sharing one cluster never touch each other's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +25,13 @@ from typing import Callable
 
 from cluster import binaries, paths
 from cluster.errors import CkslabError, UsageError
-from labs import catalog
+from labs import catalog, learner_copy
 
 Progress = Callable[[str], None]
+
+#: How many backups of one workspace ``reset`` keeps, the newest; ``CKSLAB_KEEP_BACKUPS`` changes
+#: it (0 keeps every one).
+DEFAULT_KEEP_BACKUPS = 10
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,11 @@ class LabRun:
     @property
     def backups(self) -> Path:
         return self.root / "workspace" / ".backup"
+
+    @property
+    def notebook(self) -> learner_copy.NotebookCopy:
+        """The learner's own copy of the lab notebook, in the workspace."""
+        return learner_copy.copy_for(self.lab, self.workspace)
 
     @property
     def progress_file(self) -> Path:
@@ -96,10 +110,29 @@ def _script(run: LabRun, name: str, progress: Progress) -> None:
                           "Run `make status`; `make up` restarts what is down.")
 
 
+def ensure_notebook(run: LabRun, progress: Progress) -> None:
+    """Make the learner's notebook copy if missing; offer a newer tracked notebook."""
+    copy = run.notebook
+    if learner_copy.ensure(copy):
+        progress(f"your notebook: {copy.path}")
+    elif copy.newer_available():
+        progress(f"{copy.tracked.name} has a newer version than your copy: `ckslab notebook {run.lab.id} "
+                 "--update` gives you the new one (yours goes to workspace/.backup/).")
+
+
+def update_notebook(run: LabRun) -> Path:
+    """Replace the learner's copy with the tracked notebook; where their copy was kept."""
+    folder = _backup_folder(run)
+    kept = learner_copy.replace_with_newer(run.notebook, folder)
+    prune_backups(run)
+    return kept
+
+
 def start(run: LabRun, progress: Progress) -> None:
-    """Create the workspace and whatever the lab needs in the cluster."""
+    """Create the workspace, the learner's notebook copy and whatever the lab needs in the cluster."""
     _require_cluster(run)
     run.workspace.mkdir(parents=True, exist_ok=True)
+    ensure_notebook(run, progress)
     _script(run, "setup.sh", progress)
     record(run, {"started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
@@ -128,9 +161,58 @@ def _backup_folder(run: LabRun) -> Path:
     return folder
 
 
+def keep_backups() -> int:
+    """``$CKSLAB_KEEP_BACKUPS`` (default 10; 0 keeps every backup)."""
+    value = os.environ.get("CKSLAB_KEEP_BACKUPS", "").strip()
+    if not value:
+        return DEFAULT_KEEP_BACKUPS
+    if not value.isdigit():
+        raise UsageError(f"CKSLAB_KEEP_BACKUPS={value!r} is not a number of backups.",
+                         "Set it to how many backups of a workspace to keep (0 keeps every one), or unset it.")
+    return int(value)
+
+
+def _backups_of(run: LabRun) -> list[Path]:
+    """This workspace's backups, oldest first (``<workspace>-YYYYmmdd-HHMMSS[-n]``)."""
+    pattern = re.compile(rf"^{re.escape(run.workspace.name)}-(\d{{8}}-\d{{6}})(?:-(\d+))?$")
+    found = []
+    if run.backups.is_dir():
+        for entry in run.backups.iterdir():
+            match = pattern.match(entry.name)
+            if match and entry.is_dir():
+                found.append(((match.group(1), int(match.group(2) or 1)), entry))
+    return [entry for _key, entry in sorted(found)]
+
+
+def prune_backups(run: LabRun) -> list[Path]:
+    """Delete all but the newest ``keep_backups()`` backups of this workspace; the deleted ones."""
+    keep = keep_backups()
+    backups = _backups_of(run)
+    old = backups[:-keep] if keep and len(backups) > keep else []
+    for folder in old:
+        shutil.rmtree(folder)
+    return old
+
+
+def _move_contents(run: LabRun, backup: Path) -> None:
+    """Move everything in the workspace to ``backup``, but copy the learner's notebook (it may be open)."""
+    backup.mkdir(parents=True)
+    notebook = run.notebook.path
+    for entry in sorted(run.workspace.iterdir()):
+        if entry == notebook:
+            shutil.copy2(entry, backup / entry.name)
+        else:
+            shutil.move(str(entry), str(backup / entry.name))
+
+
 def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path | None:
-    """Return the lab (or its steps from ``from_step`` on) to its start; the backup folder, if any."""
+    """Return the lab (or its steps from ``from_step`` on) to its start; the backup folder, if any.
+
+    The workspace folder itself stays (kernels and terminals may work in it); the learner's
+    notebook stays too, with a copy in the backup. Old backups are pruned (``keep_backups()``).
+    """
     _require_cluster(run)
+    keep_backups()  # a bad CKSLAB_KEEP_BACKUPS stops here, before anything changes
     steps = list(run.lab.steps)
     if from_step is not None:
         step = run.lab.step(from_step)
@@ -142,10 +224,9 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     _delete_objects(run, steps, progress)
     backup: Path | None = None
     if from_step is None:
-        if run.workspace.is_dir() and any(run.workspace.iterdir()):
+        if run.workspace.is_dir() and any(p != run.notebook.path for p in run.workspace.iterdir()):
             backup = _backup_folder(run)
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(run.workspace), str(backup))
+            _move_contents(run, backup)
     else:
         owned = [run.workspace / f for s in steps for f in s.files if (run.workspace / f).exists()]
         if owned:
@@ -155,7 +236,7 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(path), str(target))
     if backup is not None:
-        progress(f"your files are kept in {backup}")
+        prune_backups(run)
     run.progress_file.unlink(missing_ok=True)
     start(run, progress)
     return backup

@@ -1,8 +1,11 @@
 """What the lab notebooks call, so that they stay prose and the commands a learner types.
 
 ``setup()`` points the kernel (and every ``%%bash`` cell it runs) at the lab's cluster and
-workspace; ``check()`` runs one step's graders in a separate process (``ckslab grade``), so
-nothing done in the notebook can change how it is graded.
+workspace and hooks the lab into the kernel (``labs/kernel.py``); ``check()`` grades one step
+and ``grade()`` the whole lab, each in a separate process (``ckslab grade``), so nothing done in
+the notebook can change how it is graded. Both show their result through IPython's display
+protocol (``labs/results.py``): rich in JupyterLab, plain text elsewhere. Neither raises: a
+learner sees a verdict, or one line saying why there is none.
 """
 
 from __future__ import annotations
@@ -16,49 +19,92 @@ from pathlib import Path
 
 from cluster import paths
 from cluster.errors import CkslabError
-from labs import catalog, engine
+from labs import catalog, engine, kernel
+from labs.results import FAIL_COLOUR, Notice, Report
+
+#: Seconds a check may take: the graders' own limit (graders/cli.py GRADING_TIMEOUT) and a margin.
+CHECK_TIMEOUT = 320.0
 
 
-def setup(lab_id: str) -> Path:
-    """Export KUBECONFIG and the pinned kubectl, create the workspace and work in it."""
+def setup(lab_id: str) -> Path | None:
+    """Export KUBECONFIG and the pinned kubectl, work in the learner's workspace; the workspace.
+
+    Without a cluster it prints what to do and returns None instead of raising.
+    """
     lab = catalog.load(lab_id)
     lab_paths = paths.lab_paths()
     if not lab_paths.kubeconfig.exists():
-        raise CkslabError("no cluster is up.", "Run `make up` in a terminal, then run this cell again.")
+        kernel.show(Notice("No cluster is up: run `make up` in a terminal, then run this cell again.", FAIL_COLOUR))
+        return None
     os.environ["KUBECONFIG"] = str(lab_paths.kubeconfig)
     # The pinned kubectl first, then this environment's `ckslab`, for every %%bash cell.
     for bin_dir in (str(Path(sys.executable).parent), str(paths.kubernetes_bin_dir())):
         if bin_dir not in os.environ.get("PATH", "").split(os.pathsep)[:2]:
             os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    user = os.environ.get("CKSLAB_USER") or lab.user
-    os.environ["CKSLAB_USER"] = user
-    workspace = engine.workspace_for(lab, user, lab_paths.root)
-    workspace.mkdir(parents=True, exist_ok=True)
-    os.chdir(workspace)
+    run = engine.prepare(lab_id)
+    os.environ["CKSLAB_USER"] = run.user
+    run.workspace.mkdir(parents=True, exist_ok=True)
+    os.chdir(run.workspace)
+    copy = run.notebook
+    kernel.attach(lab_id, run.workspace, copy.path if copy.exists else copy.tracked)
     print(f"lab:        {lab.title}")
-    print(f"user:       {user}")
-    print(f"workspace:  {workspace}  (the current directory of every cell)")
+    print(f"user:       {run.user}")
+    print(f"workspace:  {run.workspace}  (the current directory of every cell)")
     print(f"KUBECONFIG: {lab_paths.kubeconfig}")
-    return workspace
+    if copy.newer_available():
+        print(f"news:       a newer {copy.tracked.name} is tracked: `ckslab notebook {lab_id} --update` in a "
+              "terminal gives it to you (this copy goes to workspace/.backup/)")
+    return run.workspace
+
+
+def _grade(lab_id: str, step: str | None) -> Report | Notice:
+    """Run ``ckslab grade`` in a process of its own; its report, or a Notice saying why there is none."""
+    with tempfile.TemporaryDirectory(prefix="ckslab-check-") as tmp:
+        report_path = Path(tmp) / "report.json"
+        command = [sys.executable, "-m", "ckslab", "grade", lab_id, "--json", str(report_path)]
+        if step:
+            command += ["--step", step]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=CHECK_TIMEOUT,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return Notice(f"Could not grade {step or lab_id}: grading took over {CHECK_TIMEOUT:.0f}s. "
+                          "Run `make status`; `make up` restarts what is down.", FAIL_COLOUR)
+        if not report_path.exists():
+            why = " ".join((done.stderr or done.stdout).split()) or f"ckslab grade exited with {done.returncode}"
+            return Notice(f"Could not grade {step or lab_id}: {why}", FAIL_COLOUR)
+        return Report.from_report(json.loads(report_path.read_text()), whole=step is None)
 
 
 def check(lab_id: str, step: str) -> bool:
-    """Grade one step in a separate process and print the verdict, its reason and a hint."""
-    with tempfile.TemporaryDirectory() as tmp:
-        report_path = Path(tmp) / "report.json"
-        result = subprocess.run(
-            [sys.executable, "-m", "ckslab", "grade", lab_id, "--step", step, "--json", str(report_path)],
-            capture_output=True, text=True, check=False,
-        )
-        if not report_path.exists():
-            print(f"could not grade {step}: {(result.stderr or result.stdout).strip()}")
-            return False
-        report = json.loads(report_path.read_text())
-    passed = True
-    for s in report["steps"]:
-        mark = "PASS" if s["passed"] else "FAIL"
-        print(f"[{mark}] {s['id']} ({s['points']}/{s['max_points']}): {s['message']}")
-        if not s["passed"]:
-            print(f"       hint: {s['hint']}")
-            passed = False
-    return passed
+    """Grade one step and show the verdict, its reason and, when it fails, a hint; True when it passes.
+
+    A failed check makes the kernel skip the lab's cells after it until it passes (labs/kernel.py).
+    """
+    try:
+        title = engine.prepare(lab_id).lab.step(step).title
+    except CkslabError as err:
+        kernel.show(Notice(str(err), FAIL_COLOUR))
+        return False
+    result = _grade(lab_id, step)
+    kernel.show(result)
+    if isinstance(result, Notice):
+        return False
+    kernel.record_check(lab_id, step, title, result.passed)
+    return result.passed
+
+
+def grade(lab_id: str) -> bool:
+    """Grade the whole lab and show every step and the score; True when every step passes.
+
+    A step that passes here no longer blocks the cells after its check; one that fails does not
+    start blocking (a learner may grade first and work after).
+    """
+    result = _grade(lab_id, None)
+    kernel.show(result)
+    if not isinstance(result, Report):
+        return False
+    for s in result.steps:
+        if s.passed:
+            kernel.record_check(lab_id, s.id, s.title, True)
+    return result.passed

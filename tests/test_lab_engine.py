@@ -20,6 +20,7 @@ from cluster.backends.local import LocalBackend
 
 pytestmark = pytest.mark.cluster
 LAB = "certificates-api"
+NOTEBOOK = "01-certificates-api.ipynb"
 
 
 def ckslab(root: Path, *args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -51,15 +52,21 @@ def test_solve_then_reset_returns_the_lab_to_its_start_keeping_the_files(root: P
     assert report(root, user, tmp_path)["score"] == 100
     workspace = root / "workspace" / f"{LAB}-{user}"
     key = (workspace / f"{user}.key").read_bytes()
+    notebook = workspace / NOTEBOOK
+    folder = workspace.stat().st_ino
 
     reset = ckslab(root, "reset", LAB, "--user", user)
     assert reset.returncode == 0, reset.stderr
-    assert "Your files are in" in reset.stdout
+    said = reset.stdout + reset.stderr
+    assert said.count("Your files are in") == 1 and said.count(".backup") == 1, said  # one backup message
+    assert "the newest 10 backups are kept" in said
     after = report(root, user, tmp_path)
     assert after["score"] == 0 and not any(s["passed"] for s in after["steps"])
     backups = list((root / "workspace" / ".backup").glob(f"{LAB}-{user}-*"))
     assert len(backups) == 1 and (backups[0] / f"{user}.key").read_bytes() == key
-    assert workspace.is_dir() and not any(workspace.iterdir())  # a fresh, empty workspace
+    assert (backups[0] / NOTEBOOK).read_bytes() == notebook.read_bytes()  # a copy: the open notebook stays
+    # The same folder (a kernel or a terminal working in it keeps a valid directory), with only the notebook.
+    assert workspace.stat().st_ino == folder and [p.name for p in workspace.iterdir()] == [NOTEBOOK]
 
     again = ckslab(root, "reset", LAB, "--user", user)  # twice: nothing more to keep, still fine
     assert again.returncode == 0 and "no files to keep" in again.stdout
@@ -70,6 +77,9 @@ def test_start_prepares_the_workspace_and_says_what_next(root: Path, user: str) 
     started = ckslab(root, "start", LAB, "--user", user)
     assert started.returncode == 0, started.stderr
     assert (root / "workspace" / f"{LAB}-{user}").is_dir()
+    copy = root / "workspace" / f"{LAB}-{user}" / NOTEBOOK  # the learner's own notebook
+    assert json.loads(copy.read_text())["metadata"]["ckslab"]["source"] == f"notebooks/{NOTEBOOK}"
+    assert f"Notebook:  {copy}" in started.stdout
     assert f"openssl genrsa -out {user}.key 2048" in started.stdout
     assert "make grade LAB=certificates-api" in started.stdout
     unknown = ckslab(root, "start", "no-such-lab")
@@ -140,3 +150,31 @@ def test_class_grading_reports_every_learner_even_an_unreachable_one(root: Path,
         assert json.loads((out / "learners" / f"{learner}.json").read_text())["lab"] == LAB
         assert (out / "learners" / f"{learner}.junit.xml").read_text().startswith("<?xml")
     assert not (out / "learners" / f"{away}.json").exists()
+
+
+def test_reset_keeps_the_newest_backups_only(root: Path, user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CKSLAB_KEEP_BACKUPS", "2")
+    workspace = root / "workspace" / f"{LAB}-{user}"
+    for attempt in range(3):
+        assert ckslab(root, "start", LAB, "--user", user).returncode == 0
+        (workspace / "attempt.txt").write_text(str(attempt))
+        assert ckslab(root, "reset", LAB, "--user", user).returncode == 0
+    backups = sorted((root / "workspace" / ".backup").glob(f"{LAB}-{user}-*"))
+    assert [(b / "attempt.txt").read_text() for b in backups] == ["1", "2"]
+
+
+def test_a_newer_tracked_notebook_is_offered_and_the_learners_copy_kept(root: Path, user: str) -> None:
+    assert ckslab(root, "start", LAB, "--user", user).returncode == 0
+    copy = root / "workspace" / f"{LAB}-{user}" / NOTEBOOK
+    doc = json.loads(copy.read_text())
+    doc["metadata"]["ckslab"]["source_sha256"] = "0" * 64  # as if the lab's notebook changed since
+    doc["cells"][1]["source"] = "# my own notes"
+    copy.write_text(json.dumps(doc))
+    offered = ckslab(root, "start", LAB, "--user", user)
+    assert f"ckslab notebook {LAB} --update" in offered.stderr, offered.stderr
+    updated = ckslab(root, "notebook", LAB, "--user", user, "--update")
+    assert updated.returncode == 0, updated.stderr
+    kept = list((root / "workspace" / ".backup").glob(f"{LAB}-{user}-*/{NOTEBOOK}"))
+    assert len(kept) == 1 and "# my own notes" in kept[0].read_text()
+    assert "# my own notes" not in copy.read_text()
+    assert "up to date" in ckslab(root, "notebook", LAB, "--user", user).stdout

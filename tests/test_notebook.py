@@ -1,9 +1,16 @@
-"""The lab notebook, executed top to bottom by nbclient on a real kernel and a real cluster."""
+"""The lab notebooks and what runs inside their kernels.
+
+Without a cluster: how the notebooks are stored, the learner's copies, how a check shows itself,
+and the kernel hooks (``%%bash``, skipping after a failed check or before setup, a lost working
+directory) on a real IPython kernel driven by nbclient. On the real local control plane: lab 1
+run top to bottom in the learner's copy.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +21,12 @@ from nbclient import NotebookClient
 
 from cluster.backends.local import LocalBackend
 from cluster.paths import checkout
+from labs import catalog, engine, learner_copy
+from labs.results import ERROR_COLOUR, FAIL_COLOUR, PASS_COLOUR, Report
+from notebook_run import outputs_text, run_learner_copy
 
 NOTEBOOKS = sorted((checkout() / "notebooks").glob("*.ipynb"))
+STARTUP = checkout() / "labs" / "startup.py"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -25,18 +36,255 @@ def test_notebooks_are_stored_without_outputs(path: Path) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, cell.source[:60]
+    assert "ckslab" not in nb.metadata, "a learner's copy was committed as the tracked notebook"
 
+
+@pytest.mark.parametrize("lab", catalog.all_labs(), ids=lambda lab: lab.id)
+def test_every_notebook_sets_up_first_and_ends_with_the_whole_lab_grade(lab: catalog.Lab) -> None:
+    nb = nbformat.read(checkout() / lab.notebook, as_version=4)
+    code = [c.source.strip() for c in nb.cells if c.cell_type == "code"]
+    assert code[0].endswith(f'lab.setup("{lab.id}");'), code[0]
+    assert nb.cells[-1].cell_type == "code" and code[-1] == f'lab.grade("{lab.id}");', code[-1]
+    assert sum("lab.grade(" in c for c in code) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_no_cell_claims_a_result_the_cluster_did_not_give(path: Path) -> None:
+    # `cmd || echo "(forbidden, as expected)"` says "forbidden" whatever made cmd fail (a broken
+    # kubeconfig included): let the API server's own answer show instead.
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"\|\|\s*echo\s+[\"'][^\"']*as expected", cell.source), cell.source
+
+
+# --- how a check shows itself ------------------------------------------------------------------
+
+REPORT = {"lab": "certificates-api", "score": 20, "max_score": 40, "passed": False, "steps": [
+    {"id": "csr-file", "title": "jane.csr: CN=jane", "passed": True, "points": 20, "max_points": 20,
+     "message": "jane.csr is a PEM request.", "hint": "openssl req -new -key jane.key -subj \"/CN=jane\""},
+    {"id": "csr-object", "title": "CSR <jane>", "passed": False, "points": 0, "max_points": 20,
+     "message": "jane-csr.yaml asks for usages: [server auth] <b>", "hint": "kubectl apply -f jane-csr.yaml"}]}
+
+
+def _contrast(hex_colour: str) -> float:
+    """WCAG 2 contrast of white text on ``hex_colour``."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(hex_colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+def test_a_grade_reads_as_plain_text_outside_a_browser() -> None:
+    text = str(Report.from_report(REPORT, whole=True))
+    assert text.splitlines() == [
+        "ckslab grade certificates-api",
+        "[PASS] csr-file (20/20): jane.csr is a PEM request.",
+        "[FAIL] csr-object (0/20): jane-csr.yaml asks for usages: [server auth] <b>",
+        "       hint: kubectl apply -f jane-csr.yaml",
+        "Score: 20/40, 1 of 2 steps still fail.",
+    ]
+
+
+def test_a_grade_in_html_is_escaped_has_no_table_and_hints_only_what_fails() -> None:
+    html = Report.from_report(REPORT, whole=True)._repr_html_()
+    assert "<table" not in html  # blocks that reflow at any width
+    assert "[server auth] &lt;b&gt;" in html and "<b>" not in html and "CSR &lt;jane&gt;" in html
+    assert html.count("ckslab-hint") == 1 and "kubectl apply -f jane-csr.yaml" in html
+    assert "openssl req" not in html  # the passing step's hint is not shown
+    assert "Score: 20/40" in html
+    single = Report.from_report({**REPORT, "steps": REPORT["steps"][1:]}, whole=False)._repr_html_()
+    assert "Score" not in single and "csr-object" in single
+
+
+def test_verdict_colours_have_accessible_contrast() -> None:
+    for colour in (PASS_COLOUR, FAIL_COLOUR, ERROR_COLOUR):
+        assert _contrast(colour) >= 4.5, colour  # WCAG AA for normal text
+
+
+# --- the learner's copy ------------------------------------------------------------------------
+
+def test_the_learner_copy_records_its_source_and_a_newer_tracked_notebook_is_offered(tmp_path: Path) -> None:
+    tracked = tmp_path / "notebooks" / "01-x.ipynb"
+    tracked.parent.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nbformat.write(nb, tracked)
+    copy = learner_copy.NotebookCopy("x", tracked, tmp_path / "workspace" / "x" / "01-x.ipynb")
+    assert learner_copy.ensure(copy) and not learner_copy.ensure(copy)
+    made = nbformat.read(copy.path, as_version=4)
+    assert made.cells[0].id == nb.cells[0].id  # the kernel places cells by id, in copy and original alike
+    assert made.metadata.ckslab == {"lab": "x", "source": "notebooks/01-x.ipynb",
+                                    "source_sha256": learner_copy.digest(tracked)}
+    assert not copy.newer_available()
+
+    made.cells[0].source = "print('my edit')"
+    nbformat.write(made, copy.path)
+    nb.cells.append(nbformat.v4.new_markdown_cell("new in the lab"))
+    nbformat.write(nb, tracked)
+    assert copy.newer_available()
+    kept = learner_copy.replace_with_newer(copy, tmp_path / "workspace" / ".backup" / "x-1")
+    assert "my edit" in kept.read_text()
+    assert len(nbformat.read(copy.path, as_version=4).cells) == 2 and not copy.newer_available()
+
+
+def test_backups_are_pruned_to_the_newest_n(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
+    run = engine.prepare("certificates-api", "alice")
+    names = ["certificates-api-alice-20260101-000000", "certificates-api-alice-20260101-000000-2",
+             "certificates-api-alice-20260102-000000", "certificates-api-20260103-000000",  # another learner's
+             "certificates-api-alice-20260103-000000"]
+    for name in names:
+        (run.backups / name).mkdir(parents=True)
+    monkeypatch.setenv("CKSLAB_KEEP_BACKUPS", "2")
+    deleted = engine.prune_backups(run)
+    assert [p.name for p in deleted] == names[:2]
+    assert sorted(p.name for p in run.backups.iterdir()) == sorted(names[2:])
+    monkeypatch.setenv("CKSLAB_KEEP_BACKUPS", "0")  # keeps every one
+    assert engine.prune_backups(run) == []
+    monkeypatch.setenv("CKSLAB_KEEP_BACKUPS", "many")
+    with pytest.raises(engine.UsageError, match="CKSLAB_KEEP_BACKUPS='many' is not a number"):
+        engine.prune_backups(run)
+
+
+# --- inside the kernel -------------------------------------------------------------------------
+
+FAKE_LAB = '''from pathlib import Path
+from types import SimpleNamespace
+from labs import kernel
+RESULTS = {}
+def _setup(lab_id):
+    kernel.attach(lab_id, WORKSPACE, Path.cwd() / "lab.ipynb")
+def _check(lab_id, step):
+    kernel.record_check(lab_id, step, "CertificateSigningRequest jane", RESULTS.get(step, False))
+    print("checked", step, RESULTS.get(step, False))
+lab = SimpleNamespace(setup=_setup, check=_check, grade=lambda lab_id: print("graded", lab_id))
+'''
+
+
+def _lab_notebook(folder: Path, workspace: Path, *sources: str) -> nbformat.NotebookNode:
+    """A lab notebook (metadata.ckslab) in ``folder``/lab.ipynb: a setup cell, then ``sources``."""
+    setup = FAKE_LAB + f"WORKSPACE = Path({str(workspace)!r})\n" + 'lab.setup("certificates-api")'
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# a lab"),
+                                         nbformat.v4.new_code_cell(setup),
+                                         *(nbformat.v4.new_code_cell(s) for s in sources)])
+    nb.metadata["ckslab"] = {"lab": "certificates-api"}
+    folder.mkdir(parents=True, exist_ok=True)
+    workspace.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / "lab.ipynb")
+    return nb
+
+
+def _run(client: NotebookClient, nb: nbformat.NotebookNode, index: int) -> str:
+    cell = nb.cells[index]
+    client.execute_cell(cell, index)
+    return outputs_text(nbformat.v4.new_notebook(cells=[cell]))
+
+
+def test_bash_cells_cannot_read_stdin_show_stderr_in_order_and_raise_no_traceback(tmp_path: Path) -> None:
+    nb = _lab_notebook(tmp_path, tmp_path, (
+        "%%bash\n"
+        "read -r answer; echo \"answer:[$answer]\"\n"  # kubectl's Username prompt reads stdin the same way
+        "echo first; echo 'verify OK' >&2; echo third\n"
+        "false"))
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises on an error output
+    bash = nb.cells[2].outputs
+    assert [o.output_type for o in bash] == ["stream"] * len(bash) and {o.name for o in bash} == {"stdout"}
+    assert "".join(o.text for o in bash) == "answer:[]\nfirst\nverify OK\nthird\n"
+
+
+def test_a_bash_cell_with_options_is_ipythons_own(tmp_path: Path) -> None:
+    nb = _lab_notebook(tmp_path, tmp_path, "%%bash --out captured\necho kept", "print(captured.strip())")
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert outputs_text(nbformat.v4.new_notebook(cells=nb.cells[2:])) == "kept\n"
+
+
+def test_a_kubectl_prompt_in_a_bash_cell_ends_at_once_and_is_explained(tmp_path: Path) -> None:
+    # What kubectl does with a kubeconfig whose user has no credentials (client-go prompts on stdin).
+    fake = tmp_path / "bin" / "kubectl"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nprintf "Please enter Username: "\nread -r name || { echo "error: EOF"; exit 1; }\n'
+                    'echo "logged in as $name"\n')
+    fake.chmod(0o755)
+    nb = _lab_notebook(tmp_path, tmp_path, f"%%bash\nexport PATH={fake.parent}:$PATH\nkubectl get pods\n"
+                                           "auth can-i list pods\necho next")
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    shown = outputs_text(nbformat.v4.new_notebook(cells=[nb.cells[2]]))
+    assert shown.startswith("Please enter Username: error: EOF\n"), shown
+    assert "logged in as" not in shown  # the rest of the cell was not read as an answer
+    assert shown.endswith("next\n(kubectl asked for a user name because the kubeconfig it used has no credentials "
+                          "for its user, for example an empty certificate; a notebook cell cannot answer, so it "
+                          "stopped.)\n"), shown
+
+
+def test_after_a_failed_check_later_cells_say_so_and_do_not_run_until_it_passes(tmp_path: Path) -> None:
+    nb = _lab_notebook(tmp_path, tmp_path,
+                       'lab.check("certificates-api", "csr-object")',
+                       'print("the approval ran")',
+                       '%%bash\necho "bash ran"',
+                       'lab.grade("certificates-api")')
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        _run(client, nb, 1)
+        assert _run(client, nb, 2) == "checked csr-object False\n"
+        for index in (3, 4):
+            skipped = _run(client, nb, index)
+            assert skipped.startswith("Not run: the check of step csr-object (CertificateSigningRequest jane) "
+                                      "failed above."), skipped
+            assert "ran" not in skipped and [o.output_type for o in nb.cells[index].outputs] == ["display_data"]
+        assert _run(client, nb, 5) == "graded certificates-api\n"  # the whole-lab grade always runs
+        assert _run(client, nb, 1) .strip() == ""  # cells before the check still run (to fix the step)
+        # A cell of the learner's own (not in the saved notebook) always runs.
+        nb.cells.append(nbformat.v4.new_code_cell('RESULTS["csr-object"] = True\nprint("fixed")'))
+        assert _run(client, nb, len(nb.cells) - 1) == "fixed\n"
+        assert _run(client, nb, 2) == "checked csr-object True\n"
+        assert _run(client, nb, 3) == "the approval ran\n"
+        assert _run(client, nb, 4) == "bash ran\n"
+
+
+def test_a_cell_run_before_the_setup_cell_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As `ckslab jupyter` starts kernels: labs/startup.py as PYTHONSTARTUP, the notebook's path in
+    # JPY_SESSION_NAME (jupyter_server), the notebook's folder as the working directory.
+    monkeypatch.setenv("PYTHONSTARTUP", str(STARTUP))
+    monkeypatch.setenv("JPY_SESSION_NAME", "certificates-api/lab.ipynb")
+    nb = _lab_notebook(tmp_path, tmp_path, '%%bash\necho "ran before setup"')
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        before = _run(client, nb, 2)
+        assert before.startswith('Not run: run the setup cell first, the first code cell of this notebook '
+                                 '(lab.setup("certificates-api")).'), before
+        _run(client, nb, 1)
+        assert _run(client, nb, 2) == "ran before setup\n"
+
+
+def test_a_kernel_whose_folder_was_deleted_works_in_the_workspace_again(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace" / "certificates-api"
+    nb = _lab_notebook(tmp_path / "nb", workspace, "import os\nos.chdir(WORKSPACE)",
+                       "import shutil\nshutil.rmtree(WORKSPACE)", "print(os.getcwd())")
+    client = NotebookClient(nb, timeout=60, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path / "nb")}})
+    client.execute()
+    shown = outputs_text(nbformat.v4.new_notebook(cells=[nb.cells[4]]))
+    assert shown == (f"This kernel's folder had been moved or deleted: it works in {workspace} again "
+                     f"(files moved by a reset are in workspace/.backup/).\n{workspace}\n")
+    assert workspace.is_dir()
+
+
+# --- on the real cluster -----------------------------------------------------------------------
 
 @pytest.mark.cluster
-def test_certificates_api_notebook_runs_and_earns_full_marks(
+def test_certificates_api_notebook_runs_in_the_learner_copy_and_earns_full_marks(
     local_cluster: LocalBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CKSLAB_ROOT", str(local_cluster.lab.root))
     monkeypatch.delenv("CKSLAB_USER", raising=False)
-    nb = nbformat.read(checkout() / "notebooks" / "01-certificates-api.ipynb", as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "[FAIL]" not in outputs
+    tracked = {p: p.read_bytes() for p in NOTEBOOKS}
+    path, _nb, outputs = run_learner_copy("certificates-api")
+    assert path == local_cluster.lab.root / "workspace" / "certificates-api" / "01-certificates-api.ipynb"
+    assert "[FAIL]" not in outputs and "Not run" not in outputs
+    assert "[PASS] access (20/20)" in outputs and "Score: 100/100, every step passes." in outputs
+    assert "may jane list pods? no" in outputs
+    assert {p: p.read_bytes() for p in NOTEBOOKS} == tracked
     report_file = tmp_path / "report.json"
     result = subprocess.run([sys.executable, "-m", "ckslab", "grade", "certificates-api", "--json", str(report_file)],
                             capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False)
