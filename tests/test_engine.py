@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import cannot_run
 
 from cluster import docker, dockerd, engine, podman
 from cluster.engine import EngineNotReady, kind_ready
@@ -247,18 +248,12 @@ def _cannot_run_for_real() -> str | None:
     return None
 
 
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run this test: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def private_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[dockerd.Layout]:
     """A layout for a second dockerd (short path: unix sockets are limited to 108 bytes); stopped after."""
     reason = _cannot_run_for_real()
     if reason:
-        _skip_or_fail(reason)
+        cannot_run(reason)
     root = Path(tempfile.mkdtemp(prefix="ckd-", dir="/tmp"))
     layout = private_layout(root)
     monkeypatch.setenv("DOCKER_HOST", layout.socket)
@@ -333,7 +328,7 @@ def test_kind_ready_makes_the_real_podman_run_privileged_containers(tmp_path: Pa
     """Podman 4.3 where it is installed (not on CI): its containers.conf written by kind-ready, for real."""
     client = shutil.which("podman")
     if client is None or os.geteuid() != 0:
-        pytest.skip("needs root and podman (`apt-get install podman`); CI has neither need nor podman")
+        cannot_run("needs root and podman (`apt-get install podman`; .ci/run installs it)")
     monkeypatch.setenv("CKSLAB_ENGINE", client)
     (tmp_path / "containers.conf").write_text("")  # podman refuses a CONTAINERS_CONF that does not exist
     monkeypatch.setenv("CONTAINERS_CONF", str(tmp_path / "containers.conf"))
@@ -365,7 +360,7 @@ def test_the_machines_engine_runs_and_execs_privileged_containers(monkeypatch: p
     monkeypatch.delenv("CKSLAB_ENGINE", raising=False)
     found = docker.engine_command()
     if found is None or not docker.server_version(*found)[0]:
-        _skip_or_fail("no container engine answers here (run `make kind-ready`)")
+        cannot_run("no container engine answers here (run `make kind-ready`)")
     assert found is not None
     client = found[1]
     tag = f"ckslab-test-usr:{uuid.uuid4().hex[:8]}"
