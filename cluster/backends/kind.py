@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from cluster import binaries, docker, paths, preflight, state
+from cluster import binaries, controlplane, docker, paths, preflight, state
 from cluster.backends import kind_config as config
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
@@ -190,7 +190,8 @@ class KindBackend(Backend):
     def _create(self, image: str, local: bool, workers: int, progress: Progress) -> None:
         config_file = self.lab.lab / "kind" / "kind-config.yaml"
         config_file.parent.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(config.kind_config(CONFIG_TEMPLATE.read_text(), workers, host_facts(), local))
+        config_file.write_text(config.kind_config(CONFIG_TEMPLATE.read_text(), workers, host_facts(), local,
+                                                  config.Audit(controlplane.AUDIT_POLICY)))
         log = self.lab.lab / "kind" / "create.log"
         progress(f"creating kind cluster {CLUSTER_NAME!r} ({1 + workers} node{'s' if workers else ''}; about a "
                  f"minute); config: {config_file}")
