@@ -125,7 +125,7 @@ def test_a_learner_session_with_a_mistake_a_fix_and_a_reset(
     session_lab: Lab, local_cluster: LocalBackend, tmp_path: Path
 ) -> None:
     require_chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     root = local_cluster.lab.root
     workspace = root / "workspace" / "certificates-api"
@@ -156,6 +156,10 @@ def test_a_learner_session_with_a_mistake_a_fix_and_a_reset(
             assert "PASS" in shown[9] and "private-key" in shown[9], shown[9]
             assert nb.cell(9).locator(".ckslab-report").count() == 1  # the rich rendering, not plain text
             assert "Certificate request self-signature verify OK" in shown[11]
+            # The learner's files are in the file browser, next to their notebook.
+            listing = page.locator(".jp-FileBrowser .jp-DirListing-content")
+            for name in ("jane.key", "jane.csr", "jane-csr.yaml"):
+                expect(listing.get_by_text(name, exact=True)).to_be_visible(timeout=30_000)
 
             # The mistake, made in a terminal that starts in the lab's workspace.
             terminal = Terminal(page, tmp_path)
