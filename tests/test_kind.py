@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-import nbformat
 import pytest
 import yaml
 from conftest import cannot_run
-from nbclient import NotebookClient
+from notebook_run import run_learner_copy
 
 from cluster import binaries, docker
 from cluster.backends import kind
@@ -138,14 +137,22 @@ def test_every_lab_solved_graded_and_reset(kind_root: Path, lab: str, tmp_path: 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_every_notebook_runs_top_to_bottom_on_kind(kind_root: Path, path: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each lab's notebook in the learner's copy, as in JupyterLab, then graded from outside."""
     lab = path.stem.split("-", 1)[1]
     monkeypatch.setenv("CKSLAB_ROOT", str(kind_root))
     monkeypatch.delenv("CKSLAB_USER", raising=False)
     assert ckslab(kind_root, "reset", lab).returncode == 0
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    _path, _nb, outputs = run_learner_copy(lab, timeout=300)
+    assert "Traceback" not in outputs and "Not run" not in outputs, outputs[-3000:]
     report = _grade(kind_root, lab, tmp_path)
     assert report["score"] == report["max_score"], report
+
+
+def test_the_audit_trail_is_read_from_the_node(kind_root: Path) -> None:
+    """The API server in the node writes the audit log the graders read (certificates-api was solved)."""
+    audit = ckslab(kind_root, "audit", "certificates-api")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "approv" in audit.stdout.lower() and "jane" in audit.stdout
 
 
 def test_down_leaves_no_container_network_or_volume(kind_root: Path) -> None:
