@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -56,7 +57,18 @@ def kind_root(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) ->
     if kind.CLUSTER_NAME in clusters:  # a learner's: never touch it
         cannot_run(f"a kind cluster named {kind.CLUSTER_NAME!r} exists already; the kind tests need that name "
                    "(run `make down` first)")
-    up = ckslab(root, "up", "--backend", "kind", timeout=1800)
+    # kubeadm's port taken on this machine, as by a local cluster: kind publishes the API server on
+    # a free port of 127.0.0.1 of its choosing, so nothing else may depend on 6443 being free.
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", 6443))
+        blocker.listen()
+    except OSError:
+        pass  # taken already, which proves the same
+    try:
+        up = ckslab(root, "up", "--backend", "kind", timeout=1800)
+    finally:
+        blocker.close()
     if up.returncode != 0:
         ckslab(root, "down", timeout=300)
         pytest.fail(f"make up BACKEND=kind failed:\n{up.stdout}\n{up.stderr}", pytrace=False)
