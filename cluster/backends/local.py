@@ -1,4 +1,4 @@
-"""The local backend: etcd, kube-apiserver and kube-controller-manager as processes.
+"""The local backend: etcd, kube-apiserver, kube-controller-manager and kube-scheduler as processes.
 
 No Docker needed. Everything listens on 127.0.0.1. Components start in order from their
 manifests (``.lab/local/etc/kubernetes/manifests/``), each waited on through its health
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cluster import binaries, controlplane, ports, preflight, process, state
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
-from cluster.backends.local_pki import ensure_pki, write_kubeconfigs
+from cluster.backends.local_pki import bind_cluster_admins, ensure_pki, write_kubeconfigs
 from cluster.controlplane import APISERVER, COMPONENTS, Layout, Ports
 from cluster.errors import CkslabError, ComponentFailed, StateCorrupted
 from cluster.paths import write_private
@@ -64,7 +64,7 @@ class LocalBackend(Backend):
             self._stop_all(progress)
             recovered = True
         bins = binaries.require(self.needs)
-        ca = ensure_pki(self.layout)
+        ca = ensure_pki(self.layout)["ca"]
         avoid: set[int] = set()
         for attempt in range(1, PORT_ATTEMPTS + 1):
             chosen = self._choose_ports(avoid)
@@ -80,6 +80,7 @@ class LocalBackend(Backend):
                     raise
                 progress("a port was taken meanwhile: trying other ports")
                 avoid |= set(vars(chosen).values())
+        bind_cluster_admins(self.layout)
         details = {"ports": vars(chosen), "pids": pids}
         state.write(self.lab.state_file, state.ClusterState(self.name, KUBERNETES_VERSION, server, details))
         write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
@@ -97,7 +98,7 @@ class LocalBackend(Backend):
         taken = set(avoid)
         chosen = {}
         for key, preferred in (("etcd", 2379), ("etcd_peer", 2380), ("apiserver", 6443),
-                               ("controller_manager", 10257)):
+                               ("controller_manager", 10257), ("scheduler", 10259)):
             chosen[key] = ports.pick(preferred, taken)
             taken.add(chosen[key])
         return Ports(**chosen)
@@ -121,7 +122,8 @@ class LocalBackend(Backend):
             command=[str(bins.path(component)), *command[1:]],
             log_file=self.layout.log(component),
             health_url=controlplane.health_url(component, chosen),
-            health_ca=self.layout.pki / "ca.crt" if component == APISERVER else None,
+            health_ca=controlplane.health_ca(self.layout, component),
+            health_client_cert=controlplane.health_client_cert(self.layout, component),
             health_text=controlplane.health_text(component),
         )
 
@@ -177,18 +179,23 @@ class LocalBackend(Backend):
         if current is None:
             return None
         try:
-            chosen = Ports(**current.details["ports"])
-            pids = {c: int(current.details["pids"][c]) for c in COMPONENTS}
-        except (KeyError, TypeError, ValueError) as err:
+            chosen = _ports(current.details["ports"])
+            # A component missing from the state (the scheduler, for a cluster an older ckslab
+            # started) counts as not running, so `make up` restarts the plane with it.
+            pids = {c: int(current.details["pids"].get(c, 0)) for c in COMPONENTS}
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StateCorrupted(f"the lab state {self.lab.state_file} is damaged ({err!r}).",
                                  state.REPAIR_HINT) from err
         components = []
         for component in COMPONENTS:
             running = process.is_running(pids[component], self.marker)
             url = controlplane.health_url(component, chosen)
-            ca = self.layout.pki / "ca.crt" if component == APISERVER else None
-            healthy = running and process.probe(url, ca, controlplane.health_text(component))
-            detail = f"pid {pids[component]}, {url}" if running else f"not running (was pid {pids[component]})"
+            healthy = running and process.probe(url, controlplane.health_ca(self.layout, component),
+                                                controlplane.health_text(component),
+                                                client_cert=controlplane.health_client_cert(self.layout, component))
+            detail = (f"pid {pids[component]}, {url}" if running else
+                      f"not running (was pid {pids[component]})" if pids[component] else
+                      "not started (this cluster was started by an older ckslab: `make up` adds it)")
             components.append(ComponentStatus(component, running, healthy, detail))
         return ClusterStatus(self.name, current.version, current.server, components)
 
@@ -222,8 +229,8 @@ class LocalBackend(Backend):
         current = self._state()
         if current is None or current.backend != self.name:
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
-        chosen = Ports(**current.details["ports"])
-        pid = int(current.details["pids"][component])
+        chosen = _ports(current.details["ports"])
+        pid = int(current.details["pids"].get(component, 0))
         progress(f"stopping {component} (pid {pid})")
         process.stop_pid(pid, component, self.marker)
         progress(f"starting {component} from {self.layout.manifest(component)}")
@@ -231,3 +238,8 @@ class LocalBackend(Backend):
         current.details["pids"][component] = new_pid
         state.write(self.lab.state_file, current)
 
+
+
+def _ports(recorded: dict[str, int]) -> Ports:
+    """The ports in a state file; one an older ckslab did not record is 0 (none)."""
+    return Ports(**{**{name: 0 for name in Ports.__dataclass_fields__}, **recorded})
