@@ -93,15 +93,15 @@ def probe(url: str, ca_file: Path | None = None, text: str = "", timeout: float 
     """
     context = None
     if url.startswith("https://"):
-        if ca_file is None:
-            context = ssl._create_unverified_context()  # noqa: S323 - loopback, self-signed
-        else:
-            context = ssl.create_default_context(cafile=str(ca_file))
-        if client_cert is not None:
-            try:
+        try:
+            if ca_file is None:
+                context = ssl._create_unverified_context()  # noqa: S323 - loopback, self-signed
+            else:
+                context = ssl.create_default_context(cafile=str(ca_file))
+            if client_cert is not None:
                 context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
-            except (OSError, ssl.SSLError):
-                return False
+        except (OSError, ssl.SSLError):  # a CA or client file missing or unreadable: not healthy
+            return False
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # noqa: S310
             return bool(resp.status == 200) and text in resp.read().decode(errors="replace")

@@ -60,7 +60,11 @@ class LocalBackend(Backend):
                     write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
                 return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
                                 time.monotonic() - started, already_running=True)
-            progress("some components are not running: restarting the control plane (data and PKI kept)")
+            if any(c not in dict(current.details.get("pids", {})) for c in COMPONENTS):
+                progress("this cluster was started by an older ckslab (no etcd TLS, no kube-scheduler): "
+                         "restarting it with kubeadm's whole PKI (data and CA kept)")
+            else:
+                progress("some components are not running: restarting the control plane (data and PKI kept)")
             self._stop_all(progress)
             recovered = True
         bins = binaries.require(self.needs)
