@@ -108,3 +108,12 @@ def test_manifest_round_trips_the_command(tmp_path: Path) -> None:
 def test_manifest_without_a_command_is_a_clear_error(text: str) -> None:
     with pytest.raises(ValueError, match="kube-controller-manager"):
         controlplane.command_from_manifest(text, "kube-controller-manager")
+
+
+def test_a_probe_with_a_missing_ca_or_client_certificate_is_unhealthy_not_a_crash(tmp_path: Path) -> None:
+    """A cluster an older ckslab made has no etcd/ca.crt: `ckslab status` must say "not healthy"."""
+    from cluster import process
+
+    assert not process.probe("https://127.0.0.1:1/health", tmp_path / "missing-ca.crt")
+    assert not process.probe("https://127.0.0.1:1/health", None,
+                             client_cert=(tmp_path / "missing.crt", tmp_path / "missing.key"))

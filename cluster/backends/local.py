@@ -12,12 +12,13 @@ import shutil
 import time
 from pathlib import Path
 
-from cluster import binaries, controlplane, ports, preflight, process, state
+from cluster import binaries, certlist, controlplane, ports, preflight, process, security, state
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.backends.local_pki import bind_cluster_admins, ensure_pki, write_kubeconfigs
-from cluster.controlplane import APISERVER, COMPONENTS, Layout, Ports
+from cluster.controlplane import APISERVER, COMPONENTS, ETCD, Layout, Ports
 from cluster.errors import CkslabError, ComponentFailed, StateCorrupted
 from cluster.paths import write_private
+from cluster.preflight import Finding
 from cluster.versions import KUBERNETES_VERSION
 
 #: Attempts at starting the plane when another program takes a chosen port meanwhile.
@@ -242,6 +243,25 @@ class LocalBackend(Backend):
         current.details["pids"][component] = new_pid
         state.write(self.lab.state_file, current)
 
+
+    def security_findings(self) -> list[Finding]:
+        """``ckslab doctor``'s security checks of the running plane (``cluster.security``)."""
+        current = self._state()
+        if current is None or current.backend != self.name:
+            raise CkslabError("no local cluster is up.", "Run `make up` first.")
+        etcd_flags = self.running_command(ETCD)
+        client_url = next((a.split("=", 1)[1].split(",")[0] for a in etcd_flags
+                           if a.startswith("--listen-client-urls=")), "")
+        etc, pki_dir = self.layout.etc, self.layout.pki
+        keys = sorted(pki_dir.rglob("*.key")) + [etc / spec.file_name for spec in certlist.KUBECONFIGS]
+        ca_keys = [pki_dir / f"{spec.base_name}.key" for spec in certlist.CERTIFICATES if spec.is_ca]
+        return [
+            security.etcd_requires_client_certificates(client_url, self.layout.manifest(ETCD)),
+            security.private_files(keys),
+            security.ca_keys_owner_only(ca_keys),
+            security.anonymous_as_kubeadm(current.server, pki_dir / "ca.crt", self.layout.admin_conf,
+                                          self.running_command(APISERVER), self.layout.manifest(APISERVER)),
+        ]
 
 
 def _ports(recorded: dict[str, int]) -> Ports:
