@@ -85,12 +85,12 @@ class LocalBackend(Backend):
                     raise
                 progress("a port was taken meanwhile: trying other ports")
                 avoid |= set(vars(chosen).values())
-        bind_cluster_admins(self.layout)
         details = {"ports": vars(chosen), "pids": pids}
         state.write(self.lab.state_file, state.ClusterState(self.name, KUBERNETES_VERSION, server, details))
         write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
         progress("preflight: proving the cluster signs kube-apiserver-client CSRs")
         try:
+            bind_cluster_admins(self.layout)
             preflight.require_signing(self.lab.kubeconfig, self.ca_certificate())
         except CkslabError:
             if not recovered:  # a new cluster that cannot sign is no use: remove it

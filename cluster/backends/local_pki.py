@@ -14,13 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 from kubernetes import client
 
 from cluster import certlist, csr, kubeconfig, pki
 from cluster.controlplane import Layout
 from cluster.paths import write_private, write_public
-from cluster.waiting import wait_until
+from cluster.errors import CkslabError
+from cluster.waiting import WaitTimeout, wait_until
 
 
 def cert_path(layout: Layout, spec: certlist.CertSpec) -> Path:
@@ -96,8 +98,16 @@ def bind_cluster_admins(layout: Layout, timeout: float = 30.0) -> None:
     admin.conf's user is in that group (not system:masters, since Kubernetes v1.29), so admin.conf
     has no rights until the ClusterRoleBinding exists; super-admin.conf (system:masters) creates
     it. Source: ``cmd/kubeadm/app/phases/kubeconfig/kubeconfig.go`` (``EnsureAdminClusterRoleBinding``).
-    Waits until admin.conf may do anything (RBAC's cache takes a moment); WaitTimeout otherwise.
+    Waits until admin.conf may do anything (RBAC's cache takes a moment); CkslabError otherwise.
     """
+    try:
+        _bind_cluster_admins(layout, timeout)
+    except (client.ApiException, WaitTimeout, OSError, urllib3.exceptions.HTTPError) as err:
+        raise CkslabError(f"could not bind {certlist.CLUSTER_ADMINS} to cluster-admin for admin.conf ({err}).",
+                          "Run `make down && make up`; if it repeats, read .lab/local/var/log/kube-apiserver.log.") from err
+
+
+def _bind_cluster_admins(layout: Layout, timeout: float) -> None:
     name = certlist.CLUSTER_ADMINS
     with csr.api_client(layout.etc / "super-admin.conf") as api:
         binding = client.V1ClusterRoleBinding(
