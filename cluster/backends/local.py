@@ -243,7 +243,6 @@ class LocalBackend(Backend):
         current.details["pids"][component] = new_pid
         state.write(self.lab.state_file, current)
 
-
     def security_findings(self) -> list[Finding]:
         """``ckslab doctor``'s security checks of the running plane (``cluster.security``)."""
         current = self._state()
