@@ -32,13 +32,13 @@ from cluster.versions import (
     KUBERNETES_VERSION, minor,
 )
 
-KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kubectl")
+KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubeadm")
 #: What the local control plane needs; kind is obtained too, for the kind backend.
 CLUSTER_BINARIES = ("etcd", *KUBERNETES_BINARIES)
 ALL_BINARIES = (*CLUSTER_BINARIES, "kind")
 #: The rest of a kind node image built here (cluster/nodeimage): built with Go only, on demand
 #: (`make node-image`), since a machine that could download them could pull kindest/node too.
-NODE_KUBERNETES_BINARIES = ("kubeadm", "kubelet", "kube-scheduler", "kube-proxy")
+NODE_KUBERNETES_BINARIES = ("kubelet", "kube-proxy")
 NODE_IMAGE_BINARIES = (*CLUSTER_BINARIES, *NODE_KUBERNETES_BINARIES, "coredns", "crictl")
 #: Where the official binaries are published; override for a mirror.
 KUBERNETES_RELEASE_URL = "https://dl.k8s.io/release"

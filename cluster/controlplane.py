@@ -18,16 +18,19 @@ import yaml
 ETCD = "etcd"
 APISERVER = "kube-apiserver"
 CONTROLLER_MANAGER = "kube-controller-manager"
+SCHEDULER = "kube-scheduler"
 #: Start order; stop is the reverse.
-COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER)
+COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER, SCHEDULER)
 #: Short names accepted on the command line (``ckslab controlplane show controller-manager``).
 ALIASES = {
     "etcd": ETCD,
     "apiserver": APISERVER, "kube-apiserver": APISERVER,
     "controller-manager": CONTROLLER_MANAGER, "kube-controller-manager": CONTROLLER_MANAGER,
+    "scheduler": SCHEDULER, "kube-scheduler": SCHEDULER,
 }
 #: Ports tried first, as on a kubeadm node; a port in use is replaced by a free one.
-PREFERRED_PORTS = {"etcd": 2379, "etcd-peer": 2380, APISERVER: 6443, CONTROLLER_MANAGER: 10257}
+PREFERRED_PORTS = {"etcd": 2379, "etcd-peer": 2380, APISERVER: 6443, CONTROLLER_MANAGER: 10257,
+                   SCHEDULER: 10259}
 SERVICE_CIDR = "10.96.0.0/12"
 HOST = "127.0.0.1"
 #: The API server's audit policy (audit.k8s.io/v1 Policy), shared by every backend that creates
@@ -62,6 +65,14 @@ class Layout:
         return self.etc / "controller-manager.conf"
 
     @property
+    def scheduler_conf(self) -> Path:
+        return self.etc / "scheduler.conf"
+
+    @property
+    def etcd_pki(self) -> Path:
+        return self.pki / "etcd"
+
+    @property
     def etcd_data(self) -> Path:
         return self.base / "var" / "lib" / "etcd"
 
@@ -92,14 +103,26 @@ class Ports:
     etcd_peer: int
     apiserver: int
     controller_manager: int
+    scheduler: int
 
 
 def etcd_command(layout: Layout, ports: Ports) -> list[str]:
-    client = f"http://{HOST}:{ports.etcd}"
-    peer = f"http://{HOST}:{ports.etcd_peer}"
+    """etcd serving TLS and requiring client certificates, client and peer, as kubeadm's
+    ``cmd/kubeadm/app/phases/etcd/local.go`` (``getEtcdCommand``) runs it."""
+    client = f"https://{HOST}:{ports.etcd}"
+    peer = f"https://{HOST}:{ports.etcd_peer}"
+    etcd = layout.etcd_pki
     return [
         "etcd",
         "--name=ckslab",
+        f"--cert-file={etcd / 'server.crt'}",
+        f"--key-file={etcd / 'server.key'}",
+        "--client-cert-auth=true",
+        f"--trusted-ca-file={etcd / 'ca.crt'}",
+        f"--peer-cert-file={etcd / 'peer.crt'}",
+        f"--peer-key-file={etcd / 'peer.key'}",
+        "--peer-client-cert-auth=true",
+        f"--peer-trusted-ca-file={etcd / 'ca.crt'}",
         f"--data-dir={layout.etcd_data}",
         f"--listen-client-urls={client}",
         f"--advertise-client-urls={client}",
@@ -119,12 +142,25 @@ def apiserver_command(layout: Layout, ports: Ports) -> list[str]:
         f"--advertise-address={HOST}",
         f"--bind-address={HOST}",
         f"--secure-port={ports.apiserver}",
-        f"--etcd-servers=http://{HOST}:{ports.etcd}",
+        f"--etcd-servers=https://{HOST}:{ports.etcd}",
+        f"--etcd-cafile={pki / 'etcd' / 'ca.crt'}",
+        f"--etcd-certfile={pki / 'apiserver-etcd-client.crt'}",
+        f"--etcd-keyfile={pki / 'apiserver-etcd-client.key'}",
         "--allow-privileged=true",
         "--authorization-mode=Node,RBAC",
         f"--client-ca-file={pki / 'ca.crt'}",
         "--enable-admission-plugins=NodeRestriction",
         "--enable-bootstrap-token-auth=true",
+        f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+        f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+        f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
+        "--requestheader-allowed-names=front-proxy-client",
+        f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-username-headers=X-Remote-User",
         f"--tls-cert-file={pki / 'apiserver.crt'}",
         f"--tls-private-key-file={pki / 'apiserver.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -160,6 +196,7 @@ def controller_manager_command(layout: Layout, ports: Ports) -> list[str]:
         # `*` includes csrsigning, csrapproving and csrcleaner.
         "--controllers=*,bootstrapsigner,tokencleaner",
         f"--kubeconfig={conf}",
+        f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
         # The first start creates a service account and token for each of ~40 controllers
         # (--use-service-account-credentials): at the default 20 QPS that alone takes seconds.
         "--kube-api-qps=100",
@@ -172,21 +209,51 @@ def controller_manager_command(layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
+def scheduler_command(layout: Layout, ports: Ports) -> list[str]:
+    """kube-scheduler with scheduler.conf, as kubeadm's ``getSchedulerCommand`` runs it."""
+    conf = layout.scheduler_conf
+    return [
+        "kube-scheduler",
+        f"--authentication-kubeconfig={conf}",
+        f"--authorization-kubeconfig={conf}",
+        f"--bind-address={HOST}",
+        f"--kubeconfig={conf}",
+        f"--secure-port={ports.scheduler}",
+        # One instance only, as the controller manager.
+        "--leader-elect=false",
+    ]
+
+
 def commands(layout: Layout, ports: Ports) -> dict[str, list[str]]:
     return {
         ETCD: etcd_command(layout, ports),
         APISERVER: apiserver_command(layout, ports),
         CONTROLLER_MANAGER: controller_manager_command(layout, ports),
+        SCHEDULER: scheduler_command(layout, ports),
     }
 
 
 def health_url(component: str, ports: Ports) -> str:
     return {
-        ETCD: f"http://{HOST}:{ports.etcd}/health",
+        # Answered only to a client certificate the etcd CA signed (kubeadm's healthcheck-client).
+        ETCD: f"https://{HOST}:{ports.etcd}/health",
         APISERVER: f"https://{HOST}:{ports.apiserver}/readyz",
         # Verbose, to see the CSR signer: /healthz passes before the controllers have started.
         CONTROLLER_MANAGER: f"https://{HOST}:{ports.controller_manager}/healthz?verbose",
+        SCHEDULER: f"https://{HOST}:{ports.scheduler}/healthz",
     }[component]
+
+
+def health_ca(layout: Layout, component: str) -> Path | None:
+    """The CA that verifies a component's health endpoint (None: a self-signed serving cert)."""
+    return {ETCD: layout.etcd_pki / "ca.crt", APISERVER: layout.pki / "ca.crt"}.get(component)
+
+
+def health_client_cert(layout: Layout, component: str) -> tuple[Path, Path] | None:
+    """The client certificate and key a health probe presents (etcd requires one)."""
+    if component == ETCD:
+        return layout.etcd_pki / "healthcheck-client.crt", layout.etcd_pki / "healthcheck-client.key"
+    return None
 
 
 def health_text(component: str) -> str:

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import yaml
+from cryptography import x509
 
 
 def _b64(data: bytes) -> str:
@@ -46,3 +47,9 @@ def build(
 
 def dump(config: dict[str, Any]) -> bytes:
     return yaml.safe_dump(config, sort_keys=False).encode()
+
+
+def client_certificate(config: dict[str, Any]) -> x509.Certificate:
+    """The first user's embedded client certificate; KeyError/ValueError when there is none."""
+    data = config["users"][0]["user"]["client-certificate-data"]
+    return x509.load_pem_x509_certificate(base64.b64decode(data))

@@ -40,6 +40,9 @@ class Process:
     #: CA bundle that verifies the health endpoint's TLS certificate; None skips verification
     #: (the controller manager serves a self-signed certificate on 127.0.0.1).
     health_ca: Path | None = None
+    #: Client certificate and key the health probe presents (etcd with --client-cert-auth);
+    #: None presents none.
+    health_client_cert: tuple[Path, Path] | None = None
     #: Text the health response must contain (empty: any 200 answer is healthy).
     health_text: str = ""
     start_timeout: float = DEFAULT_START_TIMEOUT
@@ -70,7 +73,7 @@ class Process:
                     f"{self.log_file}:\n{log_tail(self.log_file)}",
                     hint="Fix the cause above, then run `make up` again.",
                 )
-            if probe(self.health_url, self.health_ca, self.health_text):
+            if probe(self.health_url, self.health_ca, self.health_text, client_cert=self.health_client_cert):
                 return popen.pid
             if time.monotonic() >= deadline:
                 stop_pid(popen.pid, self.name)
@@ -82,14 +85,23 @@ class Process:
             time.sleep(POLL_INTERVAL)
 
 
-def probe(url: str, ca_file: Path | None = None, text: str = "", timeout: float = 2.0) -> bool:
-    """True when ``url`` answers HTTP 200 with a body containing ``text``."""
+def probe(url: str, ca_file: Path | None = None, text: str = "", timeout: float = 2.0,
+          client_cert: tuple[Path, Path] | None = None) -> bool:
+    """True when ``url`` answers HTTP 200 with a body containing ``text``.
+
+    ``client_cert`` is a (certificate, key) pair presented in the TLS handshake.
+    """
     context = None
     if url.startswith("https://"):
-        if ca_file is None:
-            context = ssl._create_unverified_context()  # noqa: S323 - loopback, self-signed
-        else:
-            context = ssl.create_default_context(cafile=str(ca_file))
+        try:
+            if ca_file is None:
+                context = ssl._create_unverified_context()  # noqa: S323 - loopback, self-signed
+            else:
+                context = ssl.create_default_context(cafile=str(ca_file))
+            if client_cert is not None:
+                context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+        except (OSError, ssl.SSLError):  # a CA or client file missing or unreadable: not healthy
+            return False
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # noqa: S310
             return bool(resp.status == 200) and text in resp.read().decode(errors="replace")

@@ -166,6 +166,6 @@ def test_go_modules_pin_the_same_versions_as_versions_py() -> None:
 
 
 def test_node_image_binaries_are_never_downloaded(no_go_cache: Path, release_site: dict) -> None:
-    with pytest.raises(BinariesError, match="Go is not installed, so kubeadm, kubelet.* cannot be built"):
+    with pytest.raises(BinariesError, match="Go is not installed, so kubelet, kube-proxy.* cannot be built"):
         binaries.ensure("auto", progress=lambda _m: None, names=binaries.NODE_IMAGE_BINARIES)
     assert set(binaries.missing(binaries.NODE_IMAGE_BINARIES)) == set(binaries.NODE_IMAGE_BINARIES)

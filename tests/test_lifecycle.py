@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from typing import Iterator
 
 import pytest
 
-from cluster import ports, process
+from cluster import binaries, ports, process
 from cluster.controlplane import COMPONENTS
 
 pytestmark = pytest.mark.cluster
@@ -58,7 +59,7 @@ def test_up_twice_changes_nothing_and_down_leaves_no_process(cluster_root: Path)
         cluster_root / ".lab/local/etc/kubernetes/admin.conf").read_bytes()
     status = ckslab(cluster_root, "status")
     assert status.returncode == 0
-    assert status.stdout.count("yes") == 6
+    assert status.stdout.count("yes") == 2 * len(COMPONENTS)  # running and healthy
     assert sorted(our_processes(cluster_root)) == sorted(before.values())
     down = ckslab(cluster_root, "down")
     assert down.returncode == 0
@@ -88,6 +89,35 @@ def test_stale_state_after_everything_died_is_recovered(cluster_root: Path) -> N
     assert (cluster_root / ".lab/local/etc/kubernetes/pki/ca.crt").read_bytes() == ca  # same cluster
 
 
+def test_a_cluster_an_older_ckslab_started_is_upgraded_by_up(cluster_root: Path) -> None:
+    """Before kubeadm's whole PKI, a cluster had no etcd TLS, no front proxy and no scheduler: its
+    state names three components and its PKI has ca, apiserver and sa only. `make up` restarts it
+    with the missing files made, keeping the CA and the data."""
+    pki_dir = cluster_root / ".lab/local/etc/kubernetes/pki"
+    ca = (pki_dir / "ca.crt").read_bytes()
+    kubectl = [str(binaries.cached().kubectl), "--kubeconfig", str(cluster_root / ".lab/kubeconfig")]
+    subprocess.run([*kubectl, "create", "namespace", "kept"], check=True, capture_output=True, timeout=60)
+    for pid in our_processes(cluster_root):
+        os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(pki_dir / "etcd")
+    for stale in pki_dir.glob("front-proxy-*"):
+        stale.unlink()
+    state_file = cluster_root / ".lab" / "state.json"
+    old = json.loads(state_file.read_text())
+    del old["details"]["ports"]["scheduler"], old["details"]["pids"]["kube-scheduler"]
+    state_file.write_text(json.dumps(old))
+    status = ckslab(cluster_root, "status")
+    assert status.returncode == 1 and "older ckslab" in status.stdout, status.stdout + status.stderr
+    up = ckslab(cluster_root, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "started by an older ckslab" in up.stderr
+    assert ckslab(cluster_root, "status").returncode == 0
+    assert (pki_dir / "ca.crt").read_bytes() == ca
+    assert (pki_dir / "etcd" / "server.crt").exists() and (pki_dir / "front-proxy-ca.crt").exists()
+    got = subprocess.run([*kubectl, "get", "namespace", "kept"], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+
+
 def test_controlplane_show_and_ca_and_env(cluster_root: Path) -> None:
     shown = ckslab(cluster_root, "controlplane", "show", "controller-manager")
     assert shown.returncode == 0
@@ -99,10 +129,11 @@ def test_controlplane_show_and_ca_and_env(cluster_root: Path) -> None:
     ca = ckslab(cluster_root, "controlplane", "ca")
     assert ca.stdout == (cluster_root / ".lab/local/etc/kubernetes/pki/ca.crt").read_text()
     env = ckslab(cluster_root, "env").stdout
-    result = subprocess.run(["bash", "-c", f"{env}\nkubectl get csr -o name && kubectl version -o json"],
+    result = subprocess.run(["bash", "-c", f"{env}\nkubeadm version -o short && kubectl get csr -o name && kubectl version -o json"],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert '"gitVersion": "v1.37.0"' in result.stdout
+    assert result.stdout.startswith("v1.37.0\n")  # kubeadm, from the same cache, on PATH
 
 
 def test_port_in_use_is_replaced_by_another(lab_root: Path, binaries_built: None) -> None:
@@ -112,7 +143,7 @@ def test_port_in_use_is_replaced_by_another(lab_root: Path, binaries_built: None
         taken = busy.getsockname()[1]
         assert ports.pick(taken, set()) != taken
         squatted = []
-        for preferred in (2379, 2380, 6443, 10257):  # squat the well-known ports that are free
+        for preferred in (2379, 2380, 6443, 10257, 10259):  # squat the well-known ports that are free
             if ports.is_free(preferred):
                 sock = socket.socket()
                 sock.bind(("127.0.0.1", preferred))

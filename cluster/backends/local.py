@@ -1,4 +1,4 @@
-"""The local backend: etcd, kube-apiserver and kube-controller-manager as processes.
+"""The local backend: etcd, kube-apiserver, kube-controller-manager and kube-scheduler as processes.
 
 No Docker needed. Everything listens on 127.0.0.1. Components start in order from their
 manifests (``.lab/local/etc/kubernetes/manifests/``), each waited on through its health
@@ -12,12 +12,13 @@ import shutil
 import time
 from pathlib import Path
 
-from cluster import binaries, controlplane, ports, preflight, process, state
+from cluster import binaries, certlist, controlplane, ports, preflight, process, security, state
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
-from cluster.backends.local_pki import ensure_pki, write_kubeconfigs
-from cluster.controlplane import APISERVER, COMPONENTS, Layout, Ports
+from cluster.backends.local_pki import bind_cluster_admins, ensure_pki, write_kubeconfigs
+from cluster.controlplane import APISERVER, COMPONENTS, ETCD, Layout, Ports
 from cluster.errors import CkslabError, ComponentFailed, StateCorrupted
 from cluster.paths import write_private
+from cluster.preflight import Finding
 from cluster.versions import KUBERNETES_VERSION
 
 #: Attempts at starting the plane when another program takes a chosen port meanwhile.
@@ -60,11 +61,15 @@ class LocalBackend(Backend):
                     write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
                 return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
                                 time.monotonic() - started, already_running=True)
-            progress("some components are not running: restarting the control plane (data and PKI kept)")
+            if any(c not in dict(current.details.get("pids", {})) for c in COMPONENTS):
+                progress("this cluster was started by an older ckslab (no etcd TLS, no kube-scheduler): "
+                         "restarting it with kubeadm's whole PKI (data and CA kept)")
+            else:
+                progress("some components are not running: restarting the control plane (data and PKI kept)")
             self._stop_all(progress)
             recovered = True
         bins = binaries.require(self.needs)
-        ca = ensure_pki(self.layout)
+        ca = ensure_pki(self.layout)["ca"]
         avoid: set[int] = set()
         for attempt in range(1, PORT_ATTEMPTS + 1):
             chosen = self._choose_ports(avoid)
@@ -86,6 +91,7 @@ class LocalBackend(Backend):
         write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
         progress("preflight: proving the cluster signs kube-apiserver-client CSRs")
         try:
+            bind_cluster_admins(self.layout)
             preflight.require_signing(self.lab.kubeconfig, self.ca_certificate())
         except CkslabError:
             if not recovered:  # a new cluster that cannot sign is no use: remove it
@@ -98,7 +104,7 @@ class LocalBackend(Backend):
         taken = set(avoid)
         chosen = {}
         for key, preferred in (("etcd", 2379), ("etcd_peer", 2380), ("apiserver", 6443),
-                               ("controller_manager", 10257)):
+                               ("controller_manager", 10257), ("scheduler", 10259)):
             chosen[key] = ports.pick(preferred, taken)
             taken.add(chosen[key])
         return Ports(**chosen)
@@ -127,7 +133,8 @@ class LocalBackend(Backend):
             command=[str(bins.path(component)), *command[1:]],
             log_file=self.layout.log(component),
             health_url=controlplane.health_url(component, chosen),
-            health_ca=self.layout.pki / "ca.crt" if component == APISERVER else None,
+            health_ca=controlplane.health_ca(self.layout, component),
+            health_client_cert=controlplane.health_client_cert(self.layout, component),
             health_text=controlplane.health_text(component),
         )
 
@@ -183,18 +190,23 @@ class LocalBackend(Backend):
         if current is None:
             return None
         try:
-            chosen = Ports(**current.details["ports"])
-            pids = {c: int(current.details["pids"][c]) for c in COMPONENTS}
-        except (KeyError, TypeError, ValueError) as err:
+            chosen = _ports(current.details["ports"])
+            # A component missing from the state (the scheduler, for a cluster an older ckslab
+            # started) counts as not running, so `make up` restarts the plane with it.
+            pids = {c: int(current.details["pids"].get(c, 0)) for c in COMPONENTS}
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StateCorrupted(f"the lab state {self.lab.state_file} is damaged ({err!r}).",
                                  state.REPAIR_HINT) from err
         components = []
         for component in COMPONENTS:
             running = process.is_running(pids[component], self.marker)
             url = controlplane.health_url(component, chosen)
-            ca = self.layout.pki / "ca.crt" if component == APISERVER else None
-            healthy = running and process.probe(url, ca, controlplane.health_text(component))
-            detail = f"pid {pids[component]}, {url}" if running else f"not running (was pid {pids[component]})"
+            healthy = running and process.probe(url, controlplane.health_ca(self.layout, component),
+                                                controlplane.health_text(component),
+                                                client_cert=controlplane.health_client_cert(self.layout, component))
+            detail = (f"pid {pids[component]}, {url}" if running else
+                      f"not running (was pid {pids[component]})" if pids[component] else
+                      "not started (this cluster was started by an older ckslab: `make up` adds it)")
             components.append(ComponentStatus(component, running, healthy, detail))
         return ClusterStatus(self.name, current.version, current.server, components)
 
@@ -228,8 +240,8 @@ class LocalBackend(Backend):
         current = self._state()
         if current is None or current.backend != self.name:
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
-        chosen = Ports(**current.details["ports"])
-        pid = int(current.details["pids"][component])
+        chosen = _ports(current.details["ports"])
+        pid = int(current.details["pids"].get(component, 0))
         progress(f"stopping {component} (pid {pid})")
         process.stop_pid(pid, component, self.marker)
         progress(f"starting {component} from {self.layout.manifest(component)}")
@@ -237,3 +249,26 @@ class LocalBackend(Backend):
         current.details["pids"][component] = new_pid
         state.write(self.lab.state_file, current)
 
+    def security_findings(self) -> list[Finding]:
+        """``ckslab doctor``'s security checks of the running plane (``cluster.security``)."""
+        current = self._state()
+        if current is None or current.backend != self.name:
+            raise CkslabError("no local cluster is up.", "Run `make up` first.")
+        etcd_flags = self.running_command(ETCD)
+        client_url = next((a.split("=", 1)[1].split(",")[0] for a in etcd_flags
+                           if a.startswith("--listen-client-urls=")), "")
+        etc, pki_dir = self.layout.etc, self.layout.pki
+        keys = sorted(pki_dir.rglob("*.key")) + [etc / spec.file_name for spec in certlist.KUBECONFIGS]
+        ca_keys = [pki_dir / f"{spec.base_name}.key" for spec in certlist.CERTIFICATES if spec.is_ca]
+        return [
+            security.etcd_requires_client_certificates(client_url, self.layout.manifest(ETCD)),
+            security.private_files(keys),
+            security.ca_keys_owner_only(ca_keys),
+            security.anonymous_as_kubeadm(current.server, pki_dir / "ca.crt", self.layout.admin_conf,
+                                          self.running_command(APISERVER), self.layout.manifest(APISERVER)),
+        ]
+
+
+def _ports(recorded: dict[str, int]) -> Ports:
+    """The ports in a state file; one an older ckslab did not record is 0 (none)."""
+    return Ports(**{**{name: 0 for name in Ports.__dataclass_fields__}, **recorded})

@@ -5,7 +5,7 @@
 # idempotent: it deletes what an earlier run made, then submits every request again, pending.
 #
 # The requesters' keys and requests are kept in requests/. Each CSR is created *as* its requester
-# (impersonation, which the admin's group system:masters may do), so spec.username and the
+# (impersonation, which the admin may do: it is cluster-admin), so spec.username and the
 # REQUESTOR column of `kubectl get csr` show who asked, as on a real cluster.
 set -euo pipefail
 user="${CKSLAB_USER:-reviewer}"
