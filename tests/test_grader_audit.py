@@ -32,7 +32,7 @@ def test_the_policy_is_an_audit_v1_policy_recording_csr_writes() -> None:
 
 def test_the_api_server_command_writes_the_audit_log(tmp_path: Path) -> None:
     layout = controlplane.Layout(tmp_path)
-    ports = controlplane.Ports(2379, 2380, 6443, 10257)
+    ports = controlplane.Ports(2379, 2380, 6443, 10257, 10259)
     command = controlplane.apiserver_command(layout, ports)
     assert f"--audit-policy-file={layout.audit_policy}" in command
     assert f"--audit-log-path={tmp_path}/var/log/kubernetes/audit/audit.log" in command
