@@ -212,8 +212,9 @@ def cmd_kind_ready(args: argparse.Namespace) -> int:
     out.print(f"Container engine ready for kind ({ready.check.provider}): {ready.check.reason}.", soft_wrap=True)
     from cluster.backends import kind
 
-    image, _local, why = kind.choose_image(_progress())
-    out.print(f"Node image for kind: {image.split('@')[0]} ({why}). Next: make up BACKEND=kind", soft_wrap=True)
+    image, local, why = kind.choose_image(_progress())
+    where = "built here from the same release: the official one cannot be pulled" if local else why
+    out.print(f"Node image for kind: {image.split('@')[0]} ({where}). Next: make up BACKEND=kind", soft_wrap=True)
     return 0
 
 
