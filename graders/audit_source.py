@@ -20,13 +20,13 @@ from pathlib import Path
 from kubernetes import client
 
 from cluster import controlplane, state
+from cluster.backends import kind
 from cluster.errors import CkslabError
 from graders import audit, kube
 from graders.audit import Unavailable
 from graders.signing_config.flags import flag_value
 
 AUDIT_LOG_PATH = "--audit-log-path"
-KIND_NODE = "ckslab-control-plane"
 
 
 def read_trail(kubeconfig: Path, api: client.ApiClient | None = None) -> audit.Trail | Unavailable:
@@ -40,7 +40,7 @@ def read_trail(kubeconfig: Path, api: client.ApiClient | None = None) -> audit.T
                            "(the existing backend)")
     if current.backend == "local":
         return _local(current)
-    return _kind(api or kube.client_for(kubeconfig))
+    return _kind(api or kube.client_for(kubeconfig), kind.node_for(kubeconfig.parent / "state.json"))
 
 
 def _no_flag() -> Unavailable:
@@ -74,7 +74,7 @@ def _local(current: state.ClusterState) -> audit.Trail | Unavailable:
     return audit.parse(lines, str(log))
 
 
-def _kind(api: client.ApiClient) -> audit.Trail | Unavailable:
+def _kind(api: client.ApiClient, node: str) -> audit.Trail | Unavailable:
     try:
         pods = client.CoreV1Api(api).list_namespaced_pod(
             "kube-system", label_selector=f"component={controlplane.APISERVER}",
@@ -85,10 +85,10 @@ def _kind(api: client.ApiClient) -> audit.Trail | Unavailable:
     path = flag_value(command, AUDIT_LOG_PATH)
     if not path or path == "-":
         return _no_flag()
-    where = f"{path} in the node container {KIND_NODE}"
+    where = f"{path} in the node container {node}"
     try:
         # Rotated files are audit-<timestamp>.log beside audit.log: oldest first, then the current one.
-        done = subprocess.run(["docker", "exec", KIND_NODE, "sh", "-c",
+        done = subprocess.run([kind.engine()[1], "exec", node, "sh", "-c",
                                'cat "${1%.log}"-*.log "$1" 2>/dev/null; true', "sh", path],
                               capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cluster import binaries, paths
+from cluster import binaries, paths, state
+from cluster.backends import kind
 from cluster.errors import CkslabError, UsageError
 from labs import catalog, learner_copy
 
@@ -60,11 +61,23 @@ class LabRun:
         return self.root / ".lab" / "progress" / f"{self.lab.id}--{self.user}.json"
 
     def env(self) -> dict[str, str]:
-        """The environment of setup and solution scripts: admin kubeconfig, pinned kubectl, user."""
+        """The environment of setup and solution scripts: admin kubeconfig, pinned kubectl, user.
+
+        On kind also ``CKSLAB_KIND_NODE`` (the control-plane node's container) and ``CKSLAB_ENGINE``
+        (``docker`` or ``podman``, the client that runs ``exec`` in it).
+        """
         path = os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
                                 os.environ.get("PATH", "")])
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path, "CKSLAB_USER": self.user,
-                "CKSLAB_SUFFIX": self.suffix, "CKSLAB_WORKSPACE": str(self.workspace)}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path, "CKSLAB_USER": self.user,
+               "CKSLAB_SUFFIX": self.suffix, "CKSLAB_WORKSPACE": str(self.workspace)}
+        state_file = self.kubeconfig.parent / "state.json"
+        try:
+            current = state.read(state_file)
+        except CkslabError:
+            current = None
+        if current is not None and current.backend == "kind":
+            env.update(CKSLAB_KIND_NODE=kind.node_for(state_file), CKSLAB_ENGINE=kind.engine()[1])
+        return env
 
 
 def workspace_for(lab: catalog.Lab, user: str, root: Path) -> Path:

@@ -179,7 +179,9 @@ def test_down_leaves_no_container_network_or_volume(kind_root: Path) -> None:
     assert not [n for n in names if n.startswith(kind.CLUSTER_NAME + "-")]
     networks = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
                               check=True).stdout.split()
-    assert kind.KIND_NETWORK not in networks
+    others = subprocess.run(["docker", "ps", "-aq", "--filter", f"network={kind.KIND_NETWORK}"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert (kind.KIND_NETWORK in networks) == bool(others)  # kept only for another checkout's cluster
     left = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
     assert not set(volumes) & set(left)
     assert not (kind_root / ".lab" / "kubeconfig").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -27,8 +28,41 @@ from cluster.process import log_tail
 from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
 from cluster.waiting import WaitTimeout, wait_until
 
-CLUSTER_NAME = "ckslab"
+def _cluster_name() -> str:
+    """The kind cluster's name: ``KIND_CLUSTER_NAME`` (kind's own variable) or ``ckslab``.
+
+    kind names the control-plane node's container ``<name>-control-plane``
+    (kind's pkg/cluster/internal/create/actions/config); a name must be lower-case letters,
+    digits, ``-`` and ``.`` (kind's pkg/internal/apis/config/validate.go).
+    """
+    return os.environ.get("KIND_CLUSTER_NAME", "").strip() or "ckslab"
+
+
+def check_cluster_name() -> None:
+    """Raise :class:`CkslabError` (with its fix) when ``KIND_CLUSTER_NAME`` is not a kind name."""
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", CLUSTER_NAME):
+        raise CkslabError(f"KIND_CLUSTER_NAME={CLUSTER_NAME!r} is not a kind cluster name.",
+                          "Use lower-case letters, digits, '-' and '.', or unset KIND_CLUSTER_NAME (ckslab).")
+
+
+#: Two checkouts (or test runs) on one machine each set their own KIND_CLUSTER_NAME.
+CLUSTER_NAME = _cluster_name()
 NODE = f"{CLUSTER_NAME}-control-plane"
+
+
+def node_for(state_file: Path) -> str:
+    """The control-plane node container of the kind cluster recorded in ``state_file``.
+
+    ``<cluster>-control-plane`` for the cluster ``up`` recorded (``details.cluster``), so graders and
+    notebooks find the checkout's node whatever KIND_CLUSTER_NAME says now; :data:`NODE` when the
+    file is missing, unreadable or records no cluster.
+    """
+    try:
+        current = state.read(state_file)
+    except CkslabError:
+        current = None
+    cluster = str(current.details.get("cluster", "")) if current is not None else ""
+    return f"{cluster}-control-plane" if cluster else NODE
 CONFIG_TEMPLATE = paths.checkout() / "cluster" / "kind" / "kind-config.yaml"
 #: kind's own wait for the control plane to be Ready.
 CREATE_WAIT = "300s"
@@ -135,6 +169,10 @@ class KindBackend(Backend):
     name = "kind"
     needs = ("kind", "kubectl")
 
+    @property
+    def _container(self) -> str:
+        return node_for(self.lab.state_file)
+
     def available(self) -> Availability:
         found = docker.check()
         return Availability(found.usable, found.reason)
@@ -148,7 +186,7 @@ class KindBackend(Backend):
         return CLUSTER_NAME in listed.stdout.split()
 
     def _node_image(self) -> str:
-        shown = _docker("inspect", "-f", "{{.Config.Image}}", NODE)
+        shown = _docker("inspect", "-f", "{{.Config.Image}}", self._container)
         return shown.stdout.strip() if shown.returncode == 0 else ""
 
     def up(self, progress: Progress) -> UpResult:
@@ -159,6 +197,7 @@ class KindBackend(Backend):
             if status is not None and status.healthy:
                 return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
                                 time.monotonic() - started, already_running=True)
+        check_cluster_name()
         workers = workers_from_env()
         image, local, why = choose_image(progress)
         progress(f"node image {image.split('@')[0]}: {why}")
@@ -216,7 +255,7 @@ class KindBackend(Backend):
         deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
         if deleted.returncode != 0:
             raise CkslabError(f"kind delete cluster failed: {deleted.stderr.strip()}",
-                              f"Run `make down` again, or `docker rm -f -v {NODE}`.")
+                              f"Run `make down` again, or `{engine()[1]} rm -f -v {self._container}`.")
         # kind keeps its network for other clusters; remove it when nothing else uses it.
         attached = _docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK)
         if attached.returncode == 0 and attached.stdout.strip() == "0":
@@ -224,6 +263,14 @@ class KindBackend(Backend):
 
     def down(self, progress: Progress) -> bool:
         existed = self.lab.state_file.exists()
+        try:
+            current = state.read(self.lab.state_file)
+        except CkslabError:  # a damaged state file: down repairs it
+            current = None
+        recorded = str(current.details.get("cluster", "")) if current is not None else ""
+        if recorded and recorded != CLUSTER_NAME:
+            raise CkslabError(f"this checkout's kind cluster is {recorded!r}, but KIND_CLUSTER_NAME says "
+                              f"{CLUSTER_NAME!r}.", f"Run `KIND_CLUSTER_NAME={recorded} make down`.")
         if not binaries.missing(("kind",)) and self._exists():
             progress(f"deleting kind cluster {CLUSTER_NAME!r}")
             self._delete()
@@ -236,29 +283,29 @@ class KindBackend(Backend):
         current = state.read(self.lab.state_file)
         if current is None:
             return None
-        inspect = _docker("inspect", "-f", "{{.State.Running}}", NODE, timeout=30)
+        inspect = _docker("inspect", "-f", "{{.State.Running}}", self._container, timeout=30)
         running = inspect.stdout.strip() == "true"
         answers = running and preflight.api_answers(self.lab.kubeconfig)
-        detail = f"container {NODE}" if running else f"container {NODE} is not running"
+        detail = f"container {self._container}" if running else f"container {self._container} is not running"
         return ClusterStatus(self.name, current.version, current.server,
                              [ComponentStatus("control-plane node", running, answers, detail)])
 
     def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         if state.read(self.lab.state_file) is None:
             raise CkslabError("no kind cluster is up.", "Run `make up BACKEND=kind` first.")
-        return subprocess.run([engine()[1], "exec", *(["-i"] if stdin is not None else []), NODE, *command],
+        return subprocess.run([engine()[1], "exec", *(["-i"] if stdin is not None else []), self._container, *command],
                               input=stdin, capture_output=True, timeout=timeout, check=False)
 
     def _node_file(self, path: str) -> bytes:
         shown = self._node("cat", path)
         if shown.returncode != 0:
-            raise CkslabError(f"cannot read {path} in the node {NODE}: {shown.stderr.decode().strip()}",
+            raise CkslabError(f"cannot read {path} in the node {self._container}: {shown.stderr.decode().strip()}",
                               "Run `make status`; `make up` restarts a stopped cluster.")
         return shown.stdout
 
     def show_component(self, component: str) -> str:
         path = f"/etc/kubernetes/manifests/{component}.yaml"
-        return f"# {path} in the node container {NODE}\n{self._node_file(path).decode()}"
+        return f"# {path} in the node container {self._container}\n{self._node_file(path).decode()}"
 
     def ca_certificate(self) -> bytes:
         return self._node_file("/etc/kubernetes/pki/ca.crt")
@@ -269,8 +316,8 @@ class KindBackend(Backend):
         # the 15-character comm, too short for kube-controller-manager).
         shown = self._node("sh", "-c", f"pid=$(pgrep -o -f '^{component}( |$)') && cat /proc/$pid/cmdline")
         if shown.returncode != 0 or not shown.stdout:
-            raise CkslabError(f"no {component} process runs in the node {NODE}.",
-                              f"See `docker exec {NODE} crictl ps -a --name {component}`.")
+            raise CkslabError(f"no {component} process runs in the node {self._container}.",
+                              f"See `{engine()[1]} exec {self._container} crictl ps -a --name {component}`.")
         return shown.stdout.rstrip(b"\0").decode().split("\0")
 
     def _manifest_command(self, component: str) -> list[str]:
@@ -310,8 +357,8 @@ class KindBackend(Backend):
         try:
             wait_until(done, RESTART_TIMEOUT, interval=1.0, what=what)
         except WaitTimeout as err:
-            raise CkslabError(f"{err}.", f"A typo in the manifest leaves the pod failing: see `docker exec {NODE} "
-                              f"crictl ps -a --name {component}` and `docker exec {NODE} journalctl -u kubelet "
+            raise CkslabError(f"{err}.", f"A typo in the manifest leaves the pod failing: see `{engine()[1]} exec {self._container} "
+                              f"crictl ps -a --name {component}` and `{engine()[1]} exec {self._container} journalctl -u kubelet "
                               "-n 50`.") from err
 
 

@@ -25,11 +25,12 @@ import yaml
 from kubernetes import client
 
 from cluster import controlplane, process, state
+from cluster.backends import kind
 from cluster.errors import CkslabError
 from graders import kube
 from graders.expect import fail
 from graders.signing_config.flags import SigningConfig
-from graders.signing_config.lab import KIND_MANIFEST, KIND_NODE
+from graders.signing_config.lab import KIND_MANIFEST
 
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
 
@@ -62,7 +63,7 @@ def read(root: Path, admin_api: client.ApiClient) -> ControllerManager:
     if current.backend == "local":
         return _local(root, current)
     if current.backend == "kind":
-        return _kind(admin_api)
+        return _kind(admin_api, kind.node_for(root / ".lab" / "state.json"))
     fail(f"This lab cannot be done on the {current.backend} backend: ckslab neither sees nor changes the "
          "controller manager of a cluster it did not create.",
          "Run the lab on a cluster ckslab creates: make down && make up BACKEND=local (or BACKEND=kind)")
@@ -111,13 +112,13 @@ def _process_start(pid: int) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
-def _kind(admin_api: client.ApiClient) -> ControllerManager:
-    where = f"{KIND_MANIFEST} in the node container {KIND_NODE}"
+def _kind(admin_api: client.ApiClient, node: str) -> ControllerManager:
+    where = f"{KIND_MANIFEST} in the node container {node}"
     try:
-        done = subprocess.run(["docker", "exec", KIND_NODE, "cat", KIND_MANIFEST], capture_output=True,
+        done = subprocess.run([kind.engine()[1], "exec", node, "cat", KIND_MANIFEST], capture_output=True,
                               text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
-        fail(f"could not check: docker exec {KIND_NODE} failed ({err}).", _UNREACHABLE)
+        fail(f"could not check: {kind.engine()[1]} exec {node} failed ({err}).", _UNREACHABLE)
     if done.returncode != 0:
         fail(f"could not check: {where} cannot be read ({done.stderr.strip()[:160]}).", _UNREACHABLE)
     manifest = _manifest_command(done.stdout, where)
@@ -128,12 +129,12 @@ def _kind(admin_api: client.ApiClient) -> ControllerManager:
     except Exception as err:
         fail(f"could not check: the cluster did not answer when listing the controller manager's pod "
              f"({' '.join(str(err).split())[:160]}).", _UNREACHABLE)
-    pods = [p for p in pods if p.spec and p.spec.node_name == KIND_NODE] or pods
+    pods = [p for p in pods if p.spec and p.spec.node_name == node] or pods
     ready = [p for p in pods if p.status and p.status.phase == "Running"]
     if not ready:
         fail("The controller manager's static pod is not running: the kubelet may have failed to start it "
              f"from {where}.", "kubectl -n kube-system get pod -l component=kube-controller-manager; "
-             f"docker exec {KIND_NODE} crictl ps -a --name kube-controller-manager")
+             f"{kind.engine()[1]} exec {node} crictl ps -a --name kube-controller-manager")
     pod = ready[0]
     statuses = (pod.status.container_statuses or []) if pod.status else []
     running_state = statuses[0].state.running if statuses and statuses[0].state else None

@@ -11,13 +11,14 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from cluster.backends import kind
+
 #: The --cluster-signing-duration the lab asks for: 30 days.
 TARGET_TEXT = "720h"
 TARGET = dt.timedelta(hours=720)
 #: Where setup.sh keeps the controller manager's manifest as it was before the lab (reset
 #: restores it), relative to the project root.
 ORIGINAL_MANIFEST = Path(".lab") / "signing-config" / "original-kube-controller-manager.yaml"
-KIND_NODE = "ckslab-control-plane"
 KIND_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
 SHOW = "ckslab controlplane show controller-manager"
 RESTART = "ckslab controlplane restart controller-manager"
@@ -68,7 +69,8 @@ class SigningLab:
     def change_duration(self, backend: str, manifest: str) -> str:
         if backend == "kind":
             return (f"add - --cluster-signing-duration={TARGET_TEXT} to the command in {KIND_MANIFEST} "
-                    f"(docker exec -it {KIND_NODE} bash); the kubelet restarts the static pod")
+                    f"({kind.engine()[1]} exec -it {kind.node_for(self.root / '.lab' / 'state.json')} bash); "
+                    "the kubelet restarts the static pod")
         return f"add - --cluster-signing-duration={TARGET_TEXT} to the command in {manifest}, then {RESTART}"
 
     def restart(self, backend: str) -> str:

@@ -14,7 +14,8 @@ root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
 store="$root/.lab/signing-config"
 original="$store/original-kube-controller-manager.yaml"
-node=ckslab-control-plane
+node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
+engine="${CKSLAB_ENGINE:-docker}"
 backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
 
 if [ "$backend" = existing ]; then
@@ -40,7 +41,7 @@ if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster"
 elif ! cmp -s "$store/current.yaml" "$original"; then
   echo "NOTE: An earlier run changed $manifest: the original is restored (for every learner of this cluster)."
   if [ "$backend" = kind ]; then  # written beside, then moved in: the kubelet never reads half a file
-    docker exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm-original.yaml && mv /etc/kubernetes/.kcm-original.yaml $manifest" \
+    "$engine" exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm-original.yaml && mv /etc/kubernetes/.kcm-original.yaml $manifest" \
       < "$original"
   else
     cp "$original" "$manifest.ckslab-restore" && mv "$manifest.ckslab-restore" "$manifest"

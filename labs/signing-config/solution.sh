@@ -9,7 +9,8 @@ name="$user-short"
 duration=720h
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
-node=ckslab-control-plane
+node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
+engine="${CKSLAB_ENGINE:-docker}"
 backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
 if [ "$backend" = existing ]; then
   echo "signing-config cannot be done on the existing backend." >&2
@@ -51,8 +52,8 @@ command = [c for c in container['command'] if not c.startswith('--cluster-signin
 container['command'] = command + ['--cluster-signing-duration=$duration']
 sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))"
 if [ "$backend" = kind ]; then
-  docker exec "$node" cat "$manifest" | python3 -c "$set_duration" \
-    | docker exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm.yaml && mv /etc/kubernetes/.kcm.yaml $manifest"
+  "$engine" exec "$node" cat "$manifest" | python3 -c "$set_duration" \
+    | "$engine" exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm.yaml && mv /etc/kubernetes/.kcm.yaml $manifest"
   echo "waiting for the kubelet to restart the static pod"
   for _ in $(seq 90); do
     kubectl -n kube-system get pod -l component=kube-controller-manager \

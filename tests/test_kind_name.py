@@ -1,0 +1,74 @@
+"""KIND_CLUSTER_NAME: two checkouts on one machine each have their own kind cluster and node.
+
+Hermetic: no engine is asked anything; the state file is what ``up`` records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster import state
+from cluster.backends import kind
+from cluster.backends.kind import KindBackend
+from cluster.errors import CkslabError
+from cluster.paths import LabPaths
+from labs import catalog
+from labs.engine import LabRun
+
+
+def _record(root: Path, backend: str, cluster: str | None) -> Path:
+    details = {"cluster": cluster} if cluster else {}
+    path = root / ".lab" / "state.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state.write(path, state.ClusterState(backend, "v1.37.0", "https://127.0.0.1:1", details))
+    return path
+
+
+def test_the_name_comes_from_kinds_own_variable() -> None:
+    code = "from cluster.backends import kind; print(kind.CLUSTER_NAME, kind.NODE)"
+    for value, expected in (("", "ckslab ckslab-control-plane"), ("lab-b", "lab-b lab-b-control-plane")):
+        env = {**os.environ, "KIND_CLUSTER_NAME": value}
+        shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert shown.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("name", ["Lab_B", "-lab", "lab b", "lab-"])
+def test_a_name_kind_would_refuse_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setattr(kind, "CLUSTER_NAME", name)
+    with pytest.raises(CkslabError) as raised:
+        kind.check_cluster_name()
+    assert repr(name) in raised.value.message and "unset KIND_CLUSTER_NAME" in (raised.value.hint or "")
+
+
+def test_the_node_is_the_one_up_recorded(tmp_path: Path) -> None:
+    recorded = _record(tmp_path, "kind", "lab-b")
+    assert kind.node_for(recorded) == "lab-b-control-plane"
+    assert kind.node_for(tmp_path / "missing.json") == kind.NODE
+    recorded.write_text("{not json")
+    assert kind.node_for(recorded) == kind.NODE
+
+
+def test_down_under_another_name_refuses_and_deletes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = _record(tmp_path, "kind", "lab-b")
+    monkeypatch.setattr(kind, "CLUSTER_NAME", "lab-c")
+    with pytest.raises(CkslabError) as raised:
+        KindBackend(LabPaths(tmp_path)).down(print)
+    assert "KIND_CLUSTER_NAME=lab-b make down" in (raised.value.hint or "")
+    assert json.loads(recorded.read_text())["details"]["cluster"] == "lab-b"
+
+
+def test_lab_scripts_are_told_the_node_and_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kind, "engine", lambda: ("podman", "podman"))
+    lab = catalog.load("signing-config")
+    _record(tmp_path, "kind", "lab-b")
+    env = LabRun(lab, "jane", tmp_path / "workspace", tmp_path / ".lab" / "kubeconfig", tmp_path, "").env()
+    assert (env["CKSLAB_KIND_NODE"], env["CKSLAB_ENGINE"]) == ("lab-b-control-plane", "podman")
+    _record(tmp_path, "local", None)
+    env = LabRun(lab, "jane", tmp_path / "workspace", tmp_path / ".lab" / "kubeconfig", tmp_path, "").env()
+    assert "CKSLAB_KIND_NODE" not in env
