@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from kubernetes import client
 
-from graders import audit, audit_source, issuance, kube
+from graders import audit, issuance, kube
 from graders.certificates_api.lab import LabFiles
 
 DEFAULT_USER = "jane"
@@ -23,26 +23,9 @@ def lab() -> LabFiles:
 
 
 @pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    return kube.admin_client()
-
-
-@pytest.fixture(scope="session")
-def cluster_ca(admin_api: client.ApiClient) -> x509.Certificate:
-    return kube.ca_certificate(admin_api)
-
-
-@pytest.fixture(scope="session")
 def cluster_csr(admin_api: client.ApiClient, lab: LabFiles) -> client.V1CertificateSigningRequest | None:
     """The CSR named after the user, or None when the cluster has none."""
     return kube.csr_or_fail(admin_api, lab.user)
-
-
-@pytest.fixture(scope="session")
-def trail(admin_api: client.ApiClient) -> audit.Trail | audit.Unavailable:
-    """The API server's audit log of CSR writes, or why none can be read."""
-    return audit_source.read_trail(kube.kubeconfig_path(), admin_api)
 
 
 @pytest.fixture(scope="session")

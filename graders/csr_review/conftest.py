@@ -24,12 +24,6 @@ def lab() -> ReviewLab:
 
 
 @pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    return kube.admin_client()
-
-
-@pytest.fixture(scope="session")
 def client_csrs(admin_api: client.ApiClient) -> list[Csr]:
     """Every CSR in the cluster for the kube-apiserver-client signer, whoever made it."""
     try:

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from kubernetes import client
 
-from graders import audit, audit_source, files, issuance, kube, signing_duration
+from graders import audit, files, issuance, kube, signing_duration
 from graders.expect import StepFailure, fail
 from graders.expiry_rotation.lab import LabFiles
 
@@ -21,17 +21,6 @@ DEFAULT_USER = "jane"
 @pytest.fixture(scope="session")
 def lab() -> LabFiles:
     return LabFiles(*kube.lab_context("expiry-rotation", DEFAULT_USER))
-
-
-@pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    return kube.admin_client()
-
-
-@pytest.fixture(scope="session")
-def cluster_ca(admin_api: client.ApiClient) -> x509.Certificate:
-    return kube.ca_certificate(admin_api)
 
 
 @pytest.fixture(scope="session")
@@ -48,12 +37,6 @@ def original(lab: LabFiles) -> x509.Certificate:
 def renewed_csr(admin_api: client.ApiClient, lab: LabFiles) -> client.V1CertificateSigningRequest | None:
     """The CSR <user>-renewed, or None when the cluster has none."""
     return kube.csr_or_fail(admin_api, lab.renewed)
-
-
-@pytest.fixture(scope="session")
-def trail(admin_api: client.ApiClient) -> audit.Trail | audit.Unavailable:
-    """The API server's audit log of CSR writes, or why none can be read."""
-    return audit_source.read_trail(kube.kubeconfig_path(), admin_api)
 
 
 @pytest.fixture(scope="session")

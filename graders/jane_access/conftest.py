@@ -24,12 +24,6 @@ def lab() -> LabNames:
 
 
 @pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    return kube.admin_client()
-
-
-@pytest.fixture(scope="session")
 def namespace(admin_api: client.ApiClient, lab: LabNames) -> str:
     """The lab's namespace, which setup.sh creates: no step can pass without it."""
     if not access.namespace_exists(admin_api, lab.namespace):
