@@ -12,11 +12,11 @@ import re
 import secrets
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
+from lab_learner import LabLearner
 from notebook_run import run_learner_copy
 
 from cluster import binaries
@@ -48,54 +48,11 @@ kubectl config set-credentials $CKSLAB_USER --client-certificate=$CKSLAB_USER-re
 """
 
 
-@dataclass
-class Learner:
-    """A learner of the lab: ckslab commands and bash as the admin, in a shared project root."""
+class Learner(LabLearner):
+    """A learner of the expiry-rotation lab."""
 
-    root: Path
-    user: str
-
-    @property
-    def workspace(self) -> Path:
-        return self.root / "workspace" / f"{LAB}-{self.user}"
-
-    def ckslab(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "CKSLAB_ROOT": str(self.root)}
-        env.pop("CKSLAB_USER", None)
-        done = subprocess.run([sys.executable, "-m", "ckslab", *args, "--user", self.user], capture_output=True,
-                              text=True, env=env, timeout=300, check=False)
-        assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-        return done
-
-    def bash(self, script: str) -> None:
-        """Run ``script`` in the workspace as the admin, with the pinned kubectl and CKSLAB_USER."""
-        path = f"{binaries.cached().kubectl.parent}{os.pathsep}{os.environ['PATH']}"
-        env = {**os.environ, "KUBECONFIG": str(self.root / ".lab" / "kubeconfig"), "PATH": path,
-               "CKSLAB_USER": self.user}
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=self.workspace, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    def start(self) -> None:
-        done = self.ckslab("start", LAB)
-        assert done.returncode == 0, done.stderr
-
-    def solve(self) -> None:
-        done = self.ckslab("solve", LAB, "--yes")
-        assert done.returncode == 0, done.stderr
-
-    def steps(self) -> dict[str, dict[str, Any]]:
-        """``ckslab grade expiry-rotation --json``: the steps by id."""
-        report = self.root / f"report-{self.user}.json"
-        report.unlink(missing_ok=True)
-        done = self.ckslab("grade", LAB, "--json", str(report))
-        data = json.loads(report.read_text())
-        assert done.returncode == (0 if data["passed"] else 1), done.stdout
-        return {s["id"]: s for s in data["steps"]}
-
-    def failing(self) -> dict[str, str]:
-        """The failing steps' messages, by id."""
-        return {i: s["message"] for i, s in self.steps().items() if not s["passed"]}
+    def __init__(self, root: Path, user: str) -> None:
+        super().__init__(root, user, LAB)
 
 
 @pytest.fixture
