@@ -42,6 +42,11 @@ def setup(lab_id: str) -> Path | None:
         if bin_dir not in os.environ.get("PATH", "").split(os.pathsep)[:2]:
             os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     run = engine.prepare(lab_id)
+    try:
+        engine.require_backend(run)
+    except CkslabError as err:  # a lab for another backend: one line, and every later cell is skipped
+        kernel.show(Notice(str(err), FAIL_COLOUR))
+        return None
     os.environ["CKSLAB_USER"] = run.user
     run.workspace.mkdir(parents=True, exist_ok=True)
     os.chdir(run.workspace)
