@@ -1,0 +1,134 @@
+"""Step client-certificate: kubelet-client.yaml says what the kubelet's client certificate is.
+
+Every answer is compared with the node: the file ``kubelet-client-current.pem`` points to, the
+subject and end date of the certificate in it, the signer of the CSR that issued it (the kubelet asks
+``kubernetes.io/kube-apiserver-client-kubelet``; the csrapproving controller approves it when the
+requestor is the node itself, ``pkg/controller/certificates/approver/sarapprove.go``), and
+``rotateCertificates`` in the configuration the kubelet runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from cluster import pki
+from graders import files
+from graders.expect import expect, fail
+from graders.node_certificates.lab import (CLIENT_CURRENT, CLIENT_SIGNER, KUBELET_CONFIG, Csr, NodeLab, certificate_of,
+                                         name_of)
+from graders.node_certificates.node import KubeletConfig, NodeCertificate
+
+pytestmark = pytest.mark.step("client-certificate")
+
+KEYS = ("file", "common_name", "organization", "signer", "not_after", "rotate_certificates")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%b %d %H:%M:%S %Y GMT",
+                 "%b %d %H:%M:%S %Y")
+
+
+def _hint(lab: NodeLab) -> str:
+    return (f"{lab.in_node(f'ls -l {CLIENT_CURRENT}')}; "
+            f"{lab.in_node(f'cat {CLIENT_CURRENT}')} | openssl x509 -noout -subject -enddate; "
+            f"kubectl get csr; {lab.in_node(f'grep rotateCertificates {KUBELET_CONFIG}')}")
+
+
+def _answers(lab: NodeLab) -> dict[str, Any]:
+    hint = f"Write kubelet-client.yaml with the keys {', '.join(KEYS)}: {_hint(lab)}"
+    text = files.read_bytes(lab.answers, hint).decode("utf-8", errors="replace")
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        fail(f"kubelet-client.yaml is not valid YAML ({getattr(err, 'problem', None) or 'syntax error'}).", hint)
+    if not isinstance(doc, dict):
+        fail(f"kubelet-client.yaml must be a mapping with the keys {', '.join(KEYS)}.", hint)
+    missing = [k for k in KEYS if k not in doc]
+    expect(not missing, f"kubelet-client.yaml has no {', '.join(missing)}; it needs {', '.join(KEYS)}.", hint)
+    return doc
+
+
+def _date(value: object) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip().removeprefix("notAfter=").strip()
+    text = " ".join(text.split())  # openssl pads one-digit days: "Nov  3"
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def test_answers_file_has_every_key(lab: NodeLab) -> None:
+    _answers(lab)
+
+
+def test_file_is_where_the_symlink_points(lab: NodeLab, client_cert: NodeCertificate) -> None:
+    answer = str(_answers(lab).get("file", "")).strip()
+    if answer == client_cert.target:
+        return
+    if answer == CLIENT_CURRENT:
+        fail(f"kubelet-client.yaml's file is the symlink {CLIENT_CURRENT}; name the file it points to "
+             f"(the kubelet writes a dated file at each rotation and moves the link).",
+             lab.in_node(f"readlink -f {CLIENT_CURRENT}"))
+    fail(f"kubelet-client.yaml's file is {answer!r}; {CLIENT_CURRENT} points to {client_cert.target}.",
+         lab.in_node(f"readlink -f {CLIENT_CURRENT}"))
+
+
+def test_subject(lab: NodeLab, client_cert: NodeCertificate) -> None:
+    answers = _answers(lab)
+    cn, orgs = pki.common_name(client_cert.certificate.subject), pki.organizations(client_cert.certificate.subject)
+    hint = f"{lab.in_node(f'cat {CLIENT_CURRENT}')} | openssl x509 -noout -subject"
+    expect(str(answers.get("common_name", "")).strip() == cn,
+           f"kubelet-client.yaml's common_name is {answers.get('common_name')!r}; the kubelet's client "
+           f"certificate says CN={cn}: the node's user name.", hint)
+    organization = answers.get("organization")
+    given = [str(o).strip() for o in organization] if isinstance(organization, list) else [str(organization).strip()]
+    expect(sorted(given) == sorted(orgs),
+           f"kubelet-client.yaml's organization is {organization!r}; the certificate says "
+           f"{', '.join(f'O={o}' for o in orgs)}: the group every node is in.", hint)
+
+
+def test_signer(lab: NodeLab, client_cert: NodeCertificate, client_csrs: list[Csr],
+                note: Callable[[str], None]) -> None:
+    answer = str(_answers(lab).get("signer", "")).strip()
+    issued_by = [c for c in client_csrs if certificate_of(c) == client_cert.certificate]
+    signer = str(issued_by[0].spec.signer_name) if issued_by else CLIENT_SIGNER
+    if answer == signer:
+        if not issued_by:
+            note("Its CSR is gone (the csrcleaner deletes an issued CSR an hour later); the kubelet's client "
+                 f"certificates come from {CLIENT_SIGNER}.")
+        return
+    where = (f"the CSR {name_of(issued_by[0])} that issued it asked {signer}" if issued_by
+             else f"the kubelet asks {signer} for its client certificates")
+    if answer == "kubernetes.io/kube-apiserver-client":
+        fail(f"kubelet-client.yaml's signer is {answer}, the signer of users' client certificates; {where}, "
+             "the signer kept for kubelets, which the csrapproving controller may approve on its own.",
+             "kubectl get csr -o custom-columns=NAME:.metadata.name,SIGNER:.spec.signerName,REQUESTOR:.spec.username")
+    fail(f"kubelet-client.yaml's signer is {answer!r}; {where}.",
+         "kubectl get csr -o custom-columns=NAME:.metadata.name,SIGNER:.spec.signerName,REQUESTOR:.spec.username")
+
+
+def test_not_after(lab: NodeLab, client_cert: NodeCertificate) -> None:
+    answer = _answers(lab).get("not_after")
+    given = _date(answer)
+    actual = client_cert.certificate.not_valid_after_utc
+    hint = f"{lab.in_node(f'cat {CLIENT_CURRENT}')} | openssl x509 -noout -enddate"
+    expect(given is not None, f"kubelet-client.yaml's not_after {answer!r} is not a date (write it as "
+                              f"{actual:%Y-%m-%d}, or as openssl prints it).", hint)
+    expect(given == actual.date(), f"kubelet-client.yaml's not_after is {given}; the kubelet's client certificate "
+                                   f"is valid until {actual:%Y-%m-%d %H:%M:%S} UTC.", hint)
+
+
+def test_rotate_certificates(lab: NodeLab, kubelet_config: KubeletConfig) -> None:
+    answer = _answers(lab).get("rotate_certificates")
+    actual = kubelet_config.values.get("rotateCertificates", False)
+    expect(answer is actual,
+           f"kubelet-client.yaml's rotate_certificates is {answer!r}; {kubelet_config.source} says "
+           f"rotateCertificates: {str(bool(actual)).lower()}.",
+           lab.in_node(f"grep rotateCertificates {KUBELET_CONFIG}"))
