@@ -79,7 +79,7 @@ class NodeLab:
 
     def decode(self, name: str) -> str:
         return (f"kubectl get csr {name} -o jsonpath='{{.spec.request}}' | base64 -d "
-                "| openssl req -noout -subject -ext subjectAltName")
+                "| openssl req -noout -text | grep -E 'Subject:|DNS:|IP Address:'")
 
     @property
     def kube_proxy_pod(self) -> str:

@@ -96,22 +96,24 @@ def test_subject(lab: NodeLab, client_cert: NodeCertificate) -> None:
 
 def test_signer(lab: NodeLab, client_cert: NodeCertificate, client_csrs: list[Csr],
                 note: Callable[[str], None]) -> None:
+    """The signer the kubelet asks for its client certificates (its own client CSRs say it, when any are left)."""
     answer = str(_answers(lab).get("signer", "")).strip()
-    issued_by = [c for c in client_csrs if certificate_of(c) == client_cert.certificate]
-    signer = str(issued_by[0].spec.signer_name) if issued_by else CLIENT_SIGNER
+    own = [c for c in client_csrs if c.spec.username == lab.identity]
+    signer = str(own[-1].spec.signer_name) if own else CLIENT_SIGNER
+    columns = "kubectl get csr -o custom-columns=NAME:.metadata.name,SIGNER:.spec.signerName,REQUESTOR:.spec.username"
     if answer == signer:
-        if not issued_by:
-            note("Its CSR is gone (the csrcleaner deletes an issued CSR an hour later); the kubelet's client "
-                 f"certificates come from {CLIENT_SIGNER}.")
+        if not any(certificate_of(c) == client_cert.certificate for c in own):
+            note("No CSR in the cluster issued the certificate the kubelet uses now: kubeadm init signed the first "
+                 "one itself, or its CSR was deleted an hour after issuing; its renewals come from "
+                 f"{signer}.")
         return
-    where = (f"the CSR {name_of(issued_by[0])} that issued it asked {signer}" if issued_by
+    where = (f"the node's own client CSR {name_of(own[-1])} asks {signer}" if own
              else f"the kubelet asks {signer} for its client certificates")
     if answer == "kubernetes.io/kube-apiserver-client":
         fail(f"kubelet-client.yaml's signer is {answer}, the signer of users' client certificates; {where}, "
-             "the signer kept for kubelets, which the csrapproving controller may approve on its own.",
-             "kubectl get csr -o custom-columns=NAME:.metadata.name,SIGNER:.spec.signerName,REQUESTOR:.spec.username")
-    fail(f"kubelet-client.yaml's signer is {answer!r}; {where}.",
-         "kubectl get csr -o custom-columns=NAME:.metadata.name,SIGNER:.spec.signerName,REQUESTOR:.spec.username")
+             "the signer kept for kubelets, whose requests the csrapproving controller may approve on its own.",
+             columns)
+    fail(f"kubelet-client.yaml's signer is {answer!r}; {where}.", columns)
 
 
 def test_not_after(lab: NodeLab, client_cert: NodeCertificate) -> None:
