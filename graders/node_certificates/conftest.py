@@ -61,7 +61,8 @@ def serving_csrs(admin_api: client.ApiClient) -> list[Csr]:
             field_selector=f"spec.signerName={SERVING_SIGNER}", _request_timeout=kube.REQUEST_TIMEOUT)
     except Exception as err:
         fail(f"could not check: the cluster did not answer when listing the CSRs ({brief(err)}).", _UNREACHABLE)
-    return sorted(listed.items or [], key=lambda c: (c.metadata.creation_timestamp, name_of(c)))
+    return sorted(listed.items or [], key=lambda c: (str(c.metadata.creation_timestamp if c.metadata else ""),
+                                                     name_of(c)))
 
 
 @pytest.fixture(scope="session")

@@ -76,7 +76,7 @@ def kubelet_config(lab: NodeLab, api: client.ApiClient) -> KubeletConfig:
                            _request_timeout=kube.REQUEST_TIMEOUT)
         raw.read()  # type: ignore[no-untyped-call]
         if raw.status == 200:
-            values = json.loads(raw.data).get("kubeletconfig", {})
+            values = json.loads(raw.data or b"{}").get("kubeletconfig", {})
             if isinstance(values, dict):
                 return KubeletConfig(values, "the running kubelet's /configz")
     except Exception:  # the kubelet serves no TLS yet: read the file it started from

@@ -36,7 +36,7 @@ def pod(lab: NodeLab, admin_api: client.ApiClient) -> str:
     except Exception as err:
         fail(f"could not check: the cluster did not answer when listing kube-proxy's pods ({brief(err)}).",
              "Run `ckslab status`; `make up` restarts what is down.")
-    running = [p.metadata.name for p in pods if p.status and p.status.phase == "Running"]
+    running = [p.metadata.name for p in pods if p.metadata and p.status and p.status.phase == "Running"]
     expect(running, f"could not check: no kube-proxy pod runs on {lab.node}.", lab.kube_proxy_pod)
     return str(running[0])
 
