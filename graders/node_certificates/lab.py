@@ -11,6 +11,7 @@ O=system:nodes, CN=system:node:<node>, DNS or IP SANs only). No I/O.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,9 @@ KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 #: Where setup.sh keeps the forged CSR's name and the kubelet's original config (under the project root).
 STORE = Path(".lab") / "node-certificates"
 RESET = "ckslab reset node-certificates"
+#: How a learner may write a date: ISO, or as ``openssl x509 -enddate`` prints it.
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%b %d %H:%M:%S %Y GMT",
+                 "%b %d %H:%M:%S %Y")
 
 
 @dataclass(frozen=True)
@@ -147,3 +151,18 @@ def is_nodes_own(csr: Csr, lab: NodeLab) -> bool:
     request = request_of(csr)
     return (csr.spec.username == lab.identity and request is not None
             and pki.common_name(request.subject) == lab.identity)
+
+
+def parse_date(value: object) -> dt.date | None:
+    """The day ``value`` names (a YAML date, ISO text, or ``notAfter=Nov 30 10:49:30 2027 GMT``), or None."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = " ".join(str(value).strip().removeprefix("notAfter=").split())  # openssl pads one-digit days: "Nov  3"
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None

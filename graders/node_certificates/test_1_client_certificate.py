@@ -9,7 +9,6 @@ requestor is the node itself, ``pkg/controller/certificates/approver/sarapprove.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Callable
 
 import pytest
@@ -19,14 +18,12 @@ from cluster import pki
 from graders import files
 from graders.expect import expect, fail
 from graders.node_certificates.lab import (CLIENT_CURRENT, CLIENT_SIGNER, KUBELET_CONFIG, Csr, NodeLab, certificate_of,
-                                         name_of)
+                                         name_of, parse_date)
 from graders.node_certificates.node import KubeletConfig, NodeCertificate
 
 pytestmark = pytest.mark.step("client-certificate")
 
 KEYS = ("file", "common_name", "organization", "signer", "not_after", "rotate_certificates")
-_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%b %d %H:%M:%S %Y GMT",
-                 "%b %d %H:%M:%S %Y")
 
 
 def _hint(lab: NodeLab) -> str:
@@ -47,21 +44,6 @@ def _answers(lab: NodeLab) -> dict[str, Any]:
     missing = [k for k in KEYS if k not in doc]
     expect(not missing, f"kubelet-client.yaml has no {', '.join(missing)}; it needs {', '.join(KEYS)}.", hint)
     return doc
-
-
-def _date(value: object) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    text = str(value).strip().removeprefix("notAfter=").strip()
-    text = " ".join(text.split())  # openssl pads one-digit days: "Nov  3"
-    for fmt in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    return None
 
 
 def test_answers_file_has_every_key(lab: NodeLab) -> None:
@@ -118,7 +100,7 @@ def test_signer(lab: NodeLab, client_cert: NodeCertificate, client_csrs: list[Cs
 
 def test_not_after(lab: NodeLab, client_cert: NodeCertificate) -> None:
     answer = _answers(lab).get("not_after")
-    given = _date(answer)
+    given = parse_date(answer)
     actual = client_cert.certificate.not_valid_after_utc
     hint = f"{lab.in_node(f'cat {CLIENT_CURRENT}')} | openssl x509 -noout -enddate"
     expect(given is not None, f"kubelet-client.yaml's not_after {answer!r} is not a date (write it as "
