@@ -1,7 +1,7 @@
 """A lab that names its backends (``backends:`` in lab.yaml) refuses the others, in one line. No cluster.
 
 The node-certificates lab needs a kubelet that ckslab can reconfigure (kind); on the local backend,
-which runs no kubelet, `start`, `reset`, `solve`, `grade` and the notebook's setup cell each say so
+which runs no kubelet, `start`, `reset`, `solve`, `grade`, `hint` and the notebook's setup cell each say so
 and name BACKEND=kind, before anything changes.
 """
 
@@ -52,7 +52,8 @@ def test_an_unknown_backend_in_lab_yaml_is_refused(tmp_path: Path, monkeypatch: 
         catalog.load("x")
 
 
-@pytest.mark.parametrize("command", [("start", LAB), ("reset", LAB), ("solve", LAB, "--yes"), ("grade", LAB)])
+@pytest.mark.parametrize("command", [("start", LAB), ("reset", LAB), ("solve", LAB, "--yes"), ("grade", LAB),
+                                     ("hint", LAB)])
 def test_every_command_on_the_local_backend_refuses_in_one_line_naming_kind(lab_root: Path,
                                                                            command: tuple[str, ...]) -> None:
     _cluster(lab_root, "local")
