@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     lab = run_.lab
     if args.step:
         lab.step(args.step)
+    engine.require_backend(run_)
     check_cluster(run_.kubeconfig)
     report = grade(lab, run_.user, run_.workspace, run_.kubeconfig,
                    step=args.step, junit=Path(args.junit).resolve() if args.junit else None)

@@ -22,6 +22,8 @@ USER_PLACEHOLDER = "{user}"
 #: gets the names the lesson uses ("development") and other learners sharing the cluster get
 #: their own ("development-alice").
 SUFFIX_PLACEHOLDER = "{suffix}"
+#: The backends a lab.yaml may name in ``backends:`` (cluster/backends/).
+BACKENDS = ("kind", "local", "existing")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,14 @@ class Lab:
     user: str
     workspace: str
     steps: tuple[Step, ...]
+    #: The backends the lab can be done on (``backends:`` in lab.yaml); empty: every backend.
+    backends: tuple[str, ...] = ()
+    #: Why the lab needs those backends (``requires:`` in lab.yaml), for the refusal elsewhere.
+    requires: str = ""
+
+    def runs_on(self, backend: str) -> bool:
+        """Whether the lab can be done on a cluster of ``backend`` (kind, local, existing)."""
+        return not self.backends or backend in self.backends
 
     @property
     def max_score(self) -> int:
@@ -131,9 +141,14 @@ def _parse(doc: Any, lab_id: str) -> Lab:
              resettable=bool(s.get("resettable", True)), reset_note=str(s.get("reset_note", "")))
         for s in doc["steps"]
     )
+    backends = tuple(str(b) for b in doc.get("backends", []))
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise ValueError(f"backends lists {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
     ids = [s.id for s in steps]
     if not steps or len(set(ids)) != len(ids):
         raise ValueError("steps must be a non-empty list with distinct ids")
     return Lab(id=lab_id, title=str(doc["title"]), summary=str(doc.get("summary", "")),
                notebook=str(doc["notebook"]), user=str(doc["user"]),
-               workspace=str(doc["workspace"]), steps=steps)
+               workspace=str(doc["workspace"]), steps=steps, backends=backends,
+               requires=str(doc.get("requires", "")))

@@ -119,6 +119,7 @@ def _first_failing(run: engine.LabRun) -> str | None:
 
 def cmd_hint(args: argparse.Namespace) -> int:
     run = engine.prepare(args.lab, args.user)
+    engine.require_backend(run)
     step_id = args.step
     if step_id is None:
         try:

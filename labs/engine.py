@@ -101,6 +101,26 @@ def prepare(lab_id: str, user: str | None = None) -> LabRun:
 def _require_cluster(run: LabRun) -> None:
     if not run.kubeconfig.is_file():
         raise CkslabError("no cluster is up.", "Run `make up` first.")
+    require_backend(run)
+
+
+def require_backend(run: LabRun) -> None:
+    """A UsageError naming the backends the lab runs on when the cluster is of another backend.
+
+    The backend is the one ``.lab/state.json`` records (no cluster recorded: nothing to refuse yet).
+    """
+    if not run.lab.backends:
+        return
+    try:
+        current = state.read(run.kubeconfig.parent / "state.json")
+    except CkslabError:
+        return
+    if current is None or run.lab.runs_on(current.backend):
+        return
+    wanted = " or ".join(f"BACKEND={b}" for b in run.lab.backends)
+    why = f" ({run.lab.requires})" if run.lab.requires else ""
+    raise UsageError(f"the lab {run.lab.id} needs {wanted}{why}; this cluster is {current.backend}.",
+                     f"Run: make down && make up {wanted.split(' or ')[0]}")
 
 
 #: A line of a setup or solution script's output that starts with this is shown to the learner.

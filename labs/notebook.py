@@ -29,6 +29,9 @@ CHECK_TIMEOUT = 320.0
 def setup(lab_id: str) -> Path | None:
     """Export KUBECONFIG and the pinned kubectl, work in the learner's workspace; the workspace.
 
+    On kind it also exports CKSLAB_KIND_NODE and CKSLAB_ENGINE (``$CKSLAB_ENGINE exec $CKSLAB_KIND_NODE ...``
+    is how a cell gets into the node, as ``ssh node`` would on the exam).
+
     Without a cluster it prints what to do and returns None instead of raising.
     """
     lab = catalog.load(lab_id)
@@ -42,7 +45,15 @@ def setup(lab_id: str) -> Path | None:
         if bin_dir not in os.environ.get("PATH", "").split(os.pathsep)[:2]:
             os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     run = engine.prepare(lab_id)
+    try:
+        engine.require_backend(run)
+    except CkslabError as err:  # a lab for another backend: one line, and every later cell is skipped
+        kernel.show(Notice(str(err), FAIL_COLOUR))
+        return None
     os.environ["CKSLAB_USER"] = run.user
+    for key, value in run.env().items():  # on kind: the node container and the engine, for %%bash cells
+        if key in ("CKSLAB_KIND_NODE", "CKSLAB_ENGINE"):
+            os.environ[key] = value
     run.workspace.mkdir(parents=True, exist_ok=True)
     os.chdir(run.workspace)
     copy = run.notebook

@@ -26,7 +26,7 @@ from cluster.backends import kind
 from cluster.paths import checkout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kind]
-LABS = ("certificates-api", "csr-review", "jane-access", "signing-config", "expiry-rotation")
+LABS = ("certificates-api", "csr-review", "jane-access", "signing-config", "expiry-rotation", "node-certificates")
 NOTEBOOKS = sorted((checkout() / "notebooks").glob("*.ipynb"))
 
 
@@ -112,7 +112,7 @@ def test_a_cluster_from_another_image_is_named_not_reused(kind_root: Path, tmp_p
     finally:
         subprocess.run(["docker", "rmi", other], capture_output=True, check=False)
     assert up.returncode == 1
-    assert f"a kind cluster 'ckslab' from another node image ({current}) exists" in up.stderr
+    assert f"a kind cluster {kind.CLUSTER_NAME!r} from another node image ({current}) exists" in up.stderr
     assert "make down" in up.stderr
     assert not (tmp_path / ".lab" / "state.json").exists()
     assert kind.node_status(kind_root / ".lab" / "kubeconfig") == {kind.NODE: True}  # untouched
@@ -158,6 +158,90 @@ def test_every_notebook_runs_top_to_bottom_on_kind(kind_root: Path, path: Path, 
     assert "Traceback" not in outputs and "Not run" not in outputs, outputs[-3000:]
     report = _grade(kind_root, lab, tmp_path)
     assert report["score"] == report["max_score"], report
+
+
+# --- node-certificates: what a learner sees, and the two mistakes a reviewer makes --------------
+
+def _kubectl(root: Path, *args: str) -> str:
+    return subprocess.run([str(binaries.cached().kubectl), *args], capture_output=True, text=True, timeout=90,
+                          env={**os.environ, "KUBECONFIG": str(root / ".lab" / "kubeconfig")}, check=True).stdout
+
+
+def _serving_csrs(root: Path) -> dict[str, str]:
+    """The kubelet-serving CSRs, name -> requestor."""
+    listed = json.loads(_kubectl(root, "get", "csr", "--field-selector",
+                                 "spec.signerName=kubernetes.io/kubelet-serving", "-o", "json"))
+    return {i["metadata"]["name"]: i["spec"]["username"] for i in listed["items"]}
+
+
+def _node_certificates(root: Path, tmp_path: Path) -> dict[str, str]:
+    """The failing steps of node-certificates, with their messages."""
+    report = _grade(root, "node-certificates", tmp_path)
+    return {s["id"]: s["message"] for s in report["steps"] if not s["passed"]}
+
+
+def test_node_certificates_fresh_start_fails_each_step_with_its_own_message(kind_root: Path,
+                                                                           tmp_path: Path) -> None:
+    assert ckslab(kind_root, "reset", "node-certificates").returncode == 0
+    forged = (kind_root / ".lab" / "node-certificates" / "forged-csr").read_text().strip()
+    node = f"system:node:{kind.NODE}"
+    csrs = _serving_csrs(kind_root)
+    real = [n for n, who in csrs.items() if who == node]
+    assert csrs[forged] == "system:serviceaccount:monitoring:node-exporter" and len(real) == 1, csrs
+    assert "kubelet-server-current.pem" not in in_node("ls", "/var/lib/kubelet/pki")
+    failing = _node_certificates(kind_root, tmp_path)
+    assert failing["client-certificate"].startswith("kubelet-client.yaml does not exist")
+    assert failing["deny-forged"].startswith(f"The CSR {forged} is still Pending: requested by "
+                                             "system:serviceaccount:monitoring:node-exporter")
+    assert "IP:10.96.0.1, which is not an address of" in failing["deny-forged"]
+    assert failing["approve-serving"].startswith(f"The kubelet of {kind.NODE} has no serving certificate: its CSR "
+                                                 f"{real[0]} ")
+    assert "remote error: tls: internal error" in failing["logs-exec"]
+    assert "has no serving certificate, so it fails every TLS handshake" in failing["logs-exec"]
+    assert len(set(failing.values())) == 4
+
+
+def test_node_certificates_approving_the_forged_csr_cannot_be_undone_but_reset_recovers(kind_root: Path,
+                                                                                       tmp_path: Path) -> None:
+    assert ckslab(kind_root, "solve", "node-certificates", "--yes").returncode == 0
+    assert ckslab(kind_root, "reset", "node-certificates").returncode == 0
+    forged = (kind_root / ".lab" / "node-certificates" / "forged-csr").read_text().strip()
+    _kubectl(kind_root, "certificate", "approve", forged)
+    _kubectl(kind_root, "wait", f"csr/{forged}", "--for=jsonpath={.status.certificate}", "--timeout=60s")
+    failing = _node_certificates(kind_root, tmp_path)
+    assert failing["deny-forged"].startswith(f"The CSR {forged} was approved and the cluster issued its certificate: "
+                                             "its requestor is system:serviceaccount:monitoring:node-exporter, not "
+                                             f"the node (system:node:{kind.NODE})"), failing
+    assert "it cannot be revoked" in failing["deny-forged"]
+    report = _grade(kind_root, "node-certificates", tmp_path)
+    hints = {s["id"]: s["hint"] for s in report["steps"]}
+    assert hints["deny-forged"].startswith("ckslab reset node-certificates deletes it here")
+    assert ckslab(kind_root, "reset", "node-certificates").returncode == 0
+    assert forged not in _serving_csrs(kind_root)  # reset deleted the issued forgery and submitted a new one
+    new = (kind_root / ".lab" / "node-certificates" / "forged-csr").read_text().strip()
+    assert new != forged and new in _serving_csrs(kind_root)
+
+
+def test_node_certificates_denying_the_kubelets_own_csr_is_named_and_its_new_request_offered(
+        kind_root: Path, tmp_path: Path) -> None:
+    assert ckslab(kind_root, "reset", "node-certificates").returncode == 0
+    node = f"system:node:{kind.NODE}"
+    real = [n for n, who in _serving_csrs(kind_root).items() if who == node]
+    _kubectl(kind_root, "certificate", "deny", *real)
+    from cluster.waiting import wait_until
+    wait_until(lambda: len([n for n, w in _serving_csrs(kind_root).items() if w == node]) > 1, 60, interval=1,
+               what="the kubelet to request a serving certificate again")
+    again = [n for n, who in _serving_csrs(kind_root).items() if who == node and n not in real]
+    failing = _node_certificates(kind_root, tmp_path)
+    assert failing["approve-serving"].startswith(f"You denied {real[0]}, the kubelet's own request (requested by "
+                                                 f"{node} for CN={node}"), failing
+    assert f"its CSR {again[0]} (" in failing["approve-serving"]
+    report = _grade(kind_root, "node-certificates", tmp_path)
+    assert {s["id"]: s["hint"] for s in report["steps"]}["approve-serving"] == f"kubectl certificate approve {again[0]}"
+    _kubectl(kind_root, "certificate", "approve", again[0])
+    _kubectl(kind_root, "wait", f"csr/{again[0]}", "--for=jsonpath={.status.certificate}", "--timeout=60s")
+    wait_until(lambda: "approve-serving" not in _node_certificates(kind_root, tmp_path), 60, interval=2,
+               what="the kubelet to serve with its new certificate")
 
 
 def test_the_audit_trail_is_read_from_the_node(kind_root: Path) -> None:

@@ -1,0 +1,89 @@
+"""A lab that names its backends (``backends:`` in lab.yaml) refuses the others, in one line. No cluster.
+
+The node-certificates lab needs a kubelet that ckslab can reconfigure (kind); on the local backend,
+which runs no kubelet, `start`, `reset`, `solve`, `grade`, `hint` and the notebook's setup cell each say so
+and name BACKEND=kind, before anything changes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cluster import state
+from labs import catalog, engine, notebook
+
+LAB = "node-certificates"
+
+
+def _cluster(root: Path, backend: str) -> None:
+    """A recorded cluster of ``backend`` (its state and a kubeconfig file) that nothing serves."""
+    (root / ".lab").mkdir(parents=True, exist_ok=True)
+    state.write(root / ".lab" / "state.json",
+                state.ClusterState(backend, "v1.37.0", "https://127.0.0.1:1", {}))
+    (root / ".lab" / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
+
+
+def ckslab(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CKSLAB_ROOT": str(root)}
+    env.pop("CKSLAB_USER", None)
+    return subprocess.run([sys.executable, "-m", "ckslab", *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False, stdin=subprocess.DEVNULL)
+
+
+def test_the_lab_declares_kind_only() -> None:
+    lab = catalog.load(LAB)
+    assert lab.backends == ("kind",)
+    assert lab.runs_on("kind") and not lab.runs_on("local") and not lab.runs_on("existing")
+    assert catalog.load("csr-review").backends == () and catalog.load("csr-review").runs_on("local")
+
+
+def test_an_unknown_backend_in_lab_yaml_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "lab.yaml").write_text("id: x\ntitle: X\nnotebook: n\nuser: u\nworkspace: x\nbackends: [kinds]\n"
+                                     "steps: [{id: a, title: A, points: 1, hint: h}]\n")
+    monkeypatch.setattr(catalog, "LABS_DIR", tmp_path)
+    with pytest.raises(Exception, match="backends lists kinds; known: kind, local, existing"):
+        catalog.load("x")
+
+
+@pytest.mark.parametrize("command", [("start", LAB), ("reset", LAB), ("solve", LAB, "--yes"), ("grade", LAB),
+                                     ("hint", LAB)])
+def test_every_command_on_the_local_backend_refuses_in_one_line_naming_kind(lab_root: Path,
+                                                                           command: tuple[str, ...]) -> None:
+    _cluster(lab_root, "local")
+    done = ckslab(lab_root, *command)
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = (done.stdout + done.stderr).strip()
+    assert "Traceback" not in said
+    lines = [line for line in said.splitlines() if LAB in line or "BACKEND" in line]
+    assert len(said.splitlines()) == 1 or len(lines) == 1, said
+    assert "needs BACKEND=kind" in said and "this cluster is local" in said and "make up BACKEND=kind" in said
+    assert not (lab_root / "workspace" / LAB).exists()  # nothing was made
+
+
+def test_the_existing_backend_is_refused_too(lab_root: Path) -> None:
+    _cluster(lab_root, "existing")
+    done = ckslab(lab_root, "start", LAB)
+    assert done.returncode == 2 and "this cluster is existing" in done.stderr
+
+
+def test_other_labs_still_start_their_engine_checks_on_local(lab_root: Path) -> None:
+    _cluster(lab_root, "local")
+    engine.require_backend(engine.prepare("csr-review"))  # no refusal
+
+
+def test_the_notebook_setup_cell_says_so_and_sets_nothing_up(lab_root: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _cluster(lab_root, "local")
+    monkeypatch.chdir(lab_root)
+    shown: list[object] = []
+    monkeypatch.setattr(notebook.kernel, "show", shown.append)
+    assert notebook.setup(LAB) is None
+    assert len(shown) == 1 and "needs BACKEND=kind" in str(shown[0])
+    assert Path.cwd() == lab_root and "lab:" not in capsys.readouterr().out
