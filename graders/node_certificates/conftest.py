@@ -23,11 +23,6 @@ _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
 
 
 @pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    return kube.admin_client()
-
-
-@pytest.fixture(scope="session")
 def lab() -> NodeLab:
     workspace, user = kube.lab_context("node-certificates", DEFAULT_USER)
     root = kube.kubeconfig_path().resolve().parent.parent
