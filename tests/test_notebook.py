@@ -293,3 +293,15 @@ def test_certificates_api_notebook_runs_in_the_learner_copy_and_earns_full_marks
     assert report["score"] == report["max_score"] == 100 and report["passed"] is True
     workspace = local_cluster.lab.root / "workspace" / "certificates-api"
     assert oct((workspace / "jane.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_validity_cell_of_signing_config_says_what_to_do_when_the_certificate_is_missing(tmp_path: Path) -> None:
+    """Run before the cell that saves the certificate, it printed openssl's errors and "valid for 0h"."""
+    nb = nbformat.read(checkout() / "notebooks" / "04-signing-config.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and 'echo "valid for' in c.source]
+    script = cell.source.split("\n", 1)[1]  # without %%bash
+    ran = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "CKSLAB_USER": "jane"}, stdin=subprocess.DEVNULL)
+    said = ran.stdout + ran.stderr
+    assert ran.returncode != 0 and "valid for" not in said, said
+    assert said == "There is no jane-short.crt yet: run the cell above first (it saves the new certificate).\n"
