@@ -247,14 +247,17 @@ def test_a_cell_run_before_the_setup_cell_says_what_to_do(tmp_path: Path, monkey
     # JPY_SESSION_NAME (jupyter_server), the notebook's folder as the working directory.
     monkeypatch.setenv("PYTHONSTARTUP", str(STARTUP))
     monkeypatch.setenv("JPY_SESSION_NAME", "certificates-api/lab.ipynb")
-    nb = _lab_notebook(tmp_path, tmp_path, '%%bash\necho "ran before setup"')
+    nb = _lab_notebook(tmp_path, tmp_path, '%%bash\necho "ran before setup"', 'lab.grade("certificates-api");')
     client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     with client.setup_kernel():
-        before = _run(client, nb, 2)
-        assert before.startswith('Not run: run the setup cell first, the first code cell of this notebook '
-                                 '(lab.setup("certificates-api")).'), before
+        for index in (2, 3):  # the whole-lab grade too: without the setup cell, `lab` is not even defined
+            before = _run(client, nb, index)
+            assert before.startswith('Not run: run the setup cell first, the first code cell of this notebook '
+                                     '(lab.setup("certificates-api")).'), before
+            assert "NameError" not in before and [o.output_type for o in nb.cells[index].outputs] == ["display_data"]
         _run(client, nb, 1)
         assert _run(client, nb, 2) == "ran before setup\n"
+        assert _run(client, nb, 3) == "graded certificates-api\n"
 
 
 def test_a_kernel_whose_folder_was_deleted_works_in_the_workspace_again(tmp_path: Path) -> None:
