@@ -308,3 +308,15 @@ def test_the_validity_cell_of_signing_config_says_what_to_do_when_the_certificat
     said = ran.stdout + ran.stderr
     assert ran.returncode != 0 and "valid for" not in said, said
     assert said == "There is no jane-short.crt yet: run the cell above first (it saves the new certificate).\n"
+
+
+def test_the_expiry_cell_of_expiry_rotation_says_what_to_do_when_the_certificate_is_missing(tmp_path: Path) -> None:
+    """Run before `ckslab start expiry-rotation`, it printed openssl's errors and then "expired"."""
+    nb = nbformat.read(checkout() / "notebooks" / "05-expiry-rotation.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and 'echo "expired"' in c.source]
+    script = cell.source.split("\n", 1)[1]  # without %%bash
+    ran = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "CKSLAB_USER": "jane"}, stdin=subprocess.DEVNULL)
+    said = ran.stdout + ran.stderr
+    assert ran.returncode != 0 and "expired" not in said, said
+    assert said == "There is no jane.crt yet: run the cell above first (ckslab start expiry-rotation makes it).\n"
