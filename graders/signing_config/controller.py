@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 from kubernetes import client
@@ -29,8 +31,10 @@ from cluster.errors import CkslabError
 from graders import kube
 from graders.expect import fail
 from graders.signing_config.flags import SigningConfig
-from graders.signing_config.lab import KIND_MANIFEST, KIND_NODE
+from graders.signing_config.lab import KIND_MANIFEST, KIND_MANIFEST_DIR, KIND_NODE
 
+#: A line of a failing component's log worth quoting: cobra's "Error: ..." or a klog error ("E1130 ...").
+_ERROR_LINE = re.compile(r"^(Error: |E\d{4} )")
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
 
 
@@ -49,6 +53,9 @@ class ControllerManager:
     started_at: dt.datetime | None
     #: "pid 1234" or "pod kube-system/kube-controller-manager-ckslab-control-plane".
     where: str
+    #: Other files in the kubelet's manifest folder that define the same static pod (kind only):
+    #: the kubelet runs one pod of a name, not necessarily the one of the edited manifest.
+    duplicates: tuple[str, ...] = ()
 
 
 def read(root: Path, admin_api: client.ApiClient) -> ControllerManager:
@@ -135,9 +142,60 @@ def _kind(admin_api: client.ApiClient) -> ControllerManager:
              f"from {where}.", "kubectl -n kube-system get pod -l component=kube-controller-manager; "
              f"docker exec {KIND_NODE} crictl ps -a --name kube-controller-manager")
     pod = ready[0]
+    name = str(pod.metadata.name if pod.metadata and pod.metadata.name else controlplane.CONTROLLER_MANAGER)
     statuses = (pod.status.container_statuses or []) if pod.status else []
     running_state = statuses[0].state.running if statuses and statuses[0].state else None
-    started = running_state.started_at if running_state else None
+    if running_state is None:  # phase Running, container crash-looping: a flag it refuses
+        _not_running(admin_api, name, statuses[0] if statuses else None, where)
+    started = running_state.started_at
     command = tuple(pod.spec.containers[0].command or ()) if pod.spec and pod.spec.containers else ()
-    name = pod.metadata.name if pod.metadata else controlplane.CONTROLLER_MANAGER
-    return ControllerManager("kind", SigningConfig(command), manifest, where, started, f"pod kube-system/{name}")
+    return ControllerManager("kind", SigningConfig(command), manifest, where, started, f"pod kube-system/{name}",
+                             _duplicates())
+
+
+def _not_running(admin_api: client.ApiClient, pod: str, status: client.V1ContainerStatus | None,
+                 where: str) -> NoReturn:
+    """Fail with why the container of a Running pod is not running: its waiting reason, its own error."""
+    waiting = status.state.waiting if status and status.state else None
+    ended = status.state.terminated if status and status.state else None
+    why = ""
+    if status and waiting and waiting.reason:
+        why = f" ({waiting.reason}, restarted {status.restart_count} times)"
+    elif ended:
+        why = f" (it just exited with code {ended.exit_code})"
+    said = ""
+    try:  # its last words: cobra prints "Error: invalid argument ..." for a flag it cannot parse
+        log = client.CoreV1Api(admin_api).read_namespaced_pod_log(  # the exited container's, when waiting
+            pod, "kube-system", previous=ended is None, tail_lines=30, _request_timeout=kube.REQUEST_TIMEOUT)
+        errors = [line.strip() for line in str(log).splitlines() if _ERROR_LINE.match(line.strip())]
+        said = f"; its log ends: {errors[-1][:200]}" if errors else ""
+    except Exception:
+        pass  # no previous container yet, or no log: the state alone says enough
+    fail(f"The controller manager is not running: its container keeps exiting{why}{said}. Nothing is signed "
+         "until it runs.",
+         f"Fix {where} (docker exec -it {KIND_NODE} bash); the kubelet starts it again from the fixed manifest. "
+         f"Its log: kubectl -n kube-system logs {pod} --previous")
+
+
+def _duplicates() -> tuple[str, ...]:
+    """Other manifests in the kubelet's folder with a pod named kube-controller-manager.
+
+    The kubelet reads every file of the folder but hidden ones (pkg/kubelet/config/file.go), so a
+    backup copy left there (``kube-controller-manager.yaml.bak``) is a second definition of the pod.
+    """
+    folder = KIND_MANIFEST_DIR
+    listed = subprocess.run(["docker", "exec", KIND_NODE, "grep", "-l", "kube-controller-manager", "-r", folder],
+                            capture_output=True, text=True, timeout=30, check=False)
+    found = []
+    for path in listed.stdout.split():
+        if path == KIND_MANIFEST or Path(path).name.startswith(".") or Path(path).parent != Path(folder):
+            continue
+        shown = subprocess.run(["docker", "exec", KIND_NODE, "cat", path], capture_output=True, text=True,
+                               timeout=30, check=False)
+        try:
+            doc = yaml.safe_load(shown.stdout)
+        except yaml.YAMLError:
+            continue
+        if isinstance(doc, dict) and (doc.get("metadata") or {}).get("name") == controlplane.CONTROLLER_MANAGER:
+            found.append(path)
+    return tuple(found)

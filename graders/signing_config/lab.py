@@ -18,7 +18,8 @@ TARGET = dt.timedelta(hours=720)
 #: restores it), relative to the project root.
 ORIGINAL_MANIFEST = Path(".lab") / "signing-config" / "original-kube-controller-manager.yaml"
 KIND_NODE = "ckslab-control-plane"
-KIND_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+KIND_MANIFEST_DIR = "/etc/kubernetes/manifests"
+KIND_MANIFEST = f"{KIND_MANIFEST_DIR}/kube-controller-manager.yaml"
 SHOW = "ckslab controlplane show controller-manager"
 RESTART = "ckslab controlplane restart controller-manager"
 
