@@ -75,7 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     summary.add_row("kubeconfig", str(result.kubeconfig))
     out.print(summary)
     out.print("\nNext:\n"
-              '  eval "$(.venv/bin/ckslab env)"   # kubectl and ckslab for this cluster in your shell\n'
+              '  eval "$(.venv/bin/ckslab env)"   # kubectl and ckslab in your shell\n'
               "  kubectl get csr\n"
               "  ckslab controlplane show controller-manager   # the CSR signer's flags")
     return 0
