@@ -215,6 +215,18 @@ def test_a_manifest_edited_but_not_restarted(learner: Learner, tmp_path: Path) -
         f"(pid {learner.pid()}) still runs with the default 8760h (365 days; no --cluster-signing-duration flag): restart it.")}
 
 
+def test_a_duration_the_controller_manager_refuses(learner: Learner, tmp_path: Path) -> None:
+    """30d: Go durations have no days. The controller manager exits at once; the grader quotes why."""
+    learner.start()
+    learner.set_duration("30d", restart=False)
+    refused = learner.ckslab("controlplane", "restart", "controller-manager")
+    assert refused.returncode == 1
+    message = learner.failing(tmp_path, "duration-flag")["duration-flag"]
+    assert message.startswith("The controller manager is not running (was pid "), message
+    assert message.endswith('its log ends: Error: invalid argument "30d" for "--cluster-signing-duration" flag: '
+                            'time: unknown unit "d" in duration "30d".'), message
+
+
 def test_restarted_with_another_duration(learner: Learner, tmp_path: Path) -> None:
     learner.start()
     learner.set_duration("1000h")

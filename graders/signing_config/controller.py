@@ -94,8 +94,9 @@ def _local(root: Path, current: state.ClusterState) -> ControllerManager:
     manifest = _manifest_command(text, str(path))
     pid = current.details.get("pids", {}).get(controlplane.CONTROLLER_MANAGER)
     if not isinstance(pid, int) or not process.is_running(pid, str(layout.base)):
+        log = layout.log(controlplane.CONTROLLER_MANAGER)
         fail(f"The controller manager is not running (was pid {pid}): it may have failed to start from "
-             f"its manifest; its log is {layout.log(controlplane.CONTROLLER_MANAGER)}.",
+             f"its manifest; its log is {log}{_last_error(log)}.",
              f"Fix {path}, then ckslab controlplane restart controller-manager (or make up)")
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
@@ -103,6 +104,16 @@ def _local(root: Path, current: state.ClusterState) -> ControllerManager:
         fail(f"could not check: the command line of pid {pid} cannot be read ({err.strerror}).", _UNREACHABLE)
     running = SigningConfig(tuple(a.decode(errors="replace") for a in argv))
     return ControllerManager("local", running, manifest, str(path), _process_start(pid), f"pid {pid}")
+
+
+def _last_error(log: Path) -> str:
+    """The last error line of a component's log as '; its log ends: Error: ...', or '' when none."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()[-40:]
+    except OSError:
+        return ""
+    errors = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
+    return f"; its log ends: {errors[-1][:200].rstrip('.')}" if errors else ""
 
 
 def _process_start(pid: int) -> dt.datetime | None:
