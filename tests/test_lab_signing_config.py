@@ -153,6 +153,9 @@ def test_a_fresh_start_fails_every_step_with_its_own_message(learner: Learner, t
     }
     saved = learner.root / ".lab" / LAB / "original-kube-controller-manager.yaml"
     assert saved.read_text() == learner.manifest.read_text()
+    hint = learner.steps(tmp_path, "duration-flag")["duration-flag"]["hint"]
+    assert hint == (f"add the item - --cluster-signing-duration=720h to spec.containers[0].command in "
+                    f"{learner.manifest}, then ckslab controlplane restart controller-manager")
 
 
 def test_the_solution_earns_full_marks_and_reset_restores_the_original_flags(learner: Learner,

@@ -68,9 +68,11 @@ class SigningLab:
 
     def change_duration(self, backend: str, manifest: str) -> str:
         if backend == "kind":
-            return (f"add - --cluster-signing-duration={TARGET_TEXT} to the command in {KIND_MANIFEST} "
+            return (f"add the item - --cluster-signing-duration={TARGET_TEXT} to spec.containers[0].command in "
+                    f"{KIND_MANIFEST} "
                     f"(docker exec -it {KIND_NODE} bash); the kubelet restarts the static pod")
-        return f"add - --cluster-signing-duration={TARGET_TEXT} to the command in {manifest}, then {RESTART}"
+        return (f"add the item - --cluster-signing-duration={TARGET_TEXT} to spec.containers[0].command in "
+                f"{manifest}, then {RESTART}")
 
     def restart(self, backend: str) -> str:
         if backend == "kind":
