@@ -106,9 +106,14 @@ class SigningConfig:
 
     @property
     def controllers(self) -> list[str]:
-        """The --controllers list (default ``*``)."""
-        value = flag_value(list(self.command), CONTROLLERS)
-        return [c.strip() for c in (value if value is not None else "*").split(",") if c.strip()]
+        """The --controllers list (default ``*``), every occurrence of the flag in order.
+
+        --controllers is a pflag StringSlice (cmd/kube-controller-manager/app/options/generic.go):
+        a second occurrence appends to the first rather than replacing it, so
+        ``--controllers=*,-csrsigning --controllers=*,bootstrapsigner`` still disables csrsigning.
+        """
+        values = flag_values(list(self.command), CONTROLLERS) or ["*"]
+        return [c.strip() for value in values for c in value.split(",") if c.strip()]
 
     def enabled_csr_controllers(self) -> list[str]:
         """The CSR controllers this command runs, by their v1.37 names.
