@@ -152,6 +152,9 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
         return 0
     backend.restart(component, _progress())
     out.print(f"{component} restarted from its manifest.")
+    if component == controlplane.CONTROLLER_MANAGER and not controlplane.signs_csrs(backend.running_command(component)):
+        out.print("Note: its --controllers turn the CSR signer (csrsigning) off: approved CSRs stay unsigned "
+                  "until it runs again.", soft_wrap=True)
     return 0
 
 

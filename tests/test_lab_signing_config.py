@@ -230,6 +230,21 @@ def test_a_duration_the_controller_manager_refuses(learner: Learner, tmp_path: P
                             'time: unknown unit "d" in duration "30d".'), message
 
 
+def test_the_signer_turned_off_on_purpose(learner: Learner, tmp_path: Path) -> None:
+    """The notebook says `*,-csrsigning` stops all signing; a learner tries it, above the existing flag."""
+    learner.start()
+    text = learner.manifest.read_text()
+    learner.manifest.write_text(text.replace("    - --controllers=", "    - --controllers=*,-csrsigning\n    - --controllers=", 1))
+    began = time.monotonic()
+    done = learner.ckslab("controlplane", "restart", "controller-manager")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - began < 30  # not the 60 s wait for a signer that will never run
+    assert "its --controllers turn the CSR signer (csrsigning) off" in done.stdout
+    status = learner.ckslab("status")
+    assert status.returncode == 0, status.stdout
+    assert learner.ckslab("start", LAB, "--user", learner.user).returncode == 0  # the original flags again
+
+
 def test_restarted_with_another_duration(learner: Learner, tmp_path: Path) -> None:
     learner.start()
     learner.set_duration("1000h")

@@ -135,7 +135,7 @@ class LocalBackend(Backend):
             health_url=controlplane.health_url(component, chosen),
             health_ca=controlplane.health_ca(self.layout, component),
             health_client_cert=controlplane.health_client_cert(self.layout, component),
-            health_text=controlplane.health_text(component),
+            health_text=controlplane.health_text(component, command),
         )
 
     def _start_all(self, chosen: Ports, bins: binaries.Binaries, progress: Progress) -> dict[str, int]:
@@ -202,7 +202,7 @@ class LocalBackend(Backend):
             running = process.is_running(pids[component], self.marker)
             url = controlplane.health_url(component, chosen)
             healthy = running and process.probe(url, controlplane.health_ca(self.layout, component),
-                                                controlplane.health_text(component),
+                                                controlplane.health_text(component, _cmdline(pids[component])),
                                                 client_cert=controlplane.health_client_cert(self.layout, component))
             detail = (f"pid {pids[component]}, {url}" if running else
                       f"not running (was pid {pids[component]})" if pids[component] else
@@ -272,3 +272,11 @@ class LocalBackend(Backend):
 def _ports(recorded: dict[str, int]) -> Ports:
     """The ports in a state file; one an older ckslab did not record is 0 (none)."""
     return Ports(**{**{name: 0 for name in Ports.__dataclass_fields__}, **recorded})
+
+
+def _cmdline(pid: int) -> list[str]:
+    """The command line of ``pid`` (empty when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+    except OSError:
+        return []
