@@ -317,7 +317,14 @@ def dump_manifest(doc: dict[str, Any]) -> bytes:
 
 def command_from_manifest(text: str, component: str) -> list[str]:
     """The command of the manifest's first container; ValueError when there is none."""
-    doc = yaml.safe_load(text)
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "a syntax error"
+        raise ValueError(f"the manifest of {component} is not valid YAML: {problem}{where} "
+                         "(an item indented unlike the others?)") from err
     try:
         command = doc["spec"]["containers"][0]["command"]
     except (TypeError, KeyError, IndexError) as err:

@@ -230,6 +230,22 @@ def test_a_duration_the_controller_manager_refuses(learner: Learner, tmp_path: P
                             'time: unknown unit "d" in duration "30d".'), message
 
 
+def test_a_manifest_whose_yaml_an_edit_broke(learner: Learner) -> None:
+    """The flag added with three spaces instead of four: restart says where, and keeps what runs."""
+    learner.start()
+    pid = learner.pid()
+    text = learner.manifest.read_text()
+    learner.manifest.write_text(text.replace("    - --controllers=", "   - --cluster-signing-duration=720h\n"
+                                             "    - --controllers=", 1))
+    refused = learner.ckslab("controlplane", "restart", "controller-manager")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.startswith("ckslab: error: the manifest of kube-controller-manager is not valid YAML: "
+                                     "expected <block end>, but found '<block sequence start>' at line "), refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert learner.pid() == pid and Path(f"/proc/{pid}").exists()  # the running one is left alone
+    assert learner.ckslab("start", LAB, "--user", learner.user).returncode == 0
+
+
 def test_the_signer_turned_off_on_purpose(learner: Learner, tmp_path: Path) -> None:
     """The notebook says `*,-csrsigning` stops all signing; a learner tries it, above the existing flag."""
     learner.start()

@@ -122,9 +122,14 @@ class LocalBackend(Backend):
     def _process(self, component: str, chosen: Ports, bins: binaries.Binaries) -> process.Process:
         path = self.layout.manifest(component)
         try:
-            command = controlplane.command_from_manifest(path.read_text(), component)
-        except (OSError, ValueError) as err:
+            text = path.read_text()
+        except OSError as err:
             raise StateCorrupted(f"cannot read the manifest {path} ({err}).", state.REPAIR_HINT) from err
+        try:
+            command = controlplane.command_from_manifest(text, component)
+        except ValueError as err:  # an edit gone wrong: the learner's to fix, not a damaged state
+            raise CkslabError(f"{err}: {path}.",
+                              f"Fix it, then `ckslab controlplane restart {component}`.") from err
         if command[0] != component:
             raise CkslabError(f"{path}: the command must start with {component!r}, not {command[0]!r}.",
                               "Restore the first item of the command list.")
@@ -242,10 +247,12 @@ class LocalBackend(Backend):
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
         chosen = _ports(current.details["ports"])
         pid = int(current.details["pids"].get(component, 0))
+        # Read first: a manifest that cannot be read leaves the running process as it is.
+        started = self._process(component, chosen, binaries.require(self.needs))
         progress(f"stopping {component} (pid {pid})")
         process.stop_pid(pid, component, self.marker)
         progress(f"starting {component} from {self.layout.manifest(component)}")
-        new_pid = self._process(component, chosen, binaries.require(self.needs)).start()
+        new_pid = started.start()
         current.details["pids"][component] = new_pid
         state.write(self.lab.state_file, current)
 
