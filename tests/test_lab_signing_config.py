@@ -224,8 +224,11 @@ def test_a_duration_the_controller_manager_refuses(learner: Learner, tmp_path: P
     learner.set_duration("30d", restart=False)
     refused = learner.ckslab("controlplane", "restart", "controller-manager")
     assert refused.returncode == 1
-    message = learner.failing(tmp_path, "duration-flag")["duration-flag"]
+    step = learner.steps(tmp_path, "duration-flag")["duration-flag"]
+    message = step["message"]
     assert message.startswith("The controller manager is not running (was pid "), message
+    # Not "or make up": make up writes every manifest afresh, and the learner's edit would be lost.
+    assert step["hint"] == f"Fix {learner.manifest}, then ckslab controlplane restart controller-manager"
     assert message.endswith('its log ends: Error: invalid argument "30d" for "--cluster-signing-duration" flag: '
                             'time: unknown unit "d" in duration "30d".'), message
 

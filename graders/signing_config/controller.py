@@ -97,7 +97,7 @@ def _local(root: Path, current: state.ClusterState) -> ControllerManager:
         log = layout.log(controlplane.CONTROLLER_MANAGER)
         fail(f"The controller manager is not running (was pid {pid}): it may have failed to start from "
              f"its manifest; its log is {log}{_last_error(log)}.",
-             f"Fix {path}, then ckslab controlplane restart controller-manager (or make up)")
+             f"Fix {path}, then ckslab controlplane restart controller-manager")  # make up would rewrite it
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     except OSError as err:
