@@ -154,6 +154,21 @@ def test_signing_config_mistakes_in_the_static_pod_manifest(kind_root: Path, tmp
     assert "--cluster-signing-duration" not in in_node("cat", manifest)
 
 
+def test_restart_with_a_manifest_whose_yaml_an_edit_broke(kind_root: Path) -> None:
+    manifest = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+    original = in_node("cat", manifest)
+    try:
+        in_node("sed", "-i", "s|^    - --controllers=|   - --cluster-signing-duration=720h\\n    - --controllers=|", manifest)
+        refused = ckslab(kind_root, "controlplane", "restart", "controller-manager")
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stderr.startswith("ckslab: error: the manifest of kube-controller-manager is not valid YAML: "
+                                         "expected <block end>"), refused.stderr
+    finally:
+        subprocess.run(["docker", "exec", "-i", kind.NODE, "sh", "-c", f"cat > {manifest}"], input=original,
+                       text=True, check=True)
+    assert ckslab(kind_root, "controlplane", "restart", "controller-manager").returncode == 0
+
+
 def test_a_cluster_from_another_image_is_named_not_reused(kind_root: Path, tmp_path: Path) -> None:
     current = json.loads((kind_root / ".lab" / "state.json").read_text())["details"]["image"]
     other = "ckslab-test/other-node:v0"

@@ -277,8 +277,13 @@ class KindBackend(Backend):
         return shown.stdout.rstrip(b"\0").decode().split("\0")
 
     def _manifest_command(self, component: str) -> list[str]:
-        doc = yaml.safe_load(self._node_file(f"/etc/kubernetes/manifests/{component}.yaml"))
-        return [str(arg) for arg in doc["spec"]["containers"][0]["command"]]
+        path = f"/etc/kubernetes/manifests/{component}.yaml"
+        try:
+            return controlplane.command_from_manifest(self._node_file(path).decode(), component)
+        except ValueError as err:  # the kubelet cannot read it either: it runs no pod of it
+            raise CkslabError(f"{err}: {path} in the node {NODE}.",
+                              f"Fix it (docker exec -it {NODE} bash), then `ckslab controlplane restart "
+                              f"{component}`.") from err
 
     def restart(self, component: str, progress: Progress) -> None:
         """Apply the static pod's manifest: wait for the kubelet to run it, or restart its container.
