@@ -261,6 +261,23 @@ def test_the_signer_turned_off_on_purpose(learner: Learner, tmp_path: Path) -> N
     assert "its --controllers turn the CSR signer (csrsigning) off" in done.stdout
     status = learner.ckslab("status")
     assert status.returncode == 0, status.stdout
+    # A CSR approved now stays unsigned, and the grader says why.
+    name = f"{learner.user}-short"
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, learner.user)]))
+               .sign(key, hashes.SHA256()))
+    learner.kubectl("create", "-f", "-", stdin=json.dumps({
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": name},
+        "spec": {"request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+                 "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}}))
+    learner.kubectl("certificate", "approve", name)
+    step = learner.steps(tmp_path, "new-certificate")["new-certificate"]
+    assert step["message"] == (f"The CSR {name} is approved but has no certificate: the controller manager runs "
+                               "without its CSR signer (--controllers=*,-csrsigning,*,bootstrapsigner,tokencleaner "
+                               "turns csrsigning off)."), step
+    assert step["hint"].startswith(f"Remove -csrsigning from --controllers in {learner.manifest}, then "), step
+    learner.kubectl("delete", "csr", name)
     assert learner.ckslab("start", LAB, "--user", learner.user).returncode == 0  # the original flags again
 
 

@@ -28,6 +28,8 @@ CSR_CONTROLLERS = {
     "certificatesigningrequest-approving-controller": "csrapproving",
     "certificatesigningrequest-cleaner-controller": "csrcleaner",
 }
+#: The CSR signing controller, by its v1.37 name.
+SIGNER = "certificatesigningrequest-signing-controller"
 _CANONICAL = {**{alias: name for name, alias in CSR_CONTROLLERS.items()},
               **{name: name for name in CSR_CONTROLLERS}}
 
