@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 from rich.console import Console
@@ -74,7 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     summary.add_row("kubeconfig", str(result.kubeconfig))
     out.print(summary)
     out.print("\nNext:\n"
-              '  eval "$(.venv/bin/ckslab env)"   # kubectl for this cluster in your shell\n'
+              '  eval "$(.venv/bin/ckslab env)"   # kubectl and ckslab in your shell\n'
               "  kubectl get csr\n"
               "  ckslab controlplane show controller-manager   # the CSR signer's flags")
     return 0
@@ -116,7 +117,9 @@ def cmd_env(args: argparse.Namespace) -> int:
     lab = paths.lab_paths()
     bin_dir = paths.kubernetes_bin_dir()
     print(f"export KUBECONFIG={shlex.quote(str(lab.kubeconfig))}")
-    print(f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"')
+    # The pinned kubectl first, then this ckslab (what `up` and `start` tell the learner to type).
+    here = Path(sys.executable).parent
+    print(f'export PATH={shlex.quote(str(bin_dir))}:{shlex.quote(str(here))}:"$PATH"')
     if not lab.kubeconfig.exists():
         err.print(f"# note: no cluster is up yet ({lab.kubeconfig} does not exist): run `make up`.")
     return 0
@@ -149,6 +152,9 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
         return 0
     backend.restart(component, _progress())
     out.print(f"{component} restarted from its manifest.")
+    if component == controlplane.CONTROLLER_MANAGER and not controlplane.signs_csrs(backend.running_command(component)):
+        out.print("Note: its --controllers turn the CSR signer (csrsigning) off: approved CSRs stay unsigned "
+                  "until it runs again.", soft_wrap=True)
     return 0
 
 

@@ -99,6 +99,29 @@ def check_cluster(kubeconfig: Path) -> None:
         detail = " ".join(str(err).split())[:160]
         raise CannotGrade(f"the cluster does not answer ({detail}), so it cannot be graded.",
                           "Run `make up` (or `ckslab status` to see what is down), then grade again.") from err
+    check_admin(kubeconfig)
+
+
+def check_admin(kubeconfig: Path) -> None:
+    """Fail with exit code 2 when ``kubeconfig``'s current context may not read CSRs.
+
+    The usual cause: the Kubernetes docs' ``kubectl config set-context jane ... && kubectl config
+    use-context jane`` typed in a shell whose $KUBECONFIG is the lab's admin kubeconfig. The
+    graders (and every kubectl of that shell) then act as the learner's new user.
+    """
+    from graders import kube
+
+    if kube.may_read_csrs(kube.client_for(kubeconfig)):
+        return
+    current, user, others = kube.contexts(kubeconfig)
+    admin = next((name for name in others if kube.may_read_csrs(kube.client_for(kubeconfig, name))), None)
+    back = (f"kubectl config use-context {admin} --kubeconfig {shown(kubeconfig)}" if admin else
+            f"kubectl config use-context <the admin's context> --kubeconfig {shown(kubeconfig)}")
+    raise CannotGrade(f"the admin kubeconfig {shown(kubeconfig)} now acts as the user {user!r} (its current "
+                      f"context is {current!r}), who may not read CertificateSigningRequests, so the lab "
+                      "cannot be graded.",
+                      f"Switch it back: {back}; keep {user}'s credentials in a file of their own "
+                      f"(--kubeconfig {user}.kubeconfig).")
 
 
 def pytest_args(lab: catalog.Lab, report_file: Path, step: str | None, junit: Path | None) -> list[str]:

@@ -26,11 +26,33 @@ from graders.expect import brief, fail
 REQUEST_TIMEOUT = 10
 
 
-def client_for(kubeconfig: Path) -> client.ApiClient:
-    """A client for ``kubeconfig``'s current context that never writes the file back."""
+def client_for(kubeconfig: Path, context: str | None = None) -> client.ApiClient:
+    """A client for ``kubeconfig``'s ``context`` (default: current) that never writes the file back."""
     api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(kubeconfig), persist_config=False)
+        config_file=str(kubeconfig), context=context, persist_config=False)
     return api
+
+
+def may_read_csrs(api: client.ApiClient) -> bool:
+    """Whether ``api``'s user may list CSRs (a SelfSubjectAccessReview, ``kubectl auth can-i``)."""
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+        resource_attributes=client.V1ResourceAttributes(
+            group="certificates.k8s.io", resource="certificatesigningrequests", verb="list")))
+    try:
+        answer = client.AuthorizationV1Api(api).create_self_subject_access_review(
+            review, _request_timeout=REQUEST_TIMEOUT)
+    except client.ApiException as err:
+        if err.status in (401, 403):
+            return False
+        raise
+    return bool(answer.status and answer.status.allowed)
+
+
+def contexts(kubeconfig: Path) -> tuple[str, str, list[str]]:
+    """``kubeconfig``'s current context, its user, and the names of its other contexts."""
+    listed, current = config.list_kube_config_contexts(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    user = str(current.get("context", {}).get("user", "?"))
+    return str(current["name"]), user, [str(c["name"]) for c in listed if c["name"] != current["name"]]
 
 
 def kubeconfig_path() -> Path:

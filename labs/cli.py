@@ -108,30 +108,34 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_failing(run: engine.LabRun) -> str | None:
+def _first_failing(run: engine.LabRun) -> dict[str, Any] | None:
+    """The graded report of the first step that fails (its reason and hint), None when all pass."""
     from graders import cli as grade_cli
 
     grade_cli.check_cluster(run.kubeconfig)
     report = grade_cli.grade(run.lab, run.user, run.workspace, run.kubeconfig)
-    failing = [s["id"] for s in report["steps"] if not s["passed"]]
+    failing: list[dict[str, Any]] = [s for s in report["steps"] if not s["passed"]]
     return failing[0] if failing else None
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
     run = engine.prepare(args.lab, args.user)
     engine.require_backend(run)
-    step_id = args.step
-    if step_id is None:
-        try:
-            step_id = _first_failing(run)
-        except CkslabError:
-            step_id = run.lab.steps[0].id  # cannot grade: start from the beginning
-        if step_id is None:
-            out.print(f"Every step of {run.lab.id} passes: nothing left to hint at.")
-            return 0
-    step = run.lab.step(step_id)
-    out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}")
-    out.print(Text(f"hint: {step.hint}"))
+    if args.step is not None:
+        step = run.lab.step(args.step)
+        out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}")
+        out.print(Text(f"hint: {step.hint}"))
+        return 0
+    failing = _first_failing(run)  # a cluster that cannot be graded: its error, exit 2
+    if failing is None:
+        out.print(f"Every step of {run.lab.id} passes: nothing left to hint at.")
+        return 0
+    step = run.lab.step(failing["id"])
+    # The graded hint answers the mistake made (a v1beta1 manifest, wrapped base64, ...); the
+    # step's own hint is the command of a learner who has not started it.
+    out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}", soft_wrap=True)
+    out.print(Text(failing["message"]), soft_wrap=True)
+    out.print(Text(f"hint: {failing['hint'] or step.hint}"), soft_wrap=True)
     return 0
 
 

@@ -13,7 +13,7 @@ gets three things through IPython's documented extension points:
   source) and skips it, with one short message, when it comes after a check that failed, or when
   the setup cell has not run in this kernel yet. The skipping itself is an AST transformer that
   empties the cell (``InteractiveShell.ast_transformers``). Cells the learner added, the setup cell
-  and the whole-lab grade always run.
+  and the whole-lab grade (once the setup cell has run: it defines ``lab``) always run.
 - The same hook brings the kernel back to the lab's workspace when its working directory was
   deleted or moved away, and says so.
 
@@ -171,14 +171,16 @@ def _pre_run_cell(info: Any) -> None:
     if session.notebook is None or not session.lab_id:
         return
     cell = session.notebook.find(getattr(info, "cell_id", None), getattr(info, "raw_cell", "") or "")
-    if cell is None or GRADE_CALL.search(cell.source):
+    if cell is None:
         return
-    if session.workspace is None:
+    if session.workspace is None:  # the whole-lab grade too: `lab` is defined by the setup cell
         if not SETUP_CALL.search(cell.source):
             session.skip_current = True
             show(Notice(f'Not run: run the setup cell first, the first code cell of this notebook '
                            f'(lab.setup("{session.lab_id}")). It points kubectl at the lab\'s cluster and works '
                            f'in your workspace; then run this cell again.', FAIL_COLOUR))
+        return
+    if GRADE_CALL.search(cell.source):
         return
     blocking = sorted((index, step, title) for step, (title, index) in session.failing.items() if index < cell.index)
     if blocking:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
 from rich.console import Console
 
 from cluster import kubeconfig, pki
+from cluster.backends.local import LocalBackend
 from graders import cli
 
 
@@ -67,3 +71,27 @@ def test_table_shows_messages_verbatim() -> None:
     text = console.export_text()
     assert "usages: [client auth]." in text and "[bold]x" in text
     assert "Score: 10/30, some steps still fail." in text
+
+
+@pytest.mark.cluster
+def test_an_admin_kubeconfig_switched_to_the_learners_context(lab_root: Path, local_cluster: LocalBackend) -> None:
+    """The Kubernetes docs' `kubectl config use-context jane`, typed with $KUBECONFIG the lab's."""
+    pki_dir = local_cluster.layout.pki
+    ca = pki.CertificateAuthority.load((pki_dir / "ca.crt").read_bytes(), (pki_dir / "ca.key").read_bytes())
+    jane = pki.LeafRequest("jane")
+    admin = yaml.safe_load(local_cluster.kubeconfig().read_text())
+    admin_context = admin["current-context"]
+    admin["users"].append({"name": "jane", "user": {
+        "client-certificate-data": base64.b64encode(pki.cert_pem(ca.issue(jane))).decode(),
+        "client-key-data": base64.b64encode(pki.key_pem(jane.key)).decode()}})
+    admin["contexts"].append({"name": "jane", "context": {"cluster": admin["clusters"][0]["name"], "user": "jane"}})
+    admin["current-context"] = "jane"
+    (lab_root / ".lab").mkdir()
+    (lab_root / ".lab" / "kubeconfig").write_text(yaml.safe_dump(admin))
+
+    result = grade(lab_root, "certificates-api")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Forbidden" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "now acts as the user 'jane' (its current context is 'jane')" in result.stderr, result.stderr
+    assert f"Switch it back: kubectl config use-context {admin_context} --kubeconfig" in result.stderr

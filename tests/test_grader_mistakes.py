@@ -265,6 +265,31 @@ def test_kubeconfig_trusting_another_ca(learner: Learner) -> None:
     assert message.endswith("its certificate-authority-data is not the cluster CA (`ckslab controlplane ca` prints it).")
 
 
+def test_kubeconfig_without_use_context(learner: Learner) -> None:
+    """set-cluster, set-credentials, set-context, and no use-context: kubectl tries localhost:8080."""
+    learner.everything()
+    name = learner.path(".kubeconfig").name
+    learner.kubectl("config", "unset", "current-context", "--kubeconfig", name)
+    assert "localhost:8080" in learner.kubectl("get", "pods", "--kubeconfig", name, check=False).stderr
+    id_, message = first_failure(learner)
+    assert id_ == "access"
+    assert message.startswith(f"{name} has no current-context, so kubectl knows no user or cluster for it"), message
+    assert learner.steps()["access"]["hint"] == f"kubectl config use-context {learner.user} --kubeconfig {name}"
+
+
+def test_kubeconfig_without_a_certificate_authority(learner: Learner) -> None:
+    """set-cluster with --server only: kubectl says x509: certificate signed by unknown authority."""
+    learner.everything()
+    name = learner.path(".kubeconfig").name
+    learner.kubectl("config", "unset", "clusters.ckslab.certificate-authority-data", "--kubeconfig", name)
+    said = learner.kubectl("get", "pods", "--kubeconfig", name, check=False).stderr
+    assert "x509: certificate signed by unknown authority" in said, said
+    id_, message = first_failure(learner)
+    assert id_ == "access"
+    assert message.startswith(f"{name} has no certificate-authority for its cluster, so it cannot verify the API "
+                              "server at https://127.0.0.1:"), message
+
+
 def test_kubeconfig_with_another_certificate(learner: Learner) -> None:
     learner.everything()
     crt = learner.path(".crt")

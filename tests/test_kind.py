@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +25,7 @@ from notebook_run import run_learner_copy
 from cluster import binaries, docker
 from cluster.backends import kind
 from cluster.paths import checkout
+from cluster.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kind]
 LABS = ("certificates-api", "csr-review", "jane-access", "signing-config", "expiry-rotation", "node-certificates")
@@ -101,6 +103,70 @@ def test_restart_goes_through_the_kubelet(kind_root: Path) -> None:
     shown = ckslab(kind_root, "controlplane", "show", "controller-manager").stdout.split("\n", 1)[1]
     flags = ckslab(kind_root, "controlplane", "flags", "controller-manager").stdout.splitlines()
     assert flags == yaml.safe_load(shown)["spec"]["containers"][0]["command"]
+
+
+def _pod_ids(name: str, only: str | None = None) -> set[str]:
+    shown = in_node("crictl", "pods", "--name", name, *(["--state", only] if only else []), "-o", "json")
+    return {p["id"] for p in json.loads(shown)["items"]}
+
+
+def _duration_step(root: Path, tmp_path: Path) -> dict[str, Any]:
+    report = tmp_path / "duration.json"
+    ckslab(root, "grade", "signing-config", "--step", "duration-flag", "--json", str(report))
+    return json.loads(report.read_text())["steps"][0]  # type: ignore[no-any-return]
+
+
+def test_signing_config_mistakes_in_the_static_pod_manifest(kind_root: Path, tmp_path: Path) -> None:
+    """A backup copy left in the kubelet's folder, then a flag the controller manager refuses."""
+    manifest = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+    backup = manifest + ".bak"
+    assert ckslab(kind_root, "start", "signing-config").returncode == 0
+    try:
+        in_node("sh", "-c", f"cp {manifest} {backup} && sed -i 's|^\\( *\\)- --cluster-signing-key-file=.*$|&\\n"
+                f"\\1- --cluster-signing-duration=720h|' {manifest}")
+        assert "--cluster-signing-duration=720h" in in_node("cat", manifest)
+        refused = ckslab(kind_root, "controlplane", "restart", "controller-manager")
+        assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert f"{backup} also defines the static pod kube-controller-manager" in refused.stderr
+        # The kubelet reads its folder every 20 s and then runs one of the two definitions: a new pod
+        # for the edited one, or, when it keeps the backup's, the old pod (nothing to see: 40 s).
+        pod = "kube-controller-manager-" + kind.NODE
+        began, before = time.monotonic(), _pod_ids(pod)
+        wait_until(lambda: _pod_ids(pod, "ready") - before or (time.monotonic() - began > 40 and _pod_ids(pod, "ready")),
+                   120, interval=2, what="the kubelet to read its manifest folder")
+        step = _duration_step(kind_root, tmp_path)
+        if not step["passed"]:  # it ran the backup: the grader names it as the cause
+            assert f"{backup} also defines the static pod kube-controller-manager" in step["message"], step
+            assert step["hint"].startswith(f"Move {backup} out of /etc/kubernetes/manifests/"), step
+
+        in_node("sh", "-c", f"mv {backup} /root/ && sed -i 's|--cluster-signing-duration=720h|"
+                f"--cluster-signing-duration=30d|' {manifest}")
+        refused = ckslab(kind_root, "controlplane", "restart", "controller-manager", timeout=150)
+        assert refused.returncode == 1, refused.stderr
+        said = 'Error: invalid argument "30d" for "--cluster-signing-duration" flag'
+        assert said in refused.stderr and "timed out" not in refused.stderr, refused.stderr
+        step = _duration_step(kind_root, tmp_path)
+        assert step["message"].startswith("The controller manager is not running: its container keeps exiting")
+        assert said in step["message"] and step["hint"].startswith(f"Fix {manifest} in the node container"), step
+    finally:
+        in_node("rm", "-f", backup)
+        assert ckslab(kind_root, "reset", "signing-config").returncode == 0
+    assert "--cluster-signing-duration" not in in_node("cat", manifest)
+
+
+def test_restart_with_a_manifest_whose_yaml_an_edit_broke(kind_root: Path) -> None:
+    manifest = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+    original = in_node("cat", manifest)
+    try:
+        in_node("sed", "-i", "s|^    - --controllers=|   - --cluster-signing-duration=720h\\n    - --controllers=|", manifest)
+        refused = ckslab(kind_root, "controlplane", "restart", "controller-manager")
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stderr.startswith("ckslab: error: the manifest of kube-controller-manager is not valid YAML: "
+                                         "expected <block end>"), refused.stderr
+    finally:
+        subprocess.run(["docker", "exec", "-i", kind.NODE, "sh", "-c", f"cat > {manifest}"], input=original,
+                       text=True, check=True)
+    assert ckslab(kind_root, "controlplane", "restart", "controller-manager").returncode == 0
 
 
 def test_a_cluster_from_another_image_is_named_not_reused(kind_root: Path, tmp_path: Path) -> None:

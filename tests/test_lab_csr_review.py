@@ -128,6 +128,15 @@ def test_a_fresh_start_fails_every_step_with_its_own_message(review: Review, tmp
     assert (review.workspace / "requests" / f"{review.csr('dave')}.csr").is_file()
 
 
+def test_a_lab_never_started_says_so_in_every_step(review: Review, tmp_path: Path) -> None:
+    """A learner who skipped the notebook's `ckslab start csr-review` cell has nothing to review."""
+    failing = review.failing(tmp_path)
+    assert sorted(failing) == sorted(fresh_messages(review.user)), failing
+    for message in failing.values():
+        assert message.startswith("None of the lab's five requests (") and "the lab has not been started" in message
+        assert "a refusal is a denial" not in message
+
+
 def test_reset_submits_every_request_again_and_refuses_a_single_step(review: Review, tmp_path: Path) -> None:
     assert ckslab(review.root, "solve", LAB, "--user", review.user, "--yes").returncode == 0
     old_key = (review.workspace / "requests" / f"{review.csr('alice')}.key").read_bytes()

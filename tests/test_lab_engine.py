@@ -6,6 +6,7 @@ session's cluster never touch each other's CSRs.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -110,6 +111,25 @@ def test_hint_names_the_first_step_not_done(root: Path, user: str) -> None:
     assert hint.stdout.startswith("private-key") and f"openssl genrsa -out {user}.key 2048" in hint.stdout
     named = ckslab(root, "hint", LAB, "approved", "--user", user)
     assert f"kubectl certificate approve {user}" in named.stdout
+
+
+def test_hint_answers_the_mistake_made_not_the_first_command(root: Path, user: str) -> None:
+    """The lesson's v1beta1 manifest: `kubectl apply` refused it, so "kubectl apply -f" is no hint."""
+    assert ckslab(root, "start", LAB, "--user", user).returncode == 0
+    workspace = root / "workspace" / f"{LAB}-{user}"
+    subprocess.run(f"openssl genrsa -out {user}.key 2048 && openssl req -new -key {user}.key -subj /CN={user} "
+                   f"-out {user}.csr", shell=True, cwd=workspace, check=True, capture_output=True)
+    request = base64.b64encode((workspace / f"{user}.csr").read_bytes()).decode()
+    (workspace / f"{user}-csr.yaml").write_text(
+        f"apiVersion: certificates.k8s.io/v1beta1\nkind: CertificateSigningRequest\nmetadata:\n  name: {user}\n"
+        f"spec:\n  usages: [digital signature, key encipherment, client auth]\n  request: {request}\n")
+    hint = ckslab(root, "hint", LAB, "--user", user)
+    assert hint.returncode == 0, hint.stderr
+    lines = hint.stdout.splitlines()
+    assert lines[0].startswith("csr-object"), hint.stdout
+    assert "v1beta1, which is not served since Kubernetes 1.22" in lines[1], hint.stdout
+    assert lines[2].startswith("hint: Set apiVersion: certificates.k8s.io/v1 and spec.signerName: "
+                               "kubernetes.io/kube-apiserver-client"), hint.stdout
 
 
 def test_solve_asks_first(root: Path, user: str) -> None:

@@ -153,6 +153,9 @@ def test_a_fresh_start_fails_every_step_with_its_own_message(learner: Learner, t
     }
     saved = learner.root / ".lab" / LAB / "original-kube-controller-manager.yaml"
     assert saved.read_text() == learner.manifest.read_text()
+    hint = learner.steps(tmp_path, "duration-flag")["duration-flag"]["hint"]
+    assert hint == (f"add the item - --cluster-signing-duration=720h to spec.containers[0].command in "
+                    f"{learner.manifest}, then ckslab controlplane restart controller-manager")
 
 
 def test_the_solution_earns_full_marks_and_reset_restores_the_original_flags(learner: Learner,
@@ -213,6 +216,69 @@ def test_a_manifest_edited_but_not_restarted(learner: Learner, tmp_path: Path) -
     assert learner.failing(tmp_path, "duration-flag") == {"duration-flag": (
         "The manifest says --cluster-signing-duration=720h but the running controller manager "
         f"(pid {learner.pid()}) still runs with the default 8760h (365 days; no --cluster-signing-duration flag): restart it.")}
+
+
+def test_a_duration_the_controller_manager_refuses(learner: Learner, tmp_path: Path) -> None:
+    """30d: Go durations have no days. The controller manager exits at once; the grader quotes why."""
+    learner.start()
+    learner.set_duration("30d", restart=False)
+    refused = learner.ckslab("controlplane", "restart", "controller-manager")
+    assert refused.returncode == 1
+    step = learner.steps(tmp_path, "duration-flag")["duration-flag"]
+    message = step["message"]
+    assert message.startswith("The controller manager is not running (was pid "), message
+    # Not "or make up": make up writes every manifest afresh, and the learner's edit would be lost.
+    assert step["hint"] == f"Fix {learner.manifest}, then ckslab controlplane restart controller-manager"
+    assert message.endswith('its log ends: Error: invalid argument "30d" for "--cluster-signing-duration" flag: '
+                            'time: unknown unit "d" in duration "30d".'), message
+
+
+def test_a_manifest_whose_yaml_an_edit_broke(learner: Learner) -> None:
+    """The flag added with three spaces instead of four: restart says where, and keeps what runs."""
+    learner.start()
+    pid = learner.pid()
+    text = learner.manifest.read_text()
+    learner.manifest.write_text(text.replace("    - --controllers=", "   - --cluster-signing-duration=720h\n"
+                                             "    - --controllers=", 1))
+    refused = learner.ckslab("controlplane", "restart", "controller-manager")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.startswith("ckslab: error: the manifest of kube-controller-manager is not valid YAML: "
+                                     "expected <block end>, but found '<block sequence start>' at line "), refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert learner.pid() == pid and Path(f"/proc/{pid}").exists()  # the running one is left alone
+    assert learner.ckslab("start", LAB, "--user", learner.user).returncode == 0
+
+
+def test_the_signer_turned_off_on_purpose(learner: Learner, tmp_path: Path) -> None:
+    """The notebook says `*,-csrsigning` stops all signing; a learner tries it, above the existing flag."""
+    learner.start()
+    text = learner.manifest.read_text()
+    learner.manifest.write_text(text.replace("    - --controllers=", "    - --controllers=*,-csrsigning\n    - --controllers=", 1))
+    began = time.monotonic()
+    done = learner.ckslab("controlplane", "restart", "controller-manager")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - began < 30  # not the 60 s wait for a signer that will never run
+    assert "its --controllers turn the CSR signer (csrsigning) off" in done.stdout
+    status = learner.ckslab("status")
+    assert status.returncode == 0, status.stdout
+    # A CSR approved now stays unsigned, and the grader says why.
+    name = f"{learner.user}-short"
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, learner.user)]))
+               .sign(key, hashes.SHA256()))
+    learner.kubectl("create", "-f", "-", stdin=json.dumps({
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": name},
+        "spec": {"request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+                 "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}}))
+    learner.kubectl("certificate", "approve", name)
+    step = learner.steps(tmp_path, "new-certificate")["new-certificate"]
+    assert step["message"] == (f"The CSR {name} is approved but has no certificate: the controller manager runs "
+                               "without its CSR signer (--controllers=*,-csrsigning,*,bootstrapsigner,tokencleaner "
+                               "turns csrsigning off)."), step
+    assert step["hint"].startswith(f"Remove -csrsigning from --controllers in {learner.manifest}, then "), step
+    learner.kubectl("delete", "csr", name)
+    assert learner.ckslab("start", LAB, "--user", learner.user).returncode == 0  # the original flags again
 
 
 def test_restarted_with_another_duration(learner: Learner, tmp_path: Path) -> None:

@@ -247,14 +247,17 @@ def test_a_cell_run_before_the_setup_cell_says_what_to_do(tmp_path: Path, monkey
     # JPY_SESSION_NAME (jupyter_server), the notebook's folder as the working directory.
     monkeypatch.setenv("PYTHONSTARTUP", str(STARTUP))
     monkeypatch.setenv("JPY_SESSION_NAME", "certificates-api/lab.ipynb")
-    nb = _lab_notebook(tmp_path, tmp_path, '%%bash\necho "ran before setup"')
+    nb = _lab_notebook(tmp_path, tmp_path, '%%bash\necho "ran before setup"', 'lab.grade("certificates-api");')
     client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     with client.setup_kernel():
-        before = _run(client, nb, 2)
-        assert before.startswith('Not run: run the setup cell first, the first code cell of this notebook '
-                                 '(lab.setup("certificates-api")).'), before
+        for index in (2, 3):  # the whole-lab grade too: without the setup cell, `lab` is not even defined
+            before = _run(client, nb, index)
+            assert before.startswith('Not run: run the setup cell first, the first code cell of this notebook '
+                                     '(lab.setup("certificates-api")).'), before
+            assert "NameError" not in before and [o.output_type for o in nb.cells[index].outputs] == ["display_data"]
         _run(client, nb, 1)
         assert _run(client, nb, 2) == "ran before setup\n"
+        assert _run(client, nb, 3) == "graded certificates-api\n"
 
 
 def test_a_kernel_whose_folder_was_deleted_works_in_the_workspace_again(tmp_path: Path) -> None:
@@ -293,3 +296,27 @@ def test_certificates_api_notebook_runs_in_the_learner_copy_and_earns_full_marks
     assert report["score"] == report["max_score"] == 100 and report["passed"] is True
     workspace = local_cluster.lab.root / "workspace" / "certificates-api"
     assert oct((workspace / "jane.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_validity_cell_of_signing_config_says_what_to_do_when_the_certificate_is_missing(tmp_path: Path) -> None:
+    """Run before the cell that saves the certificate, it printed openssl's errors and "valid for 0h"."""
+    nb = nbformat.read(checkout() / "notebooks" / "04-signing-config.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and 'echo "valid for' in c.source]
+    script = cell.source.split("\n", 1)[1]  # without %%bash
+    ran = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "CKSLAB_USER": "jane"}, stdin=subprocess.DEVNULL)
+    said = ran.stdout + ran.stderr
+    assert ran.returncode != 0 and "valid for" not in said, said
+    assert said == "There is no jane-short.crt yet: run the cell above first (it saves the new certificate).\n"
+
+
+def test_the_expiry_cell_of_expiry_rotation_says_what_to_do_when_the_certificate_is_missing(tmp_path: Path) -> None:
+    """Run before `ckslab start expiry-rotation`, it printed openssl's errors and then "expired"."""
+    nb = nbformat.read(checkout() / "notebooks" / "05-expiry-rotation.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and 'echo "expired"' in c.source]
+    script = cell.source.split("\n", 1)[1]  # without %%bash
+    ran = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "CKSLAB_USER": "jane"}, stdin=subprocess.DEVNULL)
+    said = ran.stdout + ran.stderr
+    assert ran.returncode != 0 and "expired" not in said, said
+    assert said == "There is no jane.crt yet: run the cell above first (ckslab start expiry-rotation makes it).\n"

@@ -39,6 +39,15 @@ def test_env_prints_kubeconfig_and_pinned_kubectl_path(lab_root: Path) -> None:
     assert "no cluster is up" in result.stderr
 
 
+def test_env_puts_ckslab_on_path(lab_root: Path) -> None:
+    """`make up` and `make lab` say `ckslab controlplane show ...`: after the eval it must be found."""
+    exports = ckslab("env", env_root=lab_root).stdout
+    shell = subprocess.run(["bash", "-c", f"{exports}\ncommand -v ckslab && ckslab --help"], capture_output=True,
+                           text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(lab_root)})
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines()[0] == str(Path(sys.executable).parent / "ckslab")
+
+
 def test_status_without_cluster_says_so(lab_root: Path) -> None:
     result = ckslab("status", env_root=lab_root)
     assert result.returncode == 3

@@ -70,6 +70,8 @@ CREATE_WAIT = "300s"
 PULL_TIMEOUT = 900.0
 #: Seconds the kubelet gets to bring a restarted static pod back.
 RESTART_TIMEOUT = 120.0
+#: A line of a failing component's log worth quoting: cobra's "Error: ..." or a klog error ("E1130 ...").
+_ERROR_LINE = re.compile(r"^(Error: |E\d{4} )")
 #: The network kind makes for its nodes (kind's pkg/cluster/internal/providers/docker/network.go).
 KIND_NETWORK = "kind"
 
@@ -321,8 +323,13 @@ class KindBackend(Backend):
         return shown.stdout.rstrip(b"\0").decode().split("\0")
 
     def _manifest_command(self, component: str) -> list[str]:
-        doc = yaml.safe_load(self._node_file(f"/etc/kubernetes/manifests/{component}.yaml"))
-        return [str(arg) for arg in doc["spec"]["containers"][0]["command"]]
+        path = f"/etc/kubernetes/manifests/{component}.yaml"
+        try:
+            return controlplane.command_from_manifest(self._node_file(path).decode(), component)
+        except ValueError as err:  # the kubelet cannot read it either: it runs no pod of it
+            raise CkslabError(f"{err}: {path} in the node {self._container}.",
+                              f"Fix it ({engine()[1]} exec -it {self._container} bash), then `ckslab controlplane restart "
+                              f"{component}`.") from err
 
     def restart(self, component: str, progress: Progress) -> None:
         """Apply the static pod's manifest: wait for the kubelet to run it, or restart its container.
@@ -332,11 +339,14 @@ class KindBackend(Backend):
         starts it again. Either way this returns once the process runs the manifest's command.
         """
         wanted = self._manifest_command(component)
+        self._refuse_duplicates(component)
+        before = set(self._containers(component))
 
         def runs_manifest() -> bool:
             try:
                 return self.running_command(component) == wanted
             except CkslabError:
+                self._refuse_crash(component, before)
                 return False
 
         if runs_manifest():
@@ -360,6 +370,48 @@ class KindBackend(Backend):
             raise CkslabError(f"{err}.", f"A typo in the manifest leaves the pod failing: see `{engine()[1]} exec {self._container} "
                               f"crictl ps -a --name {component}` and `{engine()[1]} exec {self._container} journalctl -u kubelet "
                               "-n 50`.") from err
+
+
+    def _containers(self, component: str, only: str | None = None) -> list[str]:
+        """The ids of the component's containers in the node (every state, or only those in ``only``)."""
+        listed = self._node("crictl", "ps", "-a", "-q", *(["--state", only] if only else []),
+                            "--name", f"^{component}$")
+        return listed.stdout.decode().split()
+
+    def _refuse_crash(self, component: str, before: set[str]) -> None:
+        """Raise when a container started since ``before`` has exited: the manifest's command fails."""
+        crashed = [c for c in self._containers(component, "exited") if c not in before]
+        if not crashed:
+            return
+        log = self._node("crictl", "logs", "--tail", "30", crashed[0])
+        lines = (log.stdout + log.stderr).decode(errors="replace").splitlines()
+        errors = [line.strip() for line in lines if _ERROR_LINE.match(line)]
+        said = f": {errors[-1][:200]}" if errors else ""
+        raise CkslabError(f"{component} started from its edited manifest and exited{said}.",
+                          f"Fix /etc/kubernetes/manifests/{component}.yaml in the node ({engine()[1]} exec -it {self._container} "
+                          f"bash); the kubelet starts it again. Its log: {engine()[1]} exec {self._container} crictl logs {crashed[0]}")
+
+    def _refuse_duplicates(self, component: str) -> None:
+        """Raise when another file of the kubelet's manifest folder defines the component's pod.
+
+        The kubelet reads every file of the folder but hidden ones (pkg/kubelet/config/file.go)
+        and runs one pod of a name, so a backup copy left there may be what it runs.
+        """
+        folder = "/etc/kubernetes/manifests"
+        found = self._node("grep", "-l", "-r", component, folder).stdout.decode().split()
+        for path in found:
+            name = path.rsplit("/", 1)[-1]
+            if name == f"{component}.yaml" or name.startswith(".") or path.rsplit("/", 1)[0] != folder:
+                continue
+            try:
+                doc = yaml.safe_load(self._node_file(path))
+            except yaml.YAMLError:
+                continue
+            if isinstance(doc, dict) and (doc.get("metadata") or {}).get("name") == component:
+                raise CkslabError(f"{path} also defines the static pod {component}, and the kubelet runs only "
+                                  f"one pod of a name: maybe not the one of {folder}/{component}.yaml.",
+                                  f"Move it out of {folder}/ ({engine()[1]} exec {self._container} mv {path} /root/), then run "
+                                  "this again.")
 
 
 def _server_of(kubeconfig: Path) -> str:

@@ -122,9 +122,14 @@ class LocalBackend(Backend):
     def _process(self, component: str, chosen: Ports, bins: binaries.Binaries) -> process.Process:
         path = self.layout.manifest(component)
         try:
-            command = controlplane.command_from_manifest(path.read_text(), component)
-        except (OSError, ValueError) as err:
+            text = path.read_text()
+        except OSError as err:
             raise StateCorrupted(f"cannot read the manifest {path} ({err}).", state.REPAIR_HINT) from err
+        try:
+            command = controlplane.command_from_manifest(text, component)
+        except ValueError as err:  # an edit gone wrong: the learner's to fix, not a damaged state
+            raise CkslabError(f"{err}: {path}.",
+                              f"Fix it, then `ckslab controlplane restart {component}`.") from err
         if command[0] != component:
             raise CkslabError(f"{path}: the command must start with {component!r}, not {command[0]!r}.",
                               "Restore the first item of the command list.")
@@ -135,7 +140,7 @@ class LocalBackend(Backend):
             health_url=controlplane.health_url(component, chosen),
             health_ca=controlplane.health_ca(self.layout, component),
             health_client_cert=controlplane.health_client_cert(self.layout, component),
-            health_text=controlplane.health_text(component),
+            health_text=controlplane.health_text(component, command),
         )
 
     def _start_all(self, chosen: Ports, bins: binaries.Binaries, progress: Progress) -> dict[str, int]:
@@ -202,7 +207,7 @@ class LocalBackend(Backend):
             running = process.is_running(pids[component], self.marker)
             url = controlplane.health_url(component, chosen)
             healthy = running and process.probe(url, controlplane.health_ca(self.layout, component),
-                                                controlplane.health_text(component),
+                                                controlplane.health_text(component, _cmdline(pids[component])),
                                                 client_cert=controlplane.health_client_cert(self.layout, component))
             detail = (f"pid {pids[component]}, {url}" if running else
                       f"not running (was pid {pids[component]})" if pids[component] else
@@ -242,10 +247,12 @@ class LocalBackend(Backend):
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
         chosen = _ports(current.details["ports"])
         pid = int(current.details["pids"].get(component, 0))
+        # Read first: a manifest that cannot be read leaves the running process as it is.
+        started = self._process(component, chosen, binaries.require(self.needs))
         progress(f"stopping {component} (pid {pid})")
         process.stop_pid(pid, component, self.marker)
         progress(f"starting {component} from {self.layout.manifest(component)}")
-        new_pid = self._process(component, chosen, binaries.require(self.needs)).start()
+        new_pid = started.start()
         current.details["pids"][component] = new_pid
         state.write(self.lab.state_file, current)
 
@@ -272,3 +279,11 @@ class LocalBackend(Backend):
 def _ports(recorded: dict[str, int]) -> Ports:
     """The ports in a state file; one an older ckslab did not record is 0 (none)."""
     return Ports(**{**{name: 0 for name in Ports.__dataclass_fields__}, **recorded})
+
+
+def _cmdline(pid: int) -> list[str]:
+    """The command line of ``pid`` (empty when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+    except OSError:
+        return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client
@@ -20,12 +21,34 @@ pytestmark = pytest.mark.step("access")
 
 
 def _learner_api(lab: LabFiles) -> client.ApiClient:
-    files.read_bytes(lab.kubeconfig, lab.set_credentials)
+    text = files.read_bytes(lab.kubeconfig, lab.set_credentials)
+    _check_current_context(lab, text)
     try:
         return kube.client_for(lab.kubeconfig)
     except Exception as err:
         detail = " ".join(str(err).split())[:160]
         fail(f"{lab.kubeconfig.name} cannot be loaded as a kubeconfig ({detail}).", lab.set_credentials)
+
+
+def _check_current_context(lab: LabFiles, text: bytes) -> None:
+    """The mistake of forgetting ``kubectl config use-context``: kubectl then tries localhost:8080."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return  # the client's own error says where
+    if not isinstance(doc, dict):
+        return
+    contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+    current, name = doc.get("current-context"), lab.kubeconfig.name
+    use = f"kubectl config use-context {contexts[0] if len(contexts) == 1 else 'CONTEXT'} --kubeconfig {name}"
+    if not current:
+        fail(f"{name} has no current-context, so kubectl knows no user or cluster for it and tries "
+             "http://localhost:8080 ('The connection to the server localhost:8080 was refused'); its "
+             f"contexts: {', '.join(map(str, contexts)) or 'none'}.",
+             use if contexts else lab.set_credentials)
+    if current not in contexts:
+        fail(f"{name}'s current-context is {current!r}, which is not one of its contexts "
+             f"({', '.join(map(str, contexts)) or 'none'}).", use if contexts else lab.set_credentials)
 
 
 def test_kubeconfig_exists(lab: LabFiles) -> None:
@@ -91,6 +114,9 @@ def _connection_failure(lab: LabFiles, server: str, cluster_server: str, err: Ex
                    f"--kubeconfig {name}  (CLUSTER: the cluster of its context)")
     text, reason = str(err), getattr(err, "reason", err)
     if "CERTIFICATE_VERIFY_FAILED" in text:
+        if not _has_ca(lab):
+            return (f"{name} has no certificate-authority for its cluster, so it cannot verify the API server at "
+                    f"{server} (kubectl: x509: certificate signed by unknown authority).", set_cluster)
         return (f"{name} does not trust the API server at {server}: its certificate-authority-data "
                 "is not the cluster CA (`ckslab controlplane ca` prints it).", set_cluster)
     if isinstance(reason, (SSLError, ssl.SSLError)):
@@ -102,3 +128,14 @@ def _connection_failure(lab: LabFiles, server: str, cluster_server: str, err: Ex
                 f"{cluster_server}.", set_cluster)
     return (f"The API server at {server} does not answer ({' '.join(text.split())[:120]}).",
             "ckslab status")
+
+
+def _has_ca(lab: LabFiles) -> bool:
+    """Whether the cluster of the kubeconfig's current context names a CA (inline or as a file)."""
+    try:
+        doc = yaml.safe_load(lab.kubeconfig.read_bytes())
+        context = next(c["context"] for c in doc["contexts"] if c["name"] == doc["current-context"])
+        cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == context["cluster"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration):
+        return True  # cannot tell: keep the general message
+    return bool(cluster.get("certificate-authority-data") or cluster.get("certificate-authority"))

@@ -15,6 +15,11 @@ from graders.kube import true_conditions
 def existing(lab: ReviewLab, csrs: dict[str, Csr | None], name: str) -> Csr:
     """The CSR ``name``; a failure saying why its review cannot be checked when it is gone."""
     csr = csrs.get(name)
+    if csr is None and not any(csrs.values()):
+        fail(f"None of the lab's five requests ({', '.join(csrs)}) is in the cluster, so there is nothing to "
+             "review: the lab has not been started (`ckslab start csr-review`, the notebook's first bash cell, "
+             "submits them), or they were deleted, or the controller manager removed them an hour after they "
+             "were decided.", f"{lab.restart}  (it submits every request, pending)")
     if csr is None:
         fail(f"There is no CSR {name} in the cluster: it was deleted (a refusal is a denial, not a "
              "deletion), or the controller manager removed it an hour after it was decided, so "

@@ -50,7 +50,7 @@ def _privileged_keys(lab: ReviewLab, lab_csrs: dict[str, Csr | None]) -> dict[by
 @pytest.mark.parametrize("who", ("carol", "dave"))
 def test_privileged_request_is_decided(lab: ReviewLab, lab_csrs: dict[str, Csr | None], who: str) -> None:
     name = lab.csr(who)
-    if lab_csrs.get(name) is None:
+    if lab_csrs.get(name) is None and any(lab_csrs.values()):  # none at all: existing() says why
         fail(f"There is no CSR {name} any more, so nothing shows that no certificate was issued for it; "
              "a privileged request must be denied, not deleted.", lab.resubmit)
     csr = existing(lab, lab_csrs, name)

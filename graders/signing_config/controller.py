@@ -5,7 +5,7 @@ read where it really is, by backend (``.lab/state.json``):
 
 - local: the process whose pid the state file records; its flags from ``/proc/<pid>/cmdline``,
   its start time from ``/proc/<pid>/stat``; the manifest is the file the backend starts it from.
-- kind: the static pod. Its manifest is read inside the node container (``docker exec``), its
+- kind: the static pod. Its manifest is read inside the node container (``docker exec``, or podman's), its
   running command and start time from the mirror pod in kube-system, which the kubelet
   publishes for the pod it really runs. (Not testable without Docker.)
 - existing: ckslab neither sees nor changes that control plane; the lab cannot be done there.
@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 from kubernetes import client
@@ -30,8 +32,10 @@ from cluster.errors import CkslabError
 from graders import kube
 from graders.expect import fail
 from graders.signing_config.flags import SigningConfig
-from graders.signing_config.lab import KIND_MANIFEST
+from graders.signing_config.lab import KIND_MANIFEST, KIND_MANIFEST_DIR
 
+#: A line of a failing component's log worth quoting: cobra's "Error: ..." or a klog error ("E1130 ...").
+_ERROR_LINE = re.compile(r"^(Error: |E\d{4} )")
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
 
 
@@ -50,6 +54,9 @@ class ControllerManager:
     started_at: dt.datetime | None
     #: "pid 1234" or "pod kube-system/kube-controller-manager-ckslab-control-plane".
     where: str
+    #: Other files in the kubelet's manifest folder that define the same static pod (kind only):
+    #: the kubelet runs one pod of a name, not necessarily the one of the edited manifest.
+    duplicates: tuple[str, ...] = ()
 
 
 def read(root: Path, admin_api: client.ApiClient) -> ControllerManager:
@@ -88,15 +95,26 @@ def _local(root: Path, current: state.ClusterState) -> ControllerManager:
     manifest = _manifest_command(text, str(path))
     pid = current.details.get("pids", {}).get(controlplane.CONTROLLER_MANAGER)
     if not isinstance(pid, int) or not process.is_running(pid, str(layout.base)):
+        log = layout.log(controlplane.CONTROLLER_MANAGER)
         fail(f"The controller manager is not running (was pid {pid}): it may have failed to start from "
-             f"its manifest; its log is {layout.log(controlplane.CONTROLLER_MANAGER)}.",
-             f"Fix {path}, then ckslab controlplane restart controller-manager (or make up)")
+             f"its manifest; its log is {log}{_last_error(log)}.",
+             f"Fix {path}, then ckslab controlplane restart controller-manager")  # make up would rewrite it
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     except OSError as err:
         fail(f"could not check: the command line of pid {pid} cannot be read ({err.strerror}).", _UNREACHABLE)
     running = SigningConfig(tuple(a.decode(errors="replace") for a in argv))
     return ControllerManager("local", running, manifest, str(path), _process_start(pid), f"pid {pid}")
+
+
+def _last_error(log: Path) -> str:
+    """The last error line of a component's log as '; its log ends: Error: ...', or '' when none."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()[-40:]
+    except OSError:
+        return ""
+    errors = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
+    return f"; its log ends: {errors[-1][:200].rstrip('.')}" if errors else ""
 
 
 def _process_start(pid: int) -> dt.datetime | None:
@@ -136,9 +154,60 @@ def _kind(admin_api: client.ApiClient, node: str) -> ControllerManager:
              f"from {where}.", "kubectl -n kube-system get pod -l component=kube-controller-manager; "
              f"{kind.engine()[1]} exec {node} crictl ps -a --name kube-controller-manager")
     pod = ready[0]
+    name = str(pod.metadata.name if pod.metadata and pod.metadata.name else controlplane.CONTROLLER_MANAGER)
     statuses = (pod.status.container_statuses or []) if pod.status else []
     running_state = statuses[0].state.running if statuses and statuses[0].state else None
-    started = running_state.started_at if running_state else None
+    if running_state is None:  # phase Running, container crash-looping: a flag it refuses
+        _not_running(admin_api, name, statuses[0] if statuses else None, where, node)
+    started = running_state.started_at
     command = tuple(pod.spec.containers[0].command or ()) if pod.spec and pod.spec.containers else ()
-    name = pod.metadata.name if pod.metadata else controlplane.CONTROLLER_MANAGER
-    return ControllerManager("kind", SigningConfig(command), manifest, where, started, f"pod kube-system/{name}")
+    return ControllerManager("kind", SigningConfig(command), manifest, where, started, f"pod kube-system/{name}",
+                             _duplicates(node))
+
+
+def _not_running(admin_api: client.ApiClient, pod: str, status: client.V1ContainerStatus | None,
+                 where: str, node: str) -> NoReturn:
+    """Fail with why the container of a Running pod is not running: its waiting reason, its own error."""
+    waiting = status.state.waiting if status and status.state else None
+    ended = status.state.terminated if status and status.state else None
+    why = ""
+    if status and waiting and waiting.reason:
+        why = f" ({waiting.reason}, restarted {status.restart_count} times)"
+    elif ended:
+        why = f" (it just exited with code {ended.exit_code})"
+    said = ""
+    try:  # its last words: cobra prints "Error: invalid argument ..." for a flag it cannot parse
+        log = client.CoreV1Api(admin_api).read_namespaced_pod_log(  # the exited container's, when waiting
+            pod, "kube-system", previous=ended is None, tail_lines=30, _request_timeout=kube.REQUEST_TIMEOUT)
+        errors = [line.strip() for line in str(log).splitlines() if _ERROR_LINE.match(line.strip())]
+        said = f"; its log ends: {errors[-1][:200]}" if errors else ""
+    except Exception:
+        pass  # no previous container yet, or no log: the state alone says enough
+    fail(f"The controller manager is not running: its container keeps exiting{why}{said}. Nothing is signed "
+         "until it runs.",
+         f"Fix {where} ({kind.engine()[1]} exec -it {node} bash); the kubelet starts it again from the fixed manifest. "
+         f"Its log: kubectl -n kube-system logs {pod} --previous")
+
+
+def _duplicates(node: str) -> tuple[str, ...]:
+    """Other manifests in the kubelet's folder with a pod named kube-controller-manager.
+
+    The kubelet reads every file of the folder but hidden ones (pkg/kubelet/config/file.go), so a
+    backup copy left there (``kube-controller-manager.yaml.bak``) is a second definition of the pod.
+    """
+    folder = KIND_MANIFEST_DIR
+    listed = subprocess.run([kind.engine()[1], "exec", node, "grep", "-l", "kube-controller-manager", "-r", folder],
+                            capture_output=True, text=True, timeout=30, check=False)
+    found = []
+    for path in listed.stdout.split():
+        if path == KIND_MANIFEST or Path(path).name.startswith(".") or Path(path).parent != Path(folder):
+            continue
+        shown = subprocess.run([kind.engine()[1], "exec", node, "cat", path], capture_output=True, text=True,
+                               timeout=30, check=False)
+        try:
+            doc = yaml.safe_load(shown.stdout)
+        except yaml.YAMLError:
+            continue
+        if isinstance(doc, dict) and (doc.get("metadata") or {}).get("name") == controlplane.CONTROLLER_MANAGER:
+            found.append(path)
+    return tuple(found)

@@ -28,6 +28,8 @@ CSR_CONTROLLERS = {
     "certificatesigningrequest-approving-controller": "csrapproving",
     "certificatesigningrequest-cleaner-controller": "csrcleaner",
 }
+#: The CSR signing controller, by its v1.37 name.
+SIGNER = "certificatesigningrequest-signing-controller"
 _CANONICAL = {**{alias: name for name, alias in CSR_CONTROLLERS.items()},
               **{name: name for name in CSR_CONTROLLERS}}
 
@@ -106,9 +108,14 @@ class SigningConfig:
 
     @property
     def controllers(self) -> list[str]:
-        """The --controllers list (default ``*``)."""
-        value = flag_value(list(self.command), CONTROLLERS)
-        return [c.strip() for c in (value if value is not None else "*").split(",") if c.strip()]
+        """The --controllers list (default ``*``), every occurrence of the flag in order.
+
+        --controllers is a pflag StringSlice (cmd/kube-controller-manager/app/options/generic.go):
+        a second occurrence appends to the first rather than replacing it, so
+        ``--controllers=*,-csrsigning --controllers=*,bootstrapsigner`` still disables csrsigning.
+        """
+        values = flag_values(list(self.command), CONTROLLERS) or ["*"]
+        return [c.strip() for value in values for c in value.split(",") if c.strip()]
 
     def enabled_csr_controllers(self) -> list[str]:
         """The CSR controllers this command runs, by their v1.37 names.

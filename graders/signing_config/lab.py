@@ -19,7 +19,8 @@ TARGET = dt.timedelta(hours=720)
 #: Where setup.sh keeps the controller manager's manifest as it was before the lab (reset
 #: restores it), relative to the project root.
 ORIGINAL_MANIFEST = Path(".lab") / "signing-config" / "original-kube-controller-manager.yaml"
-KIND_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+KIND_MANIFEST_DIR = "/etc/kubernetes/manifests"
+KIND_MANIFEST = f"{KIND_MANIFEST_DIR}/kube-controller-manager.yaml"
 SHOW = "ckslab controlplane show controller-manager"
 RESTART = "ckslab controlplane restart controller-manager"
 
@@ -68,10 +69,11 @@ class SigningLab:
 
     def change_duration(self, backend: str, manifest: str) -> str:
         if backend == "kind":
-            return (f"add - --cluster-signing-duration={TARGET_TEXT} to the command in {KIND_MANIFEST} "
-                    f"({kind.engine()[1]} exec -it {kind.node_for(self.root / '.lab' / 'state.json')} bash); "
-                    "the kubelet restarts the static pod")
-        return f"add - --cluster-signing-duration={TARGET_TEXT} to the command in {manifest}, then {RESTART}"
+            return (f"add the item - --cluster-signing-duration={TARGET_TEXT} to spec.containers[0].command in "
+                    f"{KIND_MANIFEST} ({kind.engine()[1]} exec -it {kind.node_for(self.root / '.lab' / 'state.json')} "
+                    "bash); the kubelet restarts the static pod")
+        return (f"add the item - --cluster-signing-duration={TARGET_TEXT} to spec.containers[0].command in "
+                f"{manifest}, then {RESTART}")
 
     def restart(self, backend: str) -> str:
         if backend == "kind":

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from cluster.controlplane import CONTROLLER_MANAGER
 from graders.expect import fail
 from graders.signing_config import flags
 from graders.signing_config.controller import ControllerManager
-from graders.signing_config.lab import TARGET, TARGET_TEXT, SigningLab
+from graders.signing_config.lab import KIND_MANIFEST_DIR, TARGET, TARGET_TEXT, SigningLab
 
 pytestmark = pytest.mark.step("duration-flag")
 
@@ -21,6 +22,12 @@ def test_running_controller_manager_has_the_new_duration(lab: SigningLab, cm: Co
     if running.duration == TARGET:
         return
     now = running.describe_duration()
+    if cm.duplicates:
+        others = " and ".join(cm.duplicates)
+        fail(f"The running controller manager ({cm.where}) runs with {now}, not your edited manifest: {others} "
+             f"also defines the static pod {CONTROLLER_MANAGER}, and the kubelet runs only one pod of a name.",
+             f"Move {others} out of {KIND_MANIFEST_DIR}/ (keep backups outside it, e.g. in /root); the kubelet "
+             "then runs the edited manifest")
     if manifest.duration == TARGET:
         fail(f"The manifest says {flags.SIGNING_DURATION}={manifest.duration_text} but the running controller "
              f"manager ({cm.where}) still runs with {now}: restart it.", lab.restart(cm.backend))

@@ -66,7 +66,7 @@ def test_csr_sets_no_expiration_seconds(lab: SigningLab, short_csr: Csr | None) 
            lab.resubmit)
 
 
-def test_csr_is_approved_and_signed(lab: SigningLab, short_csr: Csr | None) -> None:
+def test_csr_is_approved_and_signed(lab: SigningLab, short_csr: Csr | None, cm: ControllerManager) -> None:
     if short_csr is None:  # collected: test_csr_was_submitted judged it
         return
     conditions = kube.true_conditions(short_csr)
@@ -76,9 +76,15 @@ def test_csr_is_approved_and_signed(lab: SigningLab, short_csr: Csr | None) -> N
                lab.resubmit)
     expect("Approved" in conditions, f"The CSR {lab.csr_name} is not approved yet.",
            f"kubectl certificate approve {lab.csr_name}")
-    expect(kube.issued_certificate(short_csr) is not None,
-           f"The CSR {lab.csr_name} is approved but has no certificate yet: is the controller manager running?",
-           "ckslab status")
+    if kube.issued_certificate(short_csr) is not None:
+        return
+    if flags.SIGNER not in cm.running.enabled_csr_controllers():
+        fail(f"The CSR {lab.csr_name} is approved but has no certificate: the controller manager runs without its "
+             f"CSR signer ({flags.CONTROLLERS}={','.join(cm.running.controllers)} turns csrsigning off).",
+             f"Remove -csrsigning from --controllers in {cm.manifest_path}, then "
+             "ckslab controlplane restart controller-manager")
+    fail(f"The CSR {lab.csr_name} is approved but has no certificate yet: is the controller manager running?",
+         "ckslab status")
 
 
 def test_certificate_lasts_the_new_duration(lab: SigningLab, short_csr: Csr | None, cluster_ca: x509.Certificate,
