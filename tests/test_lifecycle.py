@@ -79,6 +79,45 @@ def test_killed_component_shows_in_status_and_up_recovers(cluster_root: Path) ->
     assert ckslab(cluster_root, "status").returncode == 0
 
 
+def _kcm_manifest(root: Path) -> Path:
+    return root / ".lab/local/etc/kubernetes/manifests/kube-controller-manager.yaml"
+
+
+def _add_flag(manifest: Path, flag: str) -> None:
+    text = manifest.read_text()
+    anchor = "    - --cluster-signing-cert-file="
+    assert anchor in text
+    manifest.write_text(text.replace(anchor, f"    - {flag}\n{anchor}", 1))
+
+
+def test_up_after_a_crash_keeps_the_learners_manifest_edit(cluster_root: Path) -> None:
+    """A learner's flag survives `make up` after the component died: it starts from its manifest."""
+    manifest = _kcm_manifest(cluster_root)
+    _add_flag(manifest, "--cluster-signing-duration=720h")
+    edited = manifest.read_text()
+    os.kill(pids(cluster_root)["kube-controller-manager"], signal.SIGKILL)
+    up = ckslab(cluster_root, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "your edits kept" in up.stderr and "recovered" in up.stdout
+    assert manifest.read_text() == edited
+    cmdline = Path(f"/proc/{pids(cluster_root)['kube-controller-manager']}/cmdline").read_bytes().split(b"\0")
+    assert b"--cluster-signing-duration=720h" in cmdline
+    assert ckslab(cluster_root, "status").returncode == 0
+
+
+def test_up_after_a_crash_names_a_manifest_the_component_refuses(cluster_root: Path) -> None:
+    """A flag the controller manager refuses is said, with the fix; the manifest is left as it is."""
+    manifest = _kcm_manifest(cluster_root)
+    _add_flag(manifest, "--cluster-signing-duration=30d")
+    edited = manifest.read_text()
+    os.kill(pids(cluster_root)["kube-controller-manager"], signal.SIGKILL)
+    up = ckslab(cluster_root, "up")
+    assert up.returncode != 0 and "Traceback" not in up.stdout + up.stderr
+    said = up.stdout + up.stderr
+    assert "does not start from its manifest" in said and "ckslab controlplane restart kube-controller-manager" in said
+    assert manifest.read_text() == edited
+
+
 def test_stale_state_after_everything_died_is_recovered(cluster_root: Path) -> None:
     ca = (cluster_root / ".lab/local/etc/kubernetes/pki/ca.crt").read_bytes()
     for pid in our_processes(cluster_root):

@@ -64,8 +64,13 @@ class LocalBackend(Backend):
             if any(c not in dict(current.details.get("pids", {})) for c in COMPONENTS):
                 progress("this cluster was started by an older ckslab (no etcd TLS, no kube-scheduler): "
                          "restarting it with kubeadm's whole PKI (data and CA kept)")
+            elif status is not None and self._restart_from_manifests(status, progress):
+                if not self.lab.kubeconfig.exists():
+                    write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
+                return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
+                                time.monotonic() - started, recovered=True)
             else:
-                progress("some components are not running: restarting the control plane (data and PKI kept)")
+                progress("restarting the whole control plane with ckslab's manifests (data and PKI kept)")
             self._stop_all(progress)
             recovered = True
         bins = binaries.require(self.needs)
@@ -99,6 +104,30 @@ class LocalBackend(Backend):
             raise
         return UpResult(self.name, KUBERNETES_VERSION, server, self.lab.kubeconfig,
                         time.monotonic() - started, recovered=recovered)
+
+    def _restart_from_manifests(self, status: ClusterStatus, progress: Progress) -> bool:
+        """Start the unhealthy components again from their manifests, keeping a learner's edits.
+
+        True when the plane is healthy again; False when a port another program took meanwhile
+        means starting afresh with new ports (and ckslab's manifests). A manifest whose component
+        cannot start (an edit gone wrong) raises :class:`CkslabError` with the fix: ``make up`` never
+        overwrites a learner's edit without a word.
+        """
+        down = [c.name for c in status.components if not c.healthy]
+        progress(f"not running: {', '.join(down)}; starting {'it' if len(down) == 1 else 'them'} again from "
+                 f"{self.layout.manifest(down[0]).parent} (your edits kept)")
+        for component in down:
+            try:
+                self.restart(component, progress)
+            except ComponentFailed as err:
+                if "address already in use" in err.message:
+                    progress(f"{component}'s port was taken meanwhile")
+                    return False
+                raise CkslabError(f"{component} does not start from its manifest {self.layout.manifest(component)}: "
+                                  f"{err.message}",
+                                  f"Fix that manifest and run `ckslab controlplane restart {component}`; or "
+                                  "`make down && make up` for a new cluster with ckslab's manifests.") from err
+        return True
 
     def _choose_ports(self, avoid: set[int]) -> Ports:
         taken = set(avoid)
