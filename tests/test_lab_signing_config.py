@@ -32,6 +32,7 @@ from cluster import binaries, controlplane, state
 from cluster.waiting import wait_until
 from cluster.backends.local import LocalBackend
 from cluster.paths import LabPaths
+from graders import kube, unsigned
 
 pytestmark = pytest.mark.cluster
 LAB = "signing-config"
@@ -277,6 +278,13 @@ def test_the_signer_turned_off_on_purpose(learner: Learner, tmp_path: Path) -> N
                                "without its CSR signer (--controllers=*,-csrsigning,*,bootstrapsigner,tokencleaner "
                                "turns csrsigning off)."), step
     assert step["hint"].startswith(f"Remove -csrsigning from --controllers in {learner.manifest}, then "), step
+    # Every lab's grader asks the same question of an approved, unsigned CSR (graders.unsigned).
+    kubeconfig = learner.cluster.kubeconfig()
+    message, hint = unsigned.cause(name, kube.client_for(kubeconfig), kubeconfig)
+    assert message == (f"The CSR {name} is approved but has no certificate yet: the controller manager runs without "
+                       "its CSR signer (--controllers=*,-csrsigning,*,bootstrapsigner,tokencleaner turns csrsigning "
+                       "off), so nothing is signed."), message
+    assert hint.startswith(f"Remove -csrsigning from --controllers in {learner.manifest}, then "), hint
     learner.kubectl("delete", "csr", name)
     assert learner.ckslab("start", LAB, "--user", learner.user).returncode == 0  # the original flags again
 

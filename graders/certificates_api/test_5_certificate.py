@@ -10,7 +10,7 @@ from cryptography import x509
 from kubernetes import client
 
 from cluster import pki
-from graders import files, issuance, kube, manifest
+from graders import files, issuance, kube, manifest, unsigned
 from graders.certificates_api.lab import LabFiles
 from graders.expect import StepFailure, because, expect, fail
 
@@ -23,7 +23,7 @@ def _crt(lab: LabFiles) -> x509.Certificate:
     return files.load_certificate(lab.crt, lab.save_crt)
 
 
-def test_csr_was_signed(lab: LabFiles, cluster_csr: CsrObject | None) -> None:
+def test_csr_was_signed(lab: LabFiles, cluster_csr: CsrObject | None, admin_api: client.ApiClient) -> None:
     """The CSR, when the cluster still has it, carries the certificate to save."""
     if cluster_csr is None:  # gone: the tests below judge jane.crt on its own
         return
@@ -36,10 +36,10 @@ def test_csr_was_signed(lab: LabFiles, cluster_csr: CsrObject | None) -> None:
            f"The CSR {user} is not approved yet, so the cluster has issued no certificate.", lab.approve)
     if kube.issued_certificate(cluster_csr) is None:
         signer = cluster_csr.spec.signer_name
-        cause = ("is the controller manager running?" if signer == manifest.KUBE_APISERVER_CLIENT
-                 else f"no signer of this cluster signs for signerName {signer}.")
-        fail(f"The CSR {user} is approved but not yet signed: its status.certificate is empty; {cause}",
-             "ckslab status")
+        if signer != manifest.KUBE_APISERVER_CLIENT:
+            fail(f"The CSR {user} is approved but not yet signed: its status.certificate is empty; no signer of "
+                 f"this cluster signs for signerName {signer}.", "ckslab status")
+        fail(*unsigned.cause(user, admin_api))
 
 
 def test_crt_file_exists(lab: LabFiles) -> None:

@@ -10,7 +10,7 @@ from cryptography import x509
 from kubernetes import client
 
 from cluster import pki
-from graders import absent, audit, files, issuance, kube
+from graders import absent, audit, files, issuance, kube, unsigned
 from graders.expect import StepFailure, because, expect, fail
 from graders.signing_duration import SigningDuration
 from graders.expiry_rotation.lab import (RENEWED_EXPIRATION_SECONDS, TOLERANCE, LabFiles, issued_validity,
@@ -65,7 +65,7 @@ def test_renewed_csr_asks_for_one_day(lab: LabFiles, renewed_csr: CsrObject | No
 
 
 def test_renewed_csr_was_signed(lab: LabFiles, renewed_csr: CsrObject | None, collected: str | None,
-                                note: Callable[[str], None]) -> None:
+                                note: Callable[[str], None], admin_api: client.ApiClient) -> None:
     csr = _in_cluster(lab, renewed_csr, collected, note)
     if csr is None:
         return
@@ -76,8 +76,8 @@ def test_renewed_csr_was_signed(lab: LabFiles, renewed_csr: CsrObject | None, co
            "client auth only (with digital signature, key encipherment).", f"{lab.resubmit} && {lab.approve}")
     expect("Approved" in conditions, f"The CSR {lab.renewed} is still Pending: it has no Approved condition.",
            lab.approve)
-    expect(kube.issued_certificate(csr) is not None,
-           f"The CSR {lab.renewed} is approved but not yet signed (status.certificate is empty).", "ckslab status")
+    if kube.issued_certificate(csr) is None:
+        fail(*unsigned.cause(lab.renewed, admin_api))
 
 
 def test_renewed_crt_holds_a_certificate(lab: LabFiles) -> None:

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from cluster import pki
-from graders import kube
+from graders import kube, unsigned
 from graders.expect import fail
 from graders.kube import true_conditions
 from graders.node_certificates.lab import (SERVER_CURRENT, SERVING_SIGNER, Csr, NodeLab, certificate_of, describe,
@@ -31,7 +31,8 @@ def _own(lab: NodeLab, serving_csrs: list[Csr]) -> list[Csr]:
 
 
 def test_the_kubelet_has_a_serving_certificate(lab: NodeLab, serving_csrs: list[Csr],
-                                               server_cert: NodeCertificate | None) -> None:
+                                               server_cert: NodeCertificate | None,
+                                               admin_api: client.ApiClient) -> None:
     if server_cert is not None:
         return
     own = _own(lab, serving_csrs)
@@ -46,8 +47,7 @@ def test_the_kubelet_has_a_serving_certificate(lab: NodeLab, serving_csrs: list[
              f"({describe(newest)}) is still Pending, so the API server cannot reach it over TLS.",
              f"kubectl certificate approve {name_of(newest)}")
     if stuck:
-        fail(f"The CSR {name_of(stuck[-1])} is approved but not signed yet: is the controller manager running?",
-             "ckslab status")
+        fail(*unsigned.cause(name_of(stuck[-1]), admin_api))
     if denied:
         fail(f"{mistake}The kubelet of {lab.node} has no serving certificate; it submits a new CSR a few seconds "
              "after a denial.", f"{lab.list_serving}; approve the node's new request")

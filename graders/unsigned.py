@@ -1,0 +1,50 @@
+"""Why an approved CSR still has no certificate, read from the controller manager the cluster runs.
+
+The kube-controller-manager's csrsigning controller signs approved CSRs of the kubernetes.io
+signers (pkg/controller/certificates/signer). An approved CSR without ``status.certificate`` means
+it does not run, runs without that controller (``--controllers=...,-csrsigning``), or has not
+got to it yet. On the local and kind backends the controller manager's real process or static pod
+is read (graders.signing_config.controller); on a cluster ckslab did not start, only the question
+can be asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client
+
+from cluster import state
+from cluster.errors import CkslabError
+from graders import kube
+from graders.expect import StepFailure
+from graders.signing_config import controller, flags
+
+STATUS = "ckslab status"
+
+
+def cause(csr_name: str, admin_api: client.ApiClient, kubeconfig: Path | None = None) -> tuple[str, str]:
+    """(message, hint) for the approved CSR ``csr_name`` that has no certificate.
+
+    ``kubeconfig``: the lab's admin kubeconfig (default: the grader's $KUBECONFIG); its project
+    root's ``.lab/state.json`` names the backend.
+    """
+    head = f"The CSR {csr_name} is approved but has no certificate yet"
+    root = (kubeconfig or kube.kubeconfig_path()).resolve().parent.parent
+    try:
+        current = state.read(root / ".lab" / "state.json")
+    except CkslabError:
+        current = None
+    if current is None or current.backend not in ("local", "kind"):  # a cluster ckslab did not start
+        return f"{head}: is the cluster's controller manager running with its CSR signer?", ""
+    try:
+        cm = controller.read(root, admin_api)
+    except StepFailure as failure:
+        return f"{head}. {failure.message}", failure.hint
+    if flags.SIGNER not in cm.running.enabled_csr_controllers():
+        return (f"{head}: the controller manager runs without its CSR signer ({flags.CONTROLLERS}="
+                f"{','.join(cm.running.controllers)} turns csrsigning off), so nothing is signed.",
+                f"Remove -csrsigning from {flags.CONTROLLERS} in {cm.manifest_path}, then "
+                "ckslab controlplane restart controller-manager")
+    return (f"{head}: the controller manager ({cm.where}) runs its signer and may not have got to it yet. "
+            "Grade again in a few seconds.", STATUS)
