@@ -194,3 +194,21 @@ def test_up_kind_without_an_engine_is_one_line_and_leaves_nothing(tmp_path: Path
 def test_existing_backend_never_deletes_anything(tmp_path: Path) -> None:
     lab = LabPaths(tmp_path)
     assert ExistingBackend(lab).down(lambda _m: None) is False
+
+
+def test_an_image_that_cannot_be_pulled_is_said_once(fake_docker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make up` on kind without a registry: the pull's error is one line, not repeated by the image line."""
+    from types import SimpleNamespace
+
+    from cluster.backends import kind
+    from cluster.nodeimage import build as nodeimage
+
+    fake_docker("usable without image")
+    kind.engine.cache_clear()
+    monkeypatch.setattr(nodeimage, "ensure", lambda progress, client: SimpleNamespace(reference="ckslab/node:v1.37.0"))
+    said: list[str] = []
+    image, local, why = kind.choose_image(said.append)
+    assert (image, local) == ("ckslab/node:v1.37.0", True)
+    shown = "\n".join([*said, f"node image {image}: {why}"])
+    assert shown.count("no such host") == 1, shown
+    assert shown.count("cannot be pulled") == 1, shown

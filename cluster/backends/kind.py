@@ -156,7 +156,7 @@ def choose_image(progress: Progress) -> tuple[str, bool, str]:
     progress(f"the official node image cannot be pulled ({failed}); using the node image built here "
              "from the same release")
     built = nodeimage.ensure(progress, engine()[1])
-    return built.reference, True, f"{KIND_NODE_IMAGE.split('@')[0]} cannot be pulled ({failed})"
+    return built.reference, True, "built here from the same release"  # why: said just above
 
 
 def host_facts() -> config.HostFacts:
