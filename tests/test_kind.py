@@ -26,7 +26,8 @@ from cluster.backends import kind
 from cluster.paths import checkout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kind]
-LABS = ("certificates-api", "csr-review", "jane-access", "signing-config", "expiry-rotation")
+LABS = ("certificates-api", "csr-review", "jane-access", "signing-config", "expiry-rotation",
+        "control-plane-certificates")
 NOTEBOOKS = sorted((checkout() / "notebooks").glob("*.ipynb"))
 
 
