@@ -215,3 +215,18 @@ def test_the_notebook_runs_top_to_bottom_and_earns_full_marks(own_cluster: Local
     ("in 5 days", None), (5, None)])
 def test_dates_as_check_expiration_writes_them(text: object, expected: dt.date | None) -> None:
     assert answers.as_date(text) == expected
+
+
+def test_a_static_pod_in_back_off_is_said_so() -> None:
+    """On kind the controller manager may be waiting out a back-off after losing its lease."""
+    from kubernetes import client
+
+    from graders.control_plane_certificates.components import why_not_running
+
+    status = client.V1ContainerStatus(
+        name="kube-controller-manager", image="i", image_id="", ready=False, restart_count=2,
+        state=client.V1ContainerState(waiting=client.V1ContainerStateWaiting(reason="CrashLoopBackOff")),
+        last_state=client.V1ContainerState(terminated=client.V1ContainerStateTerminated(exit_code=1, reason="Error")))
+    assert why_not_running(status) == " (its container is waiting: CrashLoopBackOff; it last exited with 1, Error)"
+    bare = client.V1ContainerStatus(name="x", image="i", image_id="", ready=False, restart_count=0)
+    assert why_not_running(bare) == ""

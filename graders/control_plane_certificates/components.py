@@ -52,11 +52,25 @@ def _kind(api: client.ApiClient, node: str, component: str) -> Started:
         fail(f"could not check: the cluster did not answer when listing the pod of {component} ({brief(err)}).",
              _UNREACHABLE)
     pods = [p for p in pods if p.spec and p.spec.node_name == node] or pods
+    why = ""
     for pod in pods:
         for status in (pod.status.container_statuses or []) if pod.status else []:
             running = status.state.running if status.state else None
             if running is not None:
                 return Started(component, running.started_at, f"pod kube-system/{pod.metadata.name if pod.metadata else component}")
-    fail(f"The static pod of {component} has no running container.",
-         f"kubectl -n kube-system get pod -l component={component}; "
+            why = why or why_not_running(status)
+    fail(f"{component} is not running now{why}. After etcd or the API server restarts, the controller manager and "
+         "the scheduler may lose their leader lease and exit; the kubelet starts them again after a back-off "
+         "(10 s, then doubling): wait, then check again.",
+         f"kubectl -n kube-system get pod -l component={component} -w; "
          f"{kind.engine()[1]} exec {node} crictl ps -a --name {component}")
+
+
+def why_not_running(status: client.V1ContainerStatus) -> str:
+    """ " (its container is waiting: CrashLoopBackOff; it last exited with 1, Error)", or ""."""
+    waiting = status.state.waiting if status.state else None
+    last = status.last_state.terminated if status.last_state else None
+    parts = [f"its container is waiting: {waiting.reason}" if waiting and waiting.reason else "",
+             f"it last exited with {last.exit_code}, {last.reason}" if last else ""]
+    text = "; ".join(p for p in parts if p)
+    return f" ({text})" if text else ""

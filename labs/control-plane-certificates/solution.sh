@@ -42,10 +42,19 @@ cat expiration.yaml
 kubeadm_on_node certs renew all 2>&1 | grep -v -e 'could not fetch a Kubernetes version' -e 'falling back to the local'
 
 # 3. Restart the control plane, as kubeadm says: the controller manager and the scheduler read their
-#    kubeconfigs only when they start.
-for component in etcd apiserver controller-manager scheduler; do
+#    kubeconfigs only when they start. etcd and the API server first: while they restart, the
+#    controller manager and the scheduler may lose their leader lease and exit (on kind), and the
+#    kubelet starts them again after a back-off. Then wait until every static pod is Ready.
+for component in etcd apiserver; do
   ckslab controlplane restart "$component"
 done
+timeout 120 sh -c 'until kubectl get --raw /readyz >/dev/null 2>&1; do sleep 1; done'
+for component in controller-manager scheduler; do
+  ckslab controlplane restart "$component"
+done
+if [ "$backend" = kind ]; then
+  kubectl -n kube-system wait pod -l tier=control-plane --for=condition=Ready --timeout=300s
+fi
 
 # 4. The API server's certificate, as it serves it.
 server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
