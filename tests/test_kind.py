@@ -125,7 +125,7 @@ def test_a_cluster_from_another_image_is_named_not_reused(kind_root: Path, tmp_p
     finally:
         subprocess.run(["docker", "rmi", other], capture_output=True, check=False)
     assert up.returncode == 1
-    assert f"a kind cluster 'ckslab' from another node image ({current}) exists" in up.stderr
+    assert f"a kind cluster '{kind.CLUSTER_NAME}' from another node image ({current}) exists" in up.stderr
     assert "make down" in up.stderr
     assert not (tmp_path / ".lab" / "state.json").exists()
     assert kind.node_status(kind_root / ".lab" / "kubeconfig") == {kind.NODE: True}  # untouched
