@@ -8,6 +8,7 @@ outlive the ``ckslab up`` that started them; stop works from any later command g
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import ssl
@@ -107,6 +108,22 @@ def probe(url: str, ca_file: Path | None = None, text: str = "", timeout: float 
             return bool(resp.status == 200) and text in resp.read().decode(errors="replace")
     except (urllib.error.URLError, OSError, ssl.SSLError):
         return False
+
+
+def start_time(pid: int) -> dt.datetime | None:
+    """When ``pid`` started, to 10 ms: its start in clock ticks after boot (proc(5) stat field 22).
+
+    The boot time is now minus ``/proc/uptime`` (10 ms), not ``btime`` in /proc/stat (whole
+    seconds), so that a start can be compared with a file's modification time.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+        ticks = int(fields[19])  # field 22 of stat(5); fields[0] is field 3
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    seconds = time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

@@ -308,8 +308,8 @@ def test_a_certificate_from_before_the_change(learner: Learner, tmp_path: Path) 
     learner.start()
     learner.submit()  # with the original flags: the default duration, one year
     # The grader only calls a certificate "from before the change" when it was issued more than
-    # 2 s before the controller manager restarted (certificate times are whole seconds, and so is
-    # the boot time /proc start times count from); on a fast machine the restart can follow
+    # 2 s before the controller manager restarted (certificate times are whole seconds); on a fast
+    # machine the restart can follow
     # sooner, and the certificate is then (rightly) judged on its validity alone.
     submitted = time.monotonic()
     wait_until(lambda: time.monotonic() - submitted > 3.5, timeout=10, what="3.5 s to pass")

@@ -337,6 +337,11 @@ class KindBackend(Backend):
         The kubelet notices a changed manifest by itself (within its 20 s file check) and replaces
         the pod; a manifest that did not change gets its container stopped, and the kubelet
         starts it again. Either way this returns once the process runs the manifest's command.
+
+        The stopped (exited) containers of the component are removed: the kubelet backs a restart
+        off (10 s, doubling up to 5 minutes) only while an exited container of that name exists
+        (v1.37 ``pkg/kubelet/kuberuntime/kuberuntime_manager.go``, ``doBackOff``), so a component
+        restarted many times, or waiting out a back-off after it exited, starts again at once.
         """
         wanted = self._manifest_command(component)
         self._refuse_duplicates(component)
@@ -355,6 +360,7 @@ class KindBackend(Backend):
             progress(f"stopping the {component} container; the kubelet starts it again from its manifest")
             if ids:
                 self._node("crictl", "stop", *ids, timeout=120)
+            self._remove_exited(component)
 
             def running_again() -> bool:
                 now = self._node("crictl", "ps", "-q", "--state", "running", "--name", f"^{component}$")
@@ -362,6 +368,7 @@ class KindBackend(Backend):
 
             done, what = running_again, f"the kubelet to restart {component}"
         else:
+            self._remove_exited(component)
             progress(f"the manifest changed: waiting for the kubelet to replace the {component} pod")
             done, what = runs_manifest, f"the kubelet to run {component} from its edited manifest"
         try:
@@ -370,7 +377,6 @@ class KindBackend(Backend):
             raise CkslabError(f"{err}.", f"A typo in the manifest leaves the pod failing: see `{engine()[1]} exec {self._container} "
                               f"crictl ps -a --name {component}` and `{engine()[1]} exec {self._container} journalctl -u kubelet "
                               "-n 50`.") from err
-
 
     def _containers(self, component: str, only: str | None = None) -> list[str]:
         """The ids of the component's containers in the node (every state, or only those in ``only``)."""
@@ -412,6 +418,13 @@ class KindBackend(Backend):
                                   f"one pod of a name: maybe not the one of {folder}/{component}.yaml.",
                                   f"Move it out of {folder}/ ({engine()[1]} exec {self._container} mv {path} /root/), then run "
                                   "this again.")
+
+    def _remove_exited(self, component: str) -> None:
+        """Remove the component's exited containers, so that the kubelet starts it without a back-off."""
+        listed = self._node("crictl", "ps", "-a", "-q", "--state", "exited", "--name", f"^{component}$")
+        exited = listed.stdout.decode().split()
+        if exited:
+            self._node("crictl", "rm", *exited)
 
 
 def _server_of(kubeconfig: Path) -> str:

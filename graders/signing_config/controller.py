@@ -16,7 +16,6 @@ Read only: nothing here writes to the cluster or to a file.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -104,7 +103,7 @@ def _local(root: Path, current: state.ClusterState) -> ControllerManager:
     except OSError as err:
         fail(f"could not check: the command line of pid {pid} cannot be read ({err.strerror}).", _UNREACHABLE)
     running = SigningConfig(tuple(a.decode(errors="replace") for a in argv))
-    return ControllerManager("local", running, manifest, str(path), _process_start(pid), f"pid {pid}")
+    return ControllerManager("local", running, manifest, str(path), process.start_time(pid), f"pid {pid}")
 
 
 def _last_error(log: Path) -> str:
@@ -115,19 +114,6 @@ def _last_error(log: Path) -> str:
         return ""
     errors = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
     return f"; its log ends: {errors[-1][:200].rstrip('.')}" if errors else ""
-
-
-def _process_start(pid: int) -> dt.datetime | None:
-    """When ``pid`` started: its start time in clock ticks after boot, plus the boot time."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
-        ticks = int(fields[19])  # field 22 of stat(5); fields[0] is field 3
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-    except (OSError, IndexError, ValueError, StopIteration):
-        return None
-    seconds = boot + ticks / os.sysconf("SC_CLK_TCK")
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
 def _kind(admin_api: client.ApiClient, node: str) -> ControllerManager:

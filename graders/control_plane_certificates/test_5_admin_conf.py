@@ -1,0 +1,80 @@
+"""Step admin-conf: admin.conf was renewed, authenticates, and the learner's copy holds the new credentials.
+
+``kubeadm certs renew admin.conf`` rewrites /etc/kubernetes/admin.conf only: a copy made before
+(``~/.kube/config``, here ``.lab/kubeconfig``, what ``ckslab env`` exports) keeps the old
+certificate until it is replaced (kubeadm's docs: "Certificate Management with kubeadm"). The new
+one is proved by a SelfSubjectReview (``kubectl auth whoami``), made with admin.conf's credentials
+against the server this machine reaches.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+
+import pytest
+import yaml
+from cryptography import x509
+from kubernetes import client, config
+
+from cluster import certlist, kubeconfig
+from graders import kube
+from graders.control_plane_certificates import record
+from graders.control_plane_certificates.lab import CertLab
+from graders.control_plane_certificates.node_pki import NodePki
+from graders.control_plane_certificates.record import SetupRecord, is_renewed
+from graders.expect import brief, expect, fail
+
+pytestmark = pytest.mark.step("admin-conf")
+
+ADMIN = certlist.KUBECONFIG_BY_NAME["admin.conf"]
+
+
+def test_admin_conf_was_renewed(lab: CertLab, pki: NodePki, setup_record: SetupRecord) -> None:
+    found, issued = pki.get("admin.conf"), setup_record.certificates["admin.conf"]
+    expect(found.cert is not None, f"{found.problem}.", lab.renew("admin.conf"))
+    expect(is_renewed(found.cert, issued),
+           f"admin.conf still holds the certificate the lab started with, which expires on "
+           f"{issued.not_after:%Y-%m-%d %H:%M} UTC.", lab.renew("admin.conf"))
+
+
+def test_admin_conf_authenticates(lab: CertLab, pki: NodePki, setup_record: SetupRecord) -> None:
+    if not is_renewed(pki.get("admin.conf").cert, setup_record.certificates["admin.conf"]):
+        fail("admin.conf is not renewed yet.", lab.renew("admin.conf"))
+    try:
+        admin = record.admin_conf(pki)
+        ours = yaml.safe_load(lab.kubeconfig.read_text())
+    except (OSError, subprocess.CalledProcessError, ValueError, yaml.YAMLError) as err:
+        fail(f"could not check: admin.conf or {lab.kubeconfig} cannot be read ({brief(err)}).", "ckslab status")
+    probe = copy.deepcopy(ours)  # this machine's server and CA, admin.conf's credentials
+    probe["users"][0]["user"] = admin["users"][0]["user"]
+    try:
+        api = config.new_client_from_config_dict(probe, persist_config=False)  # type: ignore[no-untyped-call]
+        review = client.AuthenticationV1Api(api).create_self_subject_review(
+            client.V1SelfSubjectReview(), _request_timeout=kube.REQUEST_TIMEOUT)
+    except Exception as err:
+        fail(f"The API server refused admin.conf's new certificate ({brief(err)}).", lab.renew("admin.conf"))
+    info = review.status.user_info if review.status else None
+    name, groups = (info.username, info.groups or []) if info else ("", [])
+    expect(name == ADMIN.common_name and set(ADMIN.organizations) <= set(groups),
+           f"admin.conf's new certificate authenticates as {name} {groups}, not {ADMIN.common_name} in "
+           f"{', '.join(ADMIN.organizations)}.", lab.renew("admin.conf"))
+
+
+def test_your_copy_holds_the_new_certificate(lab: CertLab, pki: NodePki, setup_record: SetupRecord) -> None:
+    renewed = pki.get("admin.conf").cert
+    issued = setup_record.certificates["admin.conf"]
+    if not is_renewed(renewed, issued):
+        fail("admin.conf is not renewed yet, so your copy of it cannot hold a renewed certificate.",
+             f"{lab.renew('admin.conf')}, then {lab.copy_admin}")
+    try:
+        mine: x509.Certificate | None = kubeconfig.client_certificate(yaml.safe_load(lab.kubeconfig.read_text()))
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError, ValueError):
+        mine = None
+    if mine is not None and mine == renewed:
+        return
+    if mine is not None and mine.serial_number == issued.serial:
+        fail(f"Your kubeconfig {lab.kubeconfig} (what `ckslab env` exports, your ~/.kube/config) still holds the old "
+             f"admin certificate: kubectl stops working when it expires on {issued.not_after:%Y-%m-%d %H:%M} UTC. "
+             "Renewal rewrote admin.conf only.", lab.copy_admin)
+    fail(f"Your kubeconfig {lab.kubeconfig} does not hold admin.conf's renewed certificate.", lab.copy_admin)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Setup of the control-plane-certificates lab: a control plane whose certificates expire in 5 days.
+# `ckslab start|reset control-plane-certificates` runs it in the lab's workspace with KUBECONFIG set
+# to the admin kubeconfig (<root>/.lab/kubeconfig), the pinned kubectl, kubeadm and `ckslab` first on
+# PATH; on kind also CKSLAB_KIND_NODE and CKSLAB_ENGINE.
+#
+# A new cluster's certificates are minutes old, so renewing them proves little. This re-issues every
+# certificate and kubeconfig kubeadm manages from the same CAs (kubeadm itself does it:
+# `kubeadm certs renew all` with a ClusterConfiguration whose certificateValidityPeriod is 120h),
+# restarts the controller manager and the scheduler on them (etcd and the API server reload their
+# files by themselves), gives
+# <root>/.lab/kubeconfig admin.conf's new credentials, and records every serial in
+# <root>/.lab/control-plane-certificates/setup.json for the graders. The CAs are kept: the cluster
+# keeps working for every other lab, and a reset starts the lab again from 5 days before expiry.
+set -euo pipefail
+root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
+export CKSLAB_ROOT="$root"
+node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
+engine="${CKSLAB_ENGINE:-docker}"
+backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
+validity=120h
+
+if [ "$backend" = existing ]; then
+  echo "NOTE: control-plane-certificates cannot be done on the existing backend: ckslab cannot reach the" \
+       "files of a control plane it did not create. Use make up BACKEND=local (or kind)."
+  exit 0
+fi
+
+short_config="apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+certificateValidityPeriod: $validity"
+if [ "$backend" = kind ]; then
+  "$engine" exec -i "$node" sh -c 'cat > /tmp/ckslab-short-validity.yaml' <<<"$short_config"
+  "$engine" exec "$node" kubeadm certs renew all --config /tmp/ckslab-short-validity.yaml >/dev/null 2>&1 \
+    || { "$engine" exec "$node" kubeadm certs renew all --config /tmp/ckslab-short-validity.yaml; exit 1; }
+  "$engine" exec "$node" rm -f /tmp/ckslab-short-validity.yaml
+else
+  # kubeadm reads the kubeconfigs from /etc/kubernetes only: --rootfs chroots into .lab/local, which
+  # needs root, or a user namespace of one's own (unshare -r) where unprivileged ones are allowed.
+  local_root="$root/.lab/local"
+  config="$local_root/etc/kubernetes/ckslab-short-validity.yaml"
+  printf '%s\n' "$short_config" > "$config"
+  as_root=(unshare -r)
+  [ "$(id -u)" = 0 ] && as_root=()
+  "${as_root[@]}" kubeadm certs renew all --rootfs "$local_root" --config /etc/kubernetes/ckslab-short-validity.yaml \
+    >"$local_root/var/log/kubeadm-certs-renew.log" 2>&1 \
+    || { rm -f "$config"; cat "$local_root/var/log/kubeadm-certs-renew.log" >&2; exit 1; }
+  rm -f "$config"
+fi
+
+# The controller manager and the scheduler read their kubeconfigs only when they start: restart them.
+# The API server and etcd reload their certificate files by themselves (v1.37): wait until the API
+# server serves the new apiserver.crt.
+for component in controller-manager scheduler; do
+  ckslab controlplane restart "$component" >/dev/null
+done
+python3 -m graders.control_plane_certificates.record wait-serving
+python3 -m graders.control_plane_certificates.record copy-admin
+kubectl get --raw /readyz >/dev/null
+python3 -m graders.control_plane_certificates.record write
+expires=$(kubectl config view --raw --minify -o jsonpath='{.users[0].user.client-certificate-data}' | base64 -d \
+  | openssl x509 -noout -enddate | cut -d= -f2)
+echo "NOTE: The control plane's certificates (and .lab/kubeconfig's) now expire on $expires: renew them before then," \
+     "or the cluster stops answering (ckslab solve control-plane-certificates renews them)."
