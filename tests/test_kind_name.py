@@ -72,3 +72,29 @@ def test_lab_scripts_are_told_the_node_and_the_engine(tmp_path: Path, monkeypatc
     _record(tmp_path, "local", None)
     env = LabRun(lab, "jane", tmp_path / "workspace", tmp_path / ".lab" / "kubeconfig", tmp_path, "").env()
     assert "CKSLAB_KIND_NODE" not in env
+
+
+def test_down_racing_kinds_own_clean_up_waits_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make down` while kind create is failing: the engine's 'removal already in progress' is waited out."""
+    _record(tmp_path, "kind", kind.CLUSTER_NAME)
+    answers = [subprocess.CompletedProcess([], 1, "", 'ERROR: failed to delete cluster "ckslab": error: removal of '
+                                           'container ckslab-control-plane is already in progress'),
+               subprocess.CompletedProcess([], 0, "", "")]
+    asked: list[tuple[str, ...]] = []
+
+    def fake_kind(self: KindBackend, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        asked.append(args)
+        return answers.pop(0) if args[:2] == ("delete", "cluster") else subprocess.CompletedProcess([], 0, "", "")
+
+    inspected: list[str] = []
+
+    def fake_docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        inspected.append(" ".join(args))
+        gone = len([a for a in inspected if a.startswith("inspect")]) > 2  # removed on the third look
+        return subprocess.CompletedProcess([], 1 if gone or args[0] == "network" else 0, "", "")
+
+    monkeypatch.setattr(KindBackend, "_kind", fake_kind)
+    monkeypatch.setattr(kind, "_docker", fake_docker)
+    KindBackend(LabPaths(tmp_path))._delete()
+    assert [a[:2] for a in asked] == [("delete", "cluster"), ("delete", "cluster")]
+    assert not answers

@@ -255,6 +255,15 @@ class KindBackend(Backend):
 
     def _delete(self) -> None:
         deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
+        if deleted.returncode != 0 and "already in progress" in deleted.stderr:
+            # The engine is removing a node already (kind create's own clean-up, racing this
+            # down): wait for that removal, then delete what is left.
+            gone = lambda: _docker("inspect", self._container).returncode != 0  # noqa: E731
+            try:
+                wait_until(gone, 60, interval=1.0, what=f"the engine to remove {self._container}")
+            except WaitTimeout:
+                pass
+            deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
         if deleted.returncode != 0:
             raise CkslabError(f"kind delete cluster failed: {deleted.stderr.strip()}",
                               f"Run `make down` again, or `{engine()[1]} rm -f -v {self._container}`.")

@@ -8,7 +8,6 @@ cluster's state and setup's record are kept, is the kubeconfig's ``../..``.
 from __future__ import annotations
 
 import pytest
-from kubernetes import client
 
 from cluster.backends import kind
 from graders import kube
@@ -29,11 +28,6 @@ def lab() -> CertLab:
     if backend == "kind":
         return CertLab(workspace, user, root, backend, kind.node_for(root / ".lab" / "state.json"), kind.engine()[1])
     return CertLab(workspace, user, root, backend)
-
-
-@pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    return kube.admin_client()
 
 
 @pytest.fixture(scope="session")
