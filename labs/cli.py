@@ -108,30 +108,36 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_failing(run: engine.LabRun) -> str | None:
+def _first_failing(run: engine.LabRun) -> dict[str, Any] | None:
+    """The graders' report of the first step that fails on the live cluster (its message and hint), or None."""
     from graders import cli as grade_cli
 
     grade_cli.check_cluster(run.kubeconfig)
     report = grade_cli.grade(run.lab, run.user, run.workspace, run.kubeconfig)
-    failing = [s["id"] for s in report["steps"] if not s["passed"]]
+    failing = [s for s in report["steps"] if not s["passed"]]
     return failing[0] if failing else None
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
     run = engine.prepare(args.lab, args.user)
     engine.require_backend(run)
-    step_id = args.step
+    step_id, graded = args.step, None
     if step_id is None:
         try:
-            step_id = _first_failing(run)
+            graded = _first_failing(run)
         except CkslabError:
-            step_id = run.lab.steps[0].id  # cannot grade: start from the beginning
-        if step_id is None:
+            graded = {"id": run.lab.steps[0].id}  # cannot grade: start from the beginning
+        if graded is None:
             out.print(f"Every step of {run.lab.id} passes: nothing left to hint at.")
             return 0
+        step_id = graded["id"]
     step = run.lab.step(step_id)
     out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}")
-    out.print(Text(f"hint: {step.hint}"))
+    # The graders' hint answers what they found on the cluster (an approved forgery is not fixed by
+    # the step's generic `kubectl certificate deny`); the step's own hint is for a step not begun.
+    if graded and graded.get("message"):
+        out.print(Text(f"why: {graded['message']}"))
+    out.print(Text(f"hint: {(graded or {}).get('hint') or step.hint}"))
     return 0
 
 
