@@ -38,6 +38,7 @@ def setup(lab_id: str) -> Path | None:
     lab_paths = paths.lab_paths()
     if not lab_paths.kubeconfig.exists():
         kernel.show(Notice("No cluster is up: run `make up` in a terminal, then run this cell again.", FAIL_COLOUR))
+        kernel.refuse(lab_id, "no cluster is up: run `make up` in a terminal, then the setup cell again.")
         return None
     os.environ["KUBECONFIG"] = str(lab_paths.kubeconfig)
     # The pinned kubectl first, then this environment's `ckslab`, for every %%bash cell.
@@ -49,6 +50,7 @@ def setup(lab_id: str) -> Path | None:
         engine.require_backend(run)
     except CkslabError as err:  # a lab for another backend: one line, and every later cell is skipped
         kernel.show(Notice(str(err), FAIL_COLOUR))
+        kernel.refuse(lab_id, str(err))
         return None
     os.environ["CKSLAB_USER"] = run.user
     for key, value in run.env().items():  # on kind: the node container and the engine, for %%bash cells
