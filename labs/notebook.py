@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,9 @@ from cluster.errors import CkslabError
 from labs import catalog, engine, kernel
 from labs.results import FAIL_COLOUR, Notice, Report
 
+#: A terminal colour or style code (ECMA-48 SGR): ipykernel exports FORCE_COLOR=1, so rich in ``ckslab grade``
+#: colours its errors even into a pipe; a Notice is HTML, where the codes would show as text.
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: Seconds a check may take: the graders' own limit (graders/cli.py GRADING_TIMEOUT) and a margin.
 CHECK_TIMEOUT = 320.0
 
@@ -84,7 +88,8 @@ def _grade(lab_id: str, step: str | None) -> Report | Notice:
             return Notice(f"Could not grade {step or lab_id}: grading took over {CHECK_TIMEOUT:.0f}s. "
                           "Run `make status`; `make up` restarts what is down.", FAIL_COLOUR)
         if not report_path.exists():
-            why = " ".join((done.stderr or done.stdout).split()) or f"ckslab grade exited with {done.returncode}"
+            said = ANSI_CODE.sub("", done.stderr or done.stdout)
+            why = " ".join(said.split()) or f"ckslab grade exited with {done.returncode}"
             return Notice(f"Could not grade {step or lab_id}: {why}", FAIL_COLOUR)
         return Report.from_report(json.loads(report_path.read_text()), whole=step is None)
 

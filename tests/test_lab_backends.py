@@ -114,3 +114,13 @@ def test_in_jupyterlab_the_cells_after_a_refused_setup_say_why_not_run_the_setup
     assert "needs BACKEND=kind" in setup, setup
     assert after.startswith(f"Not run: the lab {LAB} needs BACKEND=kind"), after
     assert "make up BACKEND=kind" in after and "run the setup cell first" not in after and "ran after" not in after
+
+
+def test_a_grade_that_cannot_run_says_why_without_terminal_colour_codes(lab_root: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """ipykernel exports FORCE_COLOR=1 to every process a kernel starts: rich's red would show as '[31m'."""
+    _cluster(lab_root, "local")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    shown = notebook._grade(LAB, None)
+    assert str(shown).startswith(f"Could not grade {LAB}: ckslab: error: the lab {LAB} needs BACKEND=kind"), shown
+    assert "\x1b" not in str(shown)
