@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cluster.errors import CkslabError, UsageError
+from cluster.errors import UsageError
 from labs import catalog, engine
 
 out = Console(highlight=False)

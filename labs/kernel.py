@@ -11,7 +11,8 @@ gets three things through IPython's documented extension points:
   Python traceback when the last command fails: its own message is the output.
 - A ``pre_run_cell`` hook that places the cell in the lab notebook (by its nbformat id, else by its
   source) and skips it, with one short message, when it comes after a check that failed, or when
-  the setup cell has not run in this kernel yet. The skipping itself is an AST transformer that
+  the setup cell has not run in this kernel yet (or ran and set nothing up: then with its reason,
+  such as a lab for another backend). The skipping itself is an AST transformer that
   empties the cell (``InteractiveShell.ast_transformers``). Cells the learner added, the setup cell
   and the whole-lab grade (once the setup cell has run: it defines ``lab``) always run.
 - The same hook brings the kernel back to the lab's workspace when its working directory was
@@ -115,6 +116,8 @@ class Session:
     #: step id -> (its title, the notebook index of its check cell), for each check that failed.
     failing: dict[str, tuple[str, int]] = field(default_factory=dict)
     skip_current: bool = False
+    #: Why the setup cell set nothing up (no cluster, a cluster of another backend), for the cells after it.
+    refused: str = ""
 
 
 session = Session()
@@ -152,7 +155,12 @@ def attach(lab_id: str, workspace: Path, notebook: Path | None) -> None:
     install(notebook)
     if session.lab_id != lab_id:
         session.failing.clear()
-    session.lab_id, session.workspace = lab_id, workspace
+    session.lab_id, session.workspace, session.refused = lab_id, workspace, ""
+
+
+def refuse(lab_id: str, reason: str) -> None:
+    """Called by ``lab.setup()`` when it sets nothing up: the later cells say ``reason``, not "run the setup cell"."""
+    session.lab_id, session.workspace, session.refused = lab_id, None, reason
 
 
 def record_check(lab_id: str, step: str, title: str, passed: bool) -> None:
@@ -176,9 +184,12 @@ def _pre_run_cell(info: Any) -> None:
     if session.workspace is None:  # the whole-lab grade too: `lab` is defined by the setup cell
         if not SETUP_CALL.search(cell.source):
             session.skip_current = True
-            show(Notice(f'Not run: run the setup cell first, the first code cell of this notebook '
-                           f'(lab.setup("{session.lab_id}")). It points kubectl at the lab\'s cluster and works '
-                           f'in your workspace; then run this cell again.', FAIL_COLOUR))
+            if session.refused:  # the setup cell ran and said why it set nothing up
+                show(Notice(f"Not run: {session.refused}", FAIL_COLOUR))
+            else:
+                show(Notice(f'Not run: run the setup cell first, the first code cell of this notebook '
+                            f'(lab.setup("{session.lab_id}")). It points kubectl at the lab\'s cluster and works '
+                            f'in your workspace; then run this cell again.', FAIL_COLOUR))
         return
     if GRADE_CALL.search(cell.source):
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,9 @@ from cluster.errors import CkslabError
 from labs import catalog, engine, kernel
 from labs.results import FAIL_COLOUR, Notice, Report
 
+#: A terminal colour or style code (ECMA-48 SGR): ipykernel exports FORCE_COLOR=1, so rich in ``ckslab grade``
+#: colours its errors even into a pipe; a Notice is HTML, where the codes would show as text.
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: Seconds a check may take: the graders' own limit (graders/cli.py GRADING_TIMEOUT) and a margin.
 CHECK_TIMEOUT = 320.0
 
@@ -38,6 +42,7 @@ def setup(lab_id: str) -> Path | None:
     lab_paths = paths.lab_paths()
     if not lab_paths.kubeconfig.exists():
         kernel.show(Notice("No cluster is up: run `make up` in a terminal, then run this cell again.", FAIL_COLOUR))
+        kernel.refuse(lab_id, "no cluster is up: run `make up` in a terminal, then the setup cell again.")
         return None
     os.environ["KUBECONFIG"] = str(lab_paths.kubeconfig)
     # The pinned kubectl first, then this environment's `ckslab`, for every %%bash cell.
@@ -49,6 +54,7 @@ def setup(lab_id: str) -> Path | None:
         engine.require_backend(run)
     except CkslabError as err:  # a lab for another backend: one line, and every later cell is skipped
         kernel.show(Notice(str(err), FAIL_COLOUR))
+        kernel.refuse(lab_id, str(err))
         return None
     os.environ["CKSLAB_USER"] = run.user
     for key, value in run.env().items():  # on kind: the node container and the engine, for %%bash cells
@@ -82,7 +88,8 @@ def _grade(lab_id: str, step: str | None) -> Report | Notice:
             return Notice(f"Could not grade {step or lab_id}: grading took over {CHECK_TIMEOUT:.0f}s. "
                           "Run `make status`; `make up` restarts what is down.", FAIL_COLOUR)
         if not report_path.exists():
-            why = " ".join((done.stderr or done.stdout).split()) or f"ckslab grade exited with {done.returncode}"
+            said = ANSI_CODE.sub("", done.stderr or done.stdout)
+            why = " ".join(said.split()) or f"ckslab grade exited with {done.returncode}"
             return Notice(f"Could not grade {step or lab_id}: {why}", FAIL_COLOUR)
         return Report.from_report(json.loads(report_path.read_text()), whole=step is None)
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import nbformat
 import pytest
 import yaml
 from conftest import cannot_run
@@ -322,6 +323,34 @@ def test_node_certificates_denying_the_kubelets_own_csr_is_named_and_its_new_req
     _kubectl(kind_root, "wait", f"csr/{again[0]}", "--for=jsonpath={.status.certificate}", "--timeout=60s")
     wait_until(lambda: "approve-serving" not in _node_certificates(kind_root, tmp_path), 60, interval=2,
                what="the kubelet to serve with its new certificate")
+
+
+def _run_notebook_cell(root: Path, notebook: str, needle: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run the %%bash cell of ``notebook`` holding ``needle`` as the notebook runs it; (result, seconds)."""
+    nb = nbformat.read(checkout() / "notebooks" / notebook, as_version=4)
+    (source,) = [c.source for c in nb.cells if c.cell_type == "code" and needle in c.source]
+    env = {**os.environ, "KUBECONFIG": str(root / ".lab" / "kubeconfig"), "CKSLAB_KIND_NODE": kind.NODE,
+           "PATH": f"{binaries.cached().kubectl.parent}:{os.environ['PATH']}"}
+    started = time.monotonic()
+    done = subprocess.run(["bash", "-c", source.removeprefix("%%bash\n")], capture_output=True, text=True, env=env,
+                          cwd=root, timeout=120, check=False)
+    return done, time.monotonic() - started
+
+
+def test_node_certificates_approve_cell_right_after_a_denial_and_run_twice(kind_root: Path, tmp_path: Path) -> None:
+    """The learner denies the kubelet's request and runs the approve cell before the kubelet asks again, twice."""
+    assert ckslab(kind_root, "reset", "node-certificates").returncode == 0
+    node = f"system:node:{kind.NODE}"
+    real = [n for n, who in _serving_csrs(kind_root).items() if who == node]
+    _kubectl(kind_root, "certificate", "deny", *real)
+    first, _ = _run_notebook_cell(kind_root, "07-node-certificates.ipynb", "kubectl certificate approve")
+    assert "error" not in first.stdout + first.stderr, first.stdout + first.stderr
+    again = [n for n, who in _serving_csrs(kind_root).items() if who == node and n not in real]
+    assert len(again) == 1 and f"{again[0]} approved" in first.stdout, first.stdout
+    second, seconds = _run_notebook_cell(kind_root, "07-node-certificates.ipynb", "kubectl certificate approve")
+    assert "error" not in second.stdout + second.stderr, second.stdout + second.stderr
+    assert f"The kubelet's newest request, {again[0]}, is Approved,Issued already" in second.stdout, second.stdout
+    assert seconds < 8, f"a second run took {seconds:.0f}s"
 
 
 def test_the_audit_trail_is_read_from_the_node(kind_root: Path) -> None:

@@ -12,9 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
+from notebook_run import outputs_text
 
 from cluster import state
+from cluster.paths import checkout
 from labs import catalog, engine, notebook
 
 LAB = "node-certificates"
@@ -87,3 +91,36 @@ def test_the_notebook_setup_cell_says_so_and_sets_nothing_up(lab_root: Path, cap
     assert notebook.setup(LAB) is None
     assert len(shown) == 1 and "needs BACKEND=kind" in str(shown[0])
     assert Path.cwd() == lab_root and "lab:" not in capsys.readouterr().out
+
+
+def test_in_jupyterlab_the_cells_after_a_refused_setup_say_why_not_run_the_setup_cell(
+        lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learner ran the setup cell on a local cluster: the next cells repeat its reason, not "run the setup cell"."""
+    _cluster(lab_root, "local")
+    # As `ckslab jupyter` starts a kernel: labs/startup.py, the notebook's path in JPY_SESSION_NAME.
+    monkeypatch.setenv("CKSLAB_ROOT", str(lab_root))
+    monkeypatch.setenv("PYTHONSTARTUP", str(checkout() / "labs" / "startup.py"))
+    monkeypatch.setenv("JPY_SESSION_NAME", "node-certificates/lab.ipynb")
+    monkeypatch.delenv("CKSLAB_USER", raising=False)
+    folder = lab_root / "nb"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('from labs import notebook as lab\n'
+                                                                   'lab.setup("node-certificates");'),
+                                         nbformat.v4.new_code_cell('%%bash\necho "ran after a refused setup"')])
+    nb.metadata["ckslab"] = {"lab": LAB}
+    nbformat.write(nb, folder / "lab.ipynb")
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    setup, after = (outputs_text(nbformat.v4.new_notebook(cells=[c])) for c in nb.cells)
+    assert "needs BACKEND=kind" in setup, setup
+    assert after.startswith(f"Not run: the lab {LAB} needs BACKEND=kind"), after
+    assert "make up BACKEND=kind" in after and "run the setup cell first" not in after and "ran after" not in after
+
+
+def test_a_grade_that_cannot_run_says_why_without_terminal_colour_codes(lab_root: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """ipykernel exports FORCE_COLOR=1 to every process a kernel starts: rich's red would show as '[31m'."""
+    _cluster(lab_root, "local")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    shown = notebook._grade(LAB, None)
+    assert str(shown).startswith(f"Could not grade {LAB}: ckslab: error: the lab {LAB} needs BACKEND=kind"), shown
+    assert "\x1b" not in str(shown)

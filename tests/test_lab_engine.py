@@ -132,6 +132,20 @@ def test_hint_answers_the_mistake_made_not_the_first_command(root: Path, user: s
                                "kubernetes.io/kube-apiserver-client"), hint.stdout
 
 
+def test_hint_answers_what_the_graders_found_not_only_the_steps_generic_hint(root: Path, user: str) -> None:
+    """A key that exists but others may read: the fix is chmod, not the step's `openssl genrsa`."""
+    workspace = root / "workspace" / f"{LAB}-{user}"
+    workspace.mkdir(parents=True)
+    key = workspace / f"{user}.key"
+    assert subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], capture_output=True).returncode == 0
+    key.chmod(0o644)
+    hint = ckslab(root, "hint", LAB, "--user", user)
+    assert hint.returncode == 0, hint.stderr
+    assert hint.stdout.startswith("private-key"), hint.stdout
+    assert "so others may read it" in hint.stdout and f"hint: chmod 600 {user}.key" in hint.stdout, hint.stdout
+    assert "openssl genrsa" not in hint.stdout
+
+
 def test_solve_asks_first(root: Path, user: str) -> None:
     refused = ckslab(root, "solve", LAB, "--user", user)  # no terminal, no --yes
     assert refused.returncode == 2 and "--yes" in refused.stderr

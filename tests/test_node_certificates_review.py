@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client
 
 from cluster import pki
-from graders.node_certificates.lab import (NodeLab, describe, is_nodes_own, node_names, parse_date, request_of,
-                                           sans_of)
+from graders.node_certificates.lab import (NodeLab, describe, is_nodes_own, node_names, parse_date, quoted_boolean,
+                                           request_of, sans_of)
 
 NODE = "ckslab-control-plane"
 LAB = NodeLab(workspace=Path("/nowhere"), user="admin", root=Path("/"),
@@ -86,3 +86,13 @@ def test_not_after_is_read_as_openssl_prints_it_or_as_a_date(written: object) ->
 def test_a_not_after_that_is_no_date_is_none() -> None:
     assert parse_date("next year") is None
     assert parse_date("Nov  3 10:49:30 2027 GMT") == dt.date(2027, 11, 3)  # openssl pads one-digit days
+
+
+
+def test_a_quoted_boolean_is_named_a_string() -> None:
+    """rotate_certificates: "true" beside the config's true would read as the same word: say it is quoted."""
+    said = quoted_boolean("rotate_certificates", "true", "/configz", "rotateCertificates", True)
+    assert said == ("kubelet-client.yaml's rotate_certificates is the string 'true', not a boolean: write "
+                    "rotate_certificates: true without quotes (/configz says rotateCertificates: true).")
+    assert quoted_boolean("rotate_certificates", True, "/configz", "rotateCertificates", True) is None
+    assert quoted_boolean("rotate_certificates", False, "/configz", "rotateCertificates", True) is None

@@ -153,6 +153,18 @@ def is_nodes_own(csr: Csr, lab: NodeLab) -> bool:
             and pki.common_name(request.subject) == lab.identity)
 
 
+def quoted_boolean(key: str, answer: object, source: str, setting: str, actual: object) -> str | None:
+    """What is wrong when ``key: "true"`` (a quoted string) answers a boolean ``setting``; None otherwise.
+
+    Printed side by side, 'true' and true look the same: the message says which is quoted.
+    """
+    if not isinstance(answer, str):
+        return None
+    word = str(bool(actual)).lower()
+    return (f"kubelet-client.yaml's {key} is the string {answer!r}, not a boolean: write {key}: {word} without "
+            f"quotes ({source} says {setting}: {word}).")
+
+
 def parse_date(value: object) -> dt.date | None:
     """The day ``value`` names (a YAML date, ISO text, or ``notAfter=Nov 30 10:49:30 2027 GMT``), or None."""
     if isinstance(value, dt.datetime):

@@ -18,7 +18,7 @@ from cluster import pki
 from graders import files
 from graders.expect import expect, fail
 from graders.node_certificates.lab import (CLIENT_CURRENT, CLIENT_SIGNER, KUBELET_CONFIG, Csr, NodeLab, certificate_of,
-                                         name_of, parse_date)
+                                         name_of, parse_date, quoted_boolean)
 from graders.node_certificates.node import KubeletConfig, NodeCertificate
 
 pytestmark = pytest.mark.step("client-certificate")
@@ -112,6 +112,8 @@ def test_not_after(lab: NodeLab, client_cert: NodeCertificate) -> None:
 def test_rotate_certificates(lab: NodeLab, kubelet_config: KubeletConfig) -> None:
     answer = _answers(lab).get("rotate_certificates")
     actual = kubelet_config.values.get("rotateCertificates", False)
+    problem = quoted_boolean("rotate_certificates", answer, kubelet_config.source, "rotateCertificates", actual)
+    expect(problem is None, str(problem), lab.in_node(f"grep rotateCertificates {KUBELET_CONFIG}"))
     expect(answer is actual,
            f"kubelet-client.yaml's rotate_certificates is {answer!r}; {kubelet_config.source} says "
            f"rotateCertificates: {str(bool(actual)).lower()}.",
