@@ -99,6 +99,7 @@ def cmd_notebook(args: argparse.Namespace) -> int:
                        "Close its tab in JupyterLab and open it again."), soft_wrap=True)
         return 0
     if not copy.exists:
+        engine.require_backend(run)  # `ckslab start` would refuse: say why, not "start makes it"
         out.print(Text(f"You have no copy of {copy.tracked.name} yet: `ckslab start {run.lab.id}` makes it."),
                   soft_wrap=True)
         return 1

@@ -57,7 +57,7 @@ def test_an_unknown_backend_in_lab_yaml_is_refused(tmp_path: Path, monkeypatch: 
 
 
 @pytest.mark.parametrize("command", [("start", LAB), ("reset", LAB), ("solve", LAB, "--yes"), ("grade", LAB),
-                                     ("hint", LAB)])
+                                     ("hint", LAB), ("notebook", LAB)])
 def test_every_command_on_the_local_backend_refuses_in_one_line_naming_kind(lab_root: Path,
                                                                            command: tuple[str, ...]) -> None:
     _cluster(lab_root, "local")
