@@ -96,3 +96,21 @@ def test_a_quoted_boolean_is_named_a_string() -> None:
                     "rotate_certificates: true without quotes (/configz says rotateCertificates: true).")
     assert quoted_boolean("rotate_certificates", True, "/configz", "rotateCertificates", True) is None
     assert quoted_boolean("rotate_certificates", False, "/configz", "rotateCertificates", True) is None
+
+
+def test_a_lab_never_started_says_so_in_the_approve_step(tmp_path: Path) -> None:
+    """No serving certificate, no CSR of the node's and no setup record: the lab was not started."""
+    from graders.expect import StepFailure
+    from graders.node_certificates.lab import NodeLab
+    from graders.node_certificates.test_3_approve_serving import test_the_kubelet_has_a_serving_certificate as check
+
+    lab = NodeLab(tmp_path / "workspace", "admin", tmp_path, NODE, "docker")
+    with pytest.raises(StepFailure) as failed:
+        check(lab, [], None, None)  # type: ignore[arg-type]  # the admin client is not asked on this path
+    assert failed.value.message.startswith("The lab has not been started on this cluster")
+    assert failed.value.hint == "ckslab start node-certificates"
+    lab.forged_record.parent.mkdir(parents=True)
+    lab.forged_record.write_text("csr-forged\n")  # started, but the kubelet asks for nothing
+    with pytest.raises(StepFailure) as failed:
+        check(lab, [], None, None)  # type: ignore[arg-type]
+    assert "is serverTLSBootstrap on?" in failed.value.message

@@ -51,6 +51,9 @@ def test_the_kubelet_has_a_serving_certificate(lab: NodeLab, serving_csrs: list[
     if denied:
         fail(f"{mistake}The kubelet of {lab.node} has no serving certificate; it submits a new CSR a few seconds "
              "after a denial.", f"{lab.list_serving}; approve the node's new request")
+    if not lab.forged_record.exists():  # setup.sh writes it: serverTLSBootstrap was never turned on here
+        fail("The lab has not been started on this cluster: the kubelet requests no serving certificate yet.",
+             "ckslab start node-certificates")
     fail(f"The kubelet of {lab.node} has no serving certificate and no kubelet-serving CSR of its own is in the "
          "cluster: is serverTLSBootstrap on?",
          "ckslab reset node-certificates  (turns it on and restarts the kubelet)")
