@@ -182,6 +182,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             findings.append(preflight.version_skew(binaries.cached().kubectl, lab.kubeconfig))
         if status.healthy:
             findings.append(preflight.signs_client_certificates(lab.kubeconfig, backend.ca_certificate()))
+            findings.append(preflight.certificate_expiry(lab.kubeconfig))
         if status.healthy and isinstance(backend, LocalBackend):
             findings += backend.security_findings()
     table = Table(title="ckslab doctor")

@@ -7,12 +7,17 @@ adds the version checks and turns each finding into a line with its fix.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import secrets
+import ssl
 import subprocess
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 from kubernetes import client
 
@@ -100,3 +105,39 @@ def api_answers(kubeconfig: Path, timeout: float = 5.0) -> bool:
 
 def server_version(kubeconfig: Path) -> str:
     return str(client.VersionApi(csr.api_client(kubeconfig)).get_code(_request_timeout=10).git_version)
+
+
+#: Fewer days than this left on the API server's certificate or the kubeconfig's is a finding.
+EXPIRY_WARNING_DAYS = 30
+
+
+def certificate_expiry(kubeconfig: Path, now: dt.datetime | None = None) -> Finding:
+    """When the API server's serving certificate and the kubeconfig's client certificate expire.
+
+    The serving certificate is the one a TLS handshake returns (the API server reloads a renewed file
+    by itself); the client certificate is the kubeconfig's ``client-certificate-data``. Fewer than
+    :data:`EXPIRY_WARNING_DAYS` days left on either is not ok: kubeadm's certificates last a year and
+    ``kubeadm certs renew`` renews them (the control-plane-certificates lab leaves them 5 days).
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    try:
+        doc = yaml.safe_load(kubeconfig.read_text())
+        cluster = doc["clusters"][0]["cluster"]
+        url = urllib.parse.urlsplit(cluster["server"])
+        served = x509.load_pem_x509_certificate(
+            ssl.get_server_certificate((url.hostname or "127.0.0.1", url.port or 443), timeout=5).encode())
+        users = doc.get("users") or [{}]
+        data = (users[0].get("user") or {}).get("client-certificate-data")
+        client_cert = x509.load_pem_x509_certificate(base64.b64decode(data)) if data else None
+    except (OSError, KeyError, IndexError, TypeError, ValueError, yaml.YAMLError) as err:
+        return Finding("certificate expiry", False, f"could not read the certificates ({err})", "Run `make up`.")
+    parts, ok = [], True
+    for what, cert in (("API server's serving certificate", served), ("kubeconfig's client certificate", client_cert)):
+        if cert is None:
+            continue
+        left = cert.not_valid_after_utc - now
+        ok = ok and left.days >= EXPIRY_WARNING_DAYS
+        parts.append(f"{what} expires {cert.not_valid_after_utc:%Y-%m-%d} ({left.days} days)")
+    return Finding("certificate expiry", ok, "; ".join(parts),
+                   "Renew with kubeadm (`kubeadm certs renew all`, then restart the control plane: the lab "
+                   "control-plane-certificates), or `ckslab solve control-plane-certificates`.")

@@ -4,6 +4,7 @@ client-certificate authentication); the API server is the session's real one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typing import Iterator
 import pytest
 from kubernetes import client
 
-from cluster import binaries, controlplane, csr, ports, process, security
+from cluster import binaries, controlplane, csr, ports, preflight, process, security
 from cluster.backends.local import LocalBackend
 from cluster.backends.local_pki import ensure_pki
 from cluster.controlplane import Layout
@@ -154,3 +155,21 @@ def test_anonymous_auth_off_is_not_what_kubeadm_sets(tmp_path: Path) -> None:
                                             command, tmp_path / "kube-apiserver.yaml")
     assert not finding.ok and "--anonymous-auth=false" in finding.detail
     assert "Remove --anonymous-auth=false" in finding.fix
+
+
+def test_certificate_expiry_reads_the_served_and_the_kubeconfigs_certificates(local_cluster: LocalBackend) -> None:
+    """A new cluster's certificates last kubeadm's year; 340 days later the same ones are a finding."""
+    fresh = preflight.certificate_expiry(local_cluster.kubeconfig())
+    assert fresh.ok, fresh
+    assert fresh.detail.count("(36") == 2, fresh.detail  # 364 or 365 days left, served and client
+    late = preflight.certificate_expiry(local_cluster.kubeconfig(),
+                                        dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=340))
+    assert not late.ok and "API server's serving certificate expires" in late.detail, late
+    assert "kubeadm certs renew all" in late.fix
+
+
+def test_certificate_expiry_of_a_server_that_does_not_answer_says_so(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"clusters:\n- cluster:\n    server: https://127.0.0.1:{ports.pick(47000, set())}\n")
+    found = preflight.certificate_expiry(kubeconfig)
+    assert not found.ok and found.detail.startswith("could not read the certificates"), found
