@@ -14,12 +14,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_building_ckslab_prints_no_setuptools_warning(tmp_path: Path) -> None:
-    """`make setup` installs ckslab with pip: setuptools must not warn about data folders.
+def test_installing_ckslab_as_make_setup_does_prints_nothing(tmp_path: Path) -> None:
+    """`make setup` runs `pip install --quiet -e .`: setuptools must not warn on a first `make`.
 
-    ckslab/jupyterlab/settings and cluster/audit hold data files; setuptools warned "Package would
-    be ignored" for each (40-95 lines on a first `make`). The wheel still ships every data file.
+    It warned "Package would be ignored" for each data folder (ckslab/jupyterlab/settings,
+    cluster/audit) and "Editable installation... be careful with folders" for its import hook.
     """
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+         "--no-deps", "--disable-pip-version-check", "-e", str(ROOT)],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout + done.stderr == ""
+    # The editable install imports the checkout's packages (without their dependencies: no import).
+    found = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import importlib.util as u; "
+         "print(*(u.find_spec(p).origin for p in ('ckslab', 'cluster', 'labs', 'graders')))"],
+        capture_output=True, text=True, timeout=60, check=True, cwd=tmp_path)
+    assert found.stdout.split() == [str(ROOT / p / "__init__.py") for p in ("ckslab", "cluster", "labs", "graders")]
+
+
+def test_the_wheel_ships_every_data_file_without_a_warning(tmp_path: Path) -> None:
+    """A wheel has every data file, and building it warns about none of their folders."""
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-w", str(tmp_path), str(ROOT)],
         capture_output=True, text=True, timeout=300, check=False)
