@@ -12,10 +12,11 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ckslab import jupyter as jupyter_cli
 from cluster import backends, binaries, controlplane, paths
@@ -26,6 +27,9 @@ from cluster.errors import CkslabError, UsageError
 from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
 from graders import cli as grade_cli
 from labs import cli as labs_cli
+
+if TYPE_CHECKING:
+    from cluster import preflight
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -185,13 +189,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             findings.append(preflight.certificate_expiry(lab.kubeconfig))
         if status.healthy and isinstance(backend, LocalBackend):
             findings += backend.security_findings()
-    table = Table(title="ckslab doctor")
-    for column in ("check", "ok", "detail", "fix"):
-        table.add_column(column)
-    for f in findings:
-        table.add_row(f.check, "yes" if f.ok else "[red]no[/red]", f.detail, "" if f.ok else f.fix)
-    out.print(table)
+    show_findings(findings, out)
     return 0 if all(f.ok for f in findings) else 1
+
+
+def show_findings(findings: list[preflight.Finding], console: Console) -> None:
+    """Each finding on a line of its own (ok or NO, the check, its detail), a failing one's fix below it.
+
+    Lines, not a table: a table cuts or folds a cell at the console's width (80 when the output is
+    not a terminal: a notebook cell, a pipe, a CI log), and a fix is a command to copy whole. Each
+    line is printed unwrapped; the terminal wraps it.
+    """
+    console.print(Text("ckslab doctor", style="bold"))
+    width = max((len(f.check) for f in findings), default=0)
+    for f in findings:
+        verdict = Text(" ok " if f.ok else " NO ", style="green" if f.ok else "bold red")
+        console.print(Text.assemble(verdict, f" {f.check:<{width}}  {f.detail}"), soft_wrap=True)
+        if not f.ok and f.fix:
+            console.print(Text(f"{'':>5}fix: {f.fix}"), soft_wrap=True)
 
 
 def cmd_node_image(args: argparse.Namespace) -> int:

@@ -14,11 +14,22 @@ kernel, ``labs/startup.py``) and they inherit it. The token goes to the server t
 ``JUPYTER_TOKEN``, not its command line, which ``ps`` shows to every user of the machine.
 JupyterLab's own defaults (no news popup, no update check) come from the settings overrides
 shipped in ``ckslab/jupyterlab/settings/overrides.json``, JupyterLab's supported way to set them.
+
+What the notebooks and ckslab's messages tell the learner to type works in those terminals:
+``ckslab`` is on their ``PATH``, and so is ``ckslab/shell/make``, which runs the project's
+Makefile (``make grade LAB=...``, ``make up``) from a folder that has none; make's own variables
+(``MAKELEVEL``, ``MAKEFLAGS``) of the ``make jupyter`` that started the server are not passed on,
+so a terminal's make is a first-level make ("make[1]: Entering directory" is gone).
+
+One server per project: ``.lab/jupyter.json`` (0600: it holds the token) records the running one,
+and a second ``ckslab jupyter`` (``make jupyter LAB=...``) prints that server's URL for the lab
+asked for instead of starting another on the same workspace.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shlex
@@ -26,6 +37,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +55,54 @@ STOP_TIMEOUT = 10.0
 APP_SETTINGS_DIR = Path(__file__).resolve().parent / "jupyterlab" / "settings"
 #: Run by every kernel the server starts: the lab's hooks (labs/kernel.py), before any cell.
 KERNEL_STARTUP = Path(labs.__file__).resolve().parent / "startup.py"
+#: Holds ``make``, first on the PATH of terminals and kernels: the project's Makefile from any folder.
+SHELL_BIN = Path(__file__).resolve().parent / "shell"
+#: make's own variables, which a child of ``make jupyter`` inherits and must not pass on to terminals.
+MAKE_VARIABLES = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
 
 
 def checkpoint_dir() -> Path:
     """Where JupyterLab keeps the notebooks' checkpoints (must exist, or it falls back to /tmp)."""
     return paths.lab_paths().lab / "jupyter-checkpoints"
+
+
+def record_file() -> Path:
+    """``.lab/jupyter.json``: the running server's pid, port and token (0600)."""
+    return paths.lab_paths().lab / "jupyter.json"
+
+
+def running_server() -> tuple[int, str] | None:
+    """(port, token) of this project's JupyterLab when it runs and answers, else None.
+
+    Read from ``record_file()``; it answers when its ``/api/status`` accepts the recorded token.
+    """
+    try:
+        record = json.loads(record_file().read_text())
+        pid, port, token = int(record["pid"]), int(record["port"]), str(record["token"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2):  # noqa: S310
+            return port, token
+    except (OSError, urllib.error.URLError):
+        return None
+
+
+def _write_record(pid: int, port: int, token: str) -> None:
+    path = record_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"pid": pid, "port": port, "token": token}, f)
+
+
+def _remove_record(pid: int) -> None:
+    try:
+        if json.loads(record_file().read_text()).get("pid") == pid:
+            record_file().unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def root_dir() -> Path:
@@ -65,10 +121,10 @@ def prepare_notebooks(user: str | None, progress: engine.Progress) -> list[engin
 def command(port: int | None, token: str | None, user: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The ``jupyter lab`` command line and its environment (a random token when none is given)."""
     lab = paths.lab_paths()
-    first = [str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent)]
+    first = [str(SHELL_BIN), str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent)]
     rest = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d and d not in first]
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES},
         "KUBECONFIG": str(lab.kubeconfig),
         "PATH": os.pathsep.join(first + rest),
         "CKSLAB_ROOT": str(lab.root),
@@ -114,29 +170,46 @@ def add_parser(subparsers: Any) -> None:
     s.set_defaults(func=run)
 
 
+def _opened(runs: list[engine.LabRun], lab_id: str | None) -> engine.LabRun | None:
+    return next((r for r in runs if r.lab.id == lab_id), runs[0] if runs else None)
+
+
+def _where(opened: engine.LabRun | None) -> str:
+    """The URL path that opens ``opened``'s notebook (JupyterLab's home without one)."""
+    if opened is None:
+        return "/lab"
+    return "/lab/tree/" + opened.notebook.path.relative_to(root_dir()).as_posix()
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start JupyterLab, print its URL and wait; Ctrl-C or SIGTERM stops it and returns 0."""
-    port = ports.pick(args.port or DEFAULT_PORT, set())
-    token = args.token or secrets.token_urlsafe(24)
+    """Start JupyterLab, print its URL and wait; Ctrl-C or SIGTERM stops it and returns 0.
+
+    When this project's JupyterLab already runs, print its URL for the lab asked for and return 0.
+    """
     user = getattr(args, "user", None) or os.environ.get("CKSLAB_USER") or None
     runs = prepare_notebooks(user, lambda message: print(message, flush=True))
+    running = running_server()
+    if running is not None:
+        print(f"JupyterLab already runs for this project: http://127.0.0.1:{running[0]}"
+              f"{_where(_opened(runs, getattr(args, 'lab', None)))}?token={running[1]}", flush=True)
+        return 0
+    port = ports.pick(args.port or DEFAULT_PORT, set())
+    token = args.token or secrets.token_urlsafe(24)
     argv, env = command(port, token, user)
     checkpoint_dir().mkdir(parents=True, exist_ok=True)
     kubeconfig = paths.lab_paths().kubeconfig
     if not kubeconfig.exists():
         print(f"warning: no cluster is up ({kubeconfig} does not exist): run `make up` before the lab's cells.",
               file=sys.stderr, flush=True)
-    opened = next((r for r in runs if r.lab.id == getattr(args, "lab", None)), runs[0] if runs else None)
-    where = "/lab"
-    if opened is not None:
-        where = "/lab/tree/" + opened.notebook.path.relative_to(root_dir()).as_posix()
-    print(f"JupyterLab: http://127.0.0.1:{port}{where}?token={token}", flush=True)
+    opened = _opened(runs, getattr(args, "lab", None))
+    print(f"JupyterLab: http://127.0.0.1:{port}{_where(opened)}?token={token}", flush=True)
     # Its own session: Ctrl-C reaches only us, and we stop the server without its y/n prompt. It
     # works in the lab's workspace: a terminal opened without a folder (File > New > Terminal)
     # starts in the server's working directory.
     cwd = opened.workspace if opened is not None else root_dir()
     cwd.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd)  # noqa: S603
+    _write_record(server.pid, port, token)
     previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         code = server.wait()
@@ -145,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if server.poll() is None:
             _stop(server)
+        _remove_record(server.pid)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if code != 0:

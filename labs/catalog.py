@@ -104,6 +104,15 @@ class Lab:
         return replace(self, user=user, title=fill(self.title), summary=fill(self.summary),
                        steps=steps)
 
+    def names_user(self) -> bool:
+        """Whether the lab's texts name its user (``{user}`` in lab.yaml): jane's labs do; the
+        control plane's and the node's, done as the cluster's admin, do not."""
+        texts = [self.title, self.summary]
+        for s in self.steps:
+            texts += [s.title, s.hint, s.success, s.reset_note, *s.files, *(o.name for o in s.objects),
+                      *(o.namespace for o in s.objects)]
+        return any(USER_PLACEHOLDER in t or SUFFIX_PLACEHOLDER in t for t in texts)
+
 
 def known() -> list[str]:
     """The ids of the labs that have a ``lab.yaml``, sorted."""

@@ -67,9 +67,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_start(args: argparse.Namespace) -> int:
     run = engine.prepare(args.lab, args.user)
     engine.start(run, _say)
-    out.print(f"[bold]{run.lab.title}[/bold] is ready for {run.user}.")
+    # "for jane" only in a lab about a user: control-plane-certificates has none (its lab.yaml's
+    # user names only its workspace).
+    who = f" for {run.user}" if catalog.load(run.lab.id).names_user() else ""
+    out.print(f"[bold]{run.lab.title}[/bold] is ready{who}.")
     out.print(Text(run.lab.summary))
-    out.print(Text(f"\nWork in:   {run.workspace}\nNotebook:  {run.notebook.path}  (`make jupyter`)\n"
+    out.print(Text(f"\nWork in:   {run.workspace}\nNotebook:  {run.notebook.path}  (`make jupyter LAB={run.lab.id}`)\n"
                    f"First:     {run.lab.steps[0].hint}\nCheck:     make grade LAB={run.lab.id}"), soft_wrap=True)
     return 0
 

@@ -22,7 +22,8 @@ from cluster.controlplane import Layout
 
 def doctor(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ckslab", "doctor"], capture_output=True, text=True,
-                          env={**os.environ, "CKSLAB_ROOT": str(root), "COLUMNS": "400"}, timeout=120,
+                          env={**{k: v for k, v in os.environ.items() if k != "COLUMNS"}, "CKSLAB_ROOT": str(root)},
+                          timeout=120,
                           check=False)
 
 

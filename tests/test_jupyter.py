@@ -85,7 +85,7 @@ def test_command_environment_points_at_the_lab_cluster(lab_root: Path, monkeypat
     kubectl_dir = str(paths.kubernetes_bin_dir())
     monkeypatch.setenv("PATH", os.pathsep.join(["/usr/bin", kubectl_dir, "/bin", venv_bin]))
     _argv, env = jupyter.command(None, "t0ken")
-    assert env["PATH"].split(os.pathsep) == [kubectl_dir, venv_bin, "/usr/bin", "/bin"]
+    assert env["PATH"].split(os.pathsep) == [str(jupyter.SHELL_BIN), kubectl_dir, venv_bin, "/usr/bin", "/bin"]
     assert env["KUBECONFIG"] == str(lab_root / ".lab" / "kubeconfig")
     assert env["CKSLAB_ROOT"] == str(lab_root)
 
