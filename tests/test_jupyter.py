@@ -213,3 +213,59 @@ def test_the_learners_notebook_opens_in_chromium_without_the_news_question(lab: 
     assert {p: p.read_bytes() for p in (paths.checkout() / "notebooks").iterdir()} == tracked
     copy = tmp_path / "project" / "workspace" / "certificates-api" / NOTEBOOK
     assert json.loads(copy.read_text())["metadata"]["ckslab"]["lab"] == "certificates-api"
+
+
+def _terminal(lab: Lab) -> websocket.WebSocket:
+    request = urllib.request.Request(lab.url("/api/terminals"), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - loopback
+        name = json.load(resp)["name"]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{lab.port}/terminals/websocket/{name}?token={lab.token}",
+                                     timeout=10)
+    ws.send(json.dumps(["set_size", 50, 250]))
+    return ws
+
+
+def _typed(ws: websocket.WebSocket, command: str, timeout: float = 60) -> str:
+    """Type ``command`` in the terminal; what it printed, up to the exit code it ended with."""
+    marker = os.urandom(4).hex()
+    ws.send(json.dumps(["stdin", f'{command}; echo "{marker}-exit-$?"\r']))
+    output = ""
+
+    def done() -> bool:
+        nonlocal output
+        kind, *data = json.loads(ws.recv())
+        output += "".join(data) if kind == "stdout" else ""
+        return re.search(rf"{marker}-exit-\d+", output.split(command, 1)[-1]) is not None
+
+    wait_until(done, timeout, interval=0, what=f"the terminal's answer to {command!r}")
+    return output.split(command, 1)[-1].replace("\r", "")
+
+
+def test_what_the_notebooks_say_to_type_works_in_a_jupyterlab_terminal(lab: Lab, tmp_path: Path) -> None:
+    """The notebooks' `make grade LAB=...` and `make jupyter LAB=...` work where a terminal starts.
+
+    A terminal starts in workspace/<lab>/, which has no Makefile: make must run the project's. A
+    second `make jupyter` gives this server's URL for the lab asked for instead of another server.
+    """
+    lab.wait_ready()
+    ws = _terminal(lab)
+    try:
+        said = _typed(ws, "make list")
+        assert "certificates-api" in said and "not started" in said, said
+        assert re.search(r"-exit-0\n", said), said
+        said = _typed(ws, "make grade LAB=csr-review")  # no cluster is up: ckslab's own message
+        assert "No rule to make target" not in said and "no cluster" in said, said
+        said = _typed(ws, "make jupyter LAB=jane-access", timeout=30)
+        assert lab.url("/lab/tree/jane-access/03-jane-access.ipynb") in said, said
+        assert re.search(r"-exit-0\n", said), said
+        for noise in ("make[", "Entering directory", "Traceback"):
+            assert noise not in said, said
+        said = _typed(ws, "printf 'level=%s\\n' \"$MAKELEVEL\"; command -v ckslab")
+        assert "level=\n" in said and f"{Path(sys.executable).parent}/ckslab\n" in said, said
+    finally:
+        ws.close()
+    record = tmp_path / "project" / ".lab" / "jupyter.json"
+    assert record.stat().st_mode & 0o777 == 0o600
+    code, left = lab.stop()
+    assert code == 0 and not left, log_tail(lab.log, 30)
+    assert not record.exists()  # a stopped server is not found by the next `make jupyter`
