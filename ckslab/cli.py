@@ -182,15 +182,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         findings.append(preflight.Finding("cluster", status.healthy, f"{status.backend}, {status.server}: "
                                           + ", ".join(f"{c.name} {'ok' if c.healthy else 'DOWN'}"
                                                       for c in status.components), "Run `make up`."))
-        if status.healthy and not binaries.missing(("kubectl",)):
+        # A kubeconfig that does not trust the API server fails every check below for that one reason.
+        distrust = _kubeconfig_distrust(lab)
+        findings += [distrust] if distrust else []
+        if status.healthy and not distrust and not binaries.missing(("kubectl",)):
             findings.append(preflight.version_skew(binaries.cached().kubectl, lab.kubeconfig))
-        if status.healthy:
+        if status.healthy and not distrust:
             findings.append(preflight.signs_client_certificates(lab.kubeconfig, backend.ca_certificate()))
             findings.append(preflight.certificate_expiry(lab.kubeconfig))
         if status.healthy and isinstance(backend, LocalBackend):
             findings += backend.security_findings()
     show_findings(findings, out)
     return 0 if all(f.ok for f in findings) else 1
+
+
+def _kubeconfig_distrust(lab: paths.LabPaths) -> preflight.Finding | None:
+    """A finding when the kubeconfig's CA does not verify the API server's certificate, saying why."""
+    from cluster import preflight, tls_diagnosis
+
+    problem = tls_diagnosis.diagnose(lab.kubeconfig, node_ca=tls_diagnosis.node_ca(lab), root=lab.root)
+    if problem is None:
+        return None
+    return preflight.Finding("API server certificate", False, problem.message, problem.fix)
 
 
 def show_findings(findings: list[preflight.Finding], console: Console) -> None:

@@ -95,7 +95,14 @@ def check_cluster(kubeconfig: Path) -> None:
     try:
         api = kube.client_for(kubeconfig)
         client.VersionApi(api).get_code(_request_timeout=CLUSTER_TIMEOUT)
-    except Exception as err:  # whatever the reason, the remedy is the same
+    except Exception as err:  # whatever the reason, the remedy is the same, unless TLS says why
+        from cluster import paths, tls_diagnosis
+
+        lab = paths.lab_paths()
+        problem = tls_diagnosis.diagnose(kubeconfig, node_ca=tls_diagnosis.node_ca(lab), root=lab.root,
+                                         shown_as=shown(kubeconfig))
+        if problem is not None:
+            raise CannotGrade(f"the cluster cannot be graded: {problem.message}", problem.fix) from err
         detail = " ".join(str(err).split())[:160]
         raise CannotGrade(f"the cluster does not answer ({detail}), so it cannot be graded.",
                           "Run `make up` (or `ckslab status` to see what is down), then grade again.") from err
