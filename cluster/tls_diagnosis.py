@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import yaml
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from cluster.errors import CkslabError
 from cluster.paths import LabPaths
@@ -57,6 +57,15 @@ class TlsProblem:
 
 
 @dataclass(frozen=True)
+class KeptCa:
+    """A CA certificate found in another file on the node (a copy a learner kept), and its key's file."""
+
+    cert_path: str
+    cert: x509.Certificate
+    key_path: str | None
+
+
+@dataclass(frozen=True)
 class NodeCa:
     """The cluster CA as the control-plane node has it now, and where (for the message)."""
 
@@ -64,6 +73,8 @@ class NodeCa:
     where: str
     #: The folder of ca.crt and ca.key, for the recovery command.
     pki_dir: str
+    #: CA certificates in other files of the node's /etc/kubernetes (``mv ca.crt ca.crt.old`` ...).
+    kept: tuple[KeptCa, ...] = ()
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -152,11 +163,24 @@ def _another_ca(served: x509.Certificate, trusted: list[x509.Certificate], kubec
             since = " It changed since the lab control-plane-certificates started (its setup recorded the old CA)."
         said += (f" The node's {node_ca.where} is that other CA ({_short(node_ca.cert)}): ca.crt was replaced, and the "
                  f"certificates were re-signed with it.{since}")
-        fix = (f"Renewal never needs a new CA, and a new CA invalidates every certificate the old one signed (every "
-               f"kubeconfig's, jane's). kubeadm keeps no copy of the CA it replaces: if you kept the old ca.crt and "
-               f"ca.key, put them back in {node_ca.pki_dir}, run `kubeadm certs renew all` again and restart the "
-               f"controller manager and the scheduler (`ckslab controlplane restart controller-manager`, then "
-               f"`scheduler`); without them, start a new cluster: `make down && make up`, then start the lab again.")
+        again = ("run `kubeadm certs renew all` again (the certificates it re-signed with the new CA are signed by the "
+                 "old one again) and restart the controller manager and the scheduler (`ckslab controlplane restart "
+                 "controller-manager`, then `scheduler`)")
+        old = next((k for k in node_ca.kept if fingerprint(k.cert) in trusted_prints), None)
+        if old is not None and old.key_path is not None:
+            recover = (f"The old CA is still there: {old.cert_path} and its key {old.key_path}. Put them back "
+                       f"(`cp {old.cert_path} {node_ca.pki_dir}/ca.crt && cp {old.key_path} {node_ca.pki_dir}/ca.key`), "
+                       f"then {again}.")
+        elif old is not None:
+            recover = (f"The old CA certificate is still at {old.cert_path}, but no key of it was found: with its key, "
+                       f"put both back as {node_ca.pki_dir}/ca.crt and ca.key, then {again}; without it, start a new "
+                       "cluster: `make down && make up`, then start the lab again.")
+        else:
+            recover = (f"kubeadm keeps no copy of a CA it replaces: if you kept the old ca.crt and ca.key, put them "
+                       f"back in {node_ca.pki_dir}, then {again}; without them, start a new cluster: `make down && "
+                       "make up`, then start the lab again.")
+        fix = ("Renewal never needs a new CA, and a new CA invalidates every certificate the old one signed (every "
+               f"kubeconfig's, jane's). {recover}")
         return TlsProblem("ca-replaced", said, fix)
     fix = (f"{kubeconfig} may belong to another cluster: `make up` writes .lab/kubeconfig for the running one. "
            "Compare the two: `openssl s_client -connect HOST:PORT </dev/null 2>/dev/null | openssl x509 -noout "
@@ -207,6 +231,43 @@ def recorded_ca(root: Path) -> str | None:
         return None
 
 
+#: Files larger than this are not certificates or keys a learner copied (a log, an image).
+_MAX_PEM = 64 * 1024
+
+
+def kept_cas(folder: Path, skip: Path) -> tuple[KeptCa, ...]:
+    """Every CA certificate in a file under ``folder`` but ``skip``, each with a key file that matches it."""
+    certs: list[tuple[Path, x509.Certificate]] = []
+    keys: list[tuple[Path, bytes]] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and p != skip):
+        try:
+            if path.stat().st_size > _MAX_PEM:
+                continue
+            data = path.read_bytes()
+            if b"-----BEGIN CERTIFICATE-----" in data:
+                cert = x509.load_pem_x509_certificate(data)
+                if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+                    certs.append((path, cert))
+            elif b"PRIVATE KEY-----" in data:
+                keys.append((path, data))
+        except (OSError, ValueError, x509.ExtensionNotFound):
+            continue
+    found = []
+    for path, cert in certs:
+        public = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key_path = next((str(k) for k, data in keys if _public_of(data) == public), None)
+        found.append(KeptCa(str(path), cert, key_path))
+    return tuple(found)
+
+
+def _public_of(key_pem: bytes) -> bytes | None:
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return None
+    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def node_ca(lab: LabPaths) -> NodeCa | None:
     """The running cluster's CA as its control-plane node has it (local and kind); None when unknown."""
     from cluster import backends
@@ -217,7 +278,8 @@ def node_ca(lab: LabPaths) -> NodeCa | None:
         backend = backends.running(lab)
         if isinstance(backend, LocalBackend):
             pki = backend.layout.pki
-            return NodeCa(x509.load_pem_x509_certificate(backend.ca_certificate()), str(pki / "ca.crt"), str(pki))
+            return NodeCa(x509.load_pem_x509_certificate(backend.ca_certificate()), str(pki / "ca.crt"), str(pki),
+                          kept_cas(pki.parent, skip=pki / "ca.crt"))
         if isinstance(backend, KindBackend):
             node = node_for(lab.state_file)
             return NodeCa(x509.load_pem_x509_certificate(backend.ca_certificate()),

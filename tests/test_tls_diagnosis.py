@@ -156,3 +156,24 @@ def test_the_grader_says_another_ca_instead_of_a_cluster_that_does_not_answer(
     said = str(raised.value)
     assert "does not answer" not in said and "signed by another CA than" in said, said
     assert raised.value.exit_code == 2
+
+
+def test_an_old_ca_the_learner_kept_on_the_node_is_named_with_the_commands_that_put_it_back(
+        tmp_path: Path, old_ca: pki.CertificateAuthority, new_ca: pki.CertificateAuthority) -> None:
+    pki_dir = tmp_path / "etc" / "kubernetes" / "pki"
+    pki_dir.mkdir(parents=True)
+    (pki_dir / "ca.crt").write_bytes(pki.cert_pem(new_ca.cert))
+    (pki_dir / "ca.key").write_bytes(pki.key_pem(new_ca.key))
+    (pki_dir / "ca.crt.old").write_bytes(pki.cert_pem(old_ca.cert))  # `mv ca.crt ca.crt.old` before kubeadm
+    _req, served = _serving(new_ca)
+    node = NodeCa(new_ca.cert, str(pki_dir / "ca.crt"), str(pki_dir),
+                  tls_diagnosis.kept_cas(pki_dir.parent, skip=pki_dir / "ca.crt"))
+    without_key = tls_diagnosis.explain(served, [old_ca.cert], "127.0.0.1", kubeconfig="k", node_ca=node)
+    assert without_key is not None and f"still at {pki_dir / 'ca.crt.old'}, but no key" in without_key.fix
+    (pki_dir / "ca.key.old").write_bytes(pki.key_pem(old_ca.key))
+    node = NodeCa(new_ca.cert, str(pki_dir / "ca.crt"), str(pki_dir),
+                  tls_diagnosis.kept_cas(pki_dir.parent, skip=pki_dir / "ca.crt"))
+    problem = tls_diagnosis.explain(served, [old_ca.cert], "127.0.0.1", kubeconfig="k", node_ca=node)
+    assert problem is not None and problem.kind == "ca-replaced"
+    assert (f"cp {pki_dir / 'ca.crt.old'} {pki_dir}/ca.crt && cp {pki_dir / 'ca.key.old'} {pki_dir}/ca.key"
+            in problem.fix), problem.fix
