@@ -121,9 +121,11 @@ def cmd_env(args: argparse.Namespace) -> int:
     lab = paths.lab_paths()
     bin_dir = paths.kubernetes_bin_dir()
     print(f"export KUBECONFIG={shlex.quote(str(lab.kubeconfig))}")
-    # The pinned kubectl first, then this ckslab (what `up` and `start` tell the learner to type).
+    # The pinned kubectl first, then this ckslab (what `up` and `start` tell the learner to type),
+    # then the make that runs the project's Makefile from a lab's workspace (`make grade LAB=...`).
     here = Path(sys.executable).parent
-    print(f'export PATH={shlex.quote(str(bin_dir))}:{shlex.quote(str(here))}:"$PATH"')
+    print(f'export PATH={shlex.quote(str(bin_dir))}:{shlex.quote(str(here))}:'
+          f'{shlex.quote(str(jupyter_cli.SHELL_BIN))}:"$PATH"')
     if not lab.kubeconfig.exists():
         err.print(f"# note: no cluster is up yet ({lab.kubeconfig} does not exist): run `make up`.")
     return 0

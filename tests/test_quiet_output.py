@@ -139,3 +139,16 @@ def test_start_says_for_whom_only_in_a_lab_about_a_user(lab_root: Path, monkeypa
     assert "make jupyter LAB=control-plane-certificates" in said
     assert cli.main(["start", "certificates-api"]) == 0
     assert "is ready for jane.\n" in capsys.readouterr().out
+
+
+def test_after_ckslab_env_make_grade_works_in_the_labs_workspace(tmp_path: Path) -> None:
+    """`make lab` says "Work in: workspace/<lab>/ ... Check: make grade LAB=<lab>": both hold after the eval."""
+    exports = subprocess.run([sys.executable, "-m", "ckslab", "env"], capture_output=True, text=True, timeout=60,
+                             check=True, env={**os.environ, "CKSLAB_ROOT": str(tmp_path)}).stdout
+    workspace = tmp_path / "workspace" / "csr-review"
+    workspace.mkdir(parents=True)
+    fake = _fake_ckslab(tmp_path, 1)
+    shell = subprocess.run(["bash", "-c", f"{exports}\nmake grade LAB=csr-review CKSLAB={fake}"], cwd=workspace,
+                           capture_output=True, text=True, timeout=60, check=False,
+                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CKSLAB_ROOT": str(tmp_path)})
+    assert (shell.returncode, shell.stdout, shell.stderr) == (0, "ckslab grade csr-review\n", "")
