@@ -192,20 +192,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if status.healthy and not distrust:
             findings.append(preflight.signs_client_certificates(lab.kubeconfig, backend.ca_certificate()))
             findings.append(preflight.certificate_expiry(lab.kubeconfig))
-        if status.healthy and isinstance(backend, LocalBackend):
+        if status.healthy and not distrust and isinstance(backend, LocalBackend):
             findings += backend.security_findings()
     show_findings(findings, out)
     return 0 if all(f.ok for f in findings) else 1
 
 
 def _kubeconfig_distrust(lab: paths.LabPaths) -> preflight.Finding | None:
-    """A finding when the kubeconfig's CA does not verify the API server's certificate, saying why."""
-    from cluster import preflight, tls_diagnosis
+    """A finding when the kubeconfig's CA does not verify the API server's certificate, or the API
+    server refuses the kubeconfig's client certificate, saying why (cluster/tls_probe.py)."""
+    from cluster import preflight, tls_probe
 
-    problem = tls_diagnosis.diagnose(lab.kubeconfig, node_ca=tls_diagnosis.node_ca(lab), root=lab.root)
+    problem = tls_probe.refused(lab.kubeconfig, lab)
     if problem is None:
         return None
-    return preflight.Finding("API server certificate", False, problem.message, problem.fix)
+    check = "kubeconfig's certificate" if problem.kind.startswith("client") else "API server certificate"
+    return preflight.Finding(check, False, problem.message, problem.fix)
 
 
 def show_findings(findings: list[preflight.Finding], console: Console) -> None:

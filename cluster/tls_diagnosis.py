@@ -14,42 +14,35 @@ which cannot help. This module reads both sides and names the one cause, in this
 - **another host**: the kubeconfig's server address (or ``tls-server-name``) is not among the
   certificate's subject alternative names.
 
-``explain`` is pure (certificates in, a :class:`TlsProblem` or None out); ``diagnose`` does the
-I/O: it reads the kubeconfig and makes one TLS handshake that verifies nothing.
+A kubeconfig's own client certificate can be refused too (401 Unauthorized): **expired**, signed
+by **another CA** than the node's ``ca.crt`` (the API server's ``--client-ca-file``), or signed by
+it while the API server still holds the CA it loaded before ``ca.crt`` was moved away and back.
+
+Pure code: certificates in, a :class:`TlsProblem` or None out. ``cluster/tls_probe.py`` reads the
+kubeconfig, the node's files and the served certificate.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ipaddress
-import json
-import socket
-import ssl
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-import yaml
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 
-from cluster.errors import CkslabError
-from cluster.paths import LabPaths
-
-#: Seconds for the diagnosing handshake: the API server is local, or it does not answer anyway.
-HANDSHAKE_TIMEOUT = 5.0
-#: Where the control-plane-certificates lab's setup records the cluster CA's SHA-256 fingerprint.
-SETUP_RECORD = Path(".lab") / "control-plane-certificates" / "setup.json"
+#: What kubeadm says to restart after `kubeadm certs renew`, as ckslab's commands on every backend.
+RESTART_ALL = ("`ckslab controlplane restart etcd`, then `apiserver`, `controller-manager` and `scheduler` "
+               "(after a renewal kubeadm says to restart all four)")
 
 
 @dataclass(frozen=True)
 class TlsProblem:
-    """Why the API server's certificate is not trusted: ``kind`` is one of "another-ca",
-    "ca-replaced", "expired", "ca-expired", "not-yet-valid", "hostname"; ``message`` says what
-    was found (one sentence or two), ``fix`` what to do."""
+    """Why a certificate is not accepted. ``kind``: for the API server's, one of "another-ca",
+    "ca-replaced", "expired", "ca-expired", "not-yet-valid", "hostname"; for the kubeconfig's own
+    (a 401), "client-expired", "client-another-ca", "client-ca-not-reloaded", "client-unauthorized".
+    ``message`` says what was found (a sentence or two), ``fix`` what to do."""
 
     kind: str
     message: str
@@ -163,9 +156,8 @@ def _another_ca(served: x509.Certificate, trusted: list[x509.Certificate], kubec
             since = " It changed since the lab control-plane-certificates started (its setup recorded the old CA)."
         said += (f" The node's {node_ca.where} is that other CA ({_short(node_ca.cert)}): ca.crt was replaced, and the "
                  f"certificates were re-signed with it.{since}")
-        again = ("run `kubeadm certs renew all` again (the certificates it re-signed with the new CA are signed by the "
-                 "old one again) and restart the controller manager and the scheduler (`ckslab controlplane restart "
-                 "controller-manager`, then `scheduler`)")
+        again = ("run `kubeadm certs renew all` again (what it re-signed with the new CA is signed by the old one "
+                 f"again) and restart the control plane: {RESTART_ALL}")
         old = next((k for k in node_ca.kept if fingerprint(k.cert) in trusted_prints), None)
         if old is not None and old.key_path is not None:
             recover = (f"The old CA is still there: {old.cert_path} and its key {old.key_path}. Put them back "
@@ -188,129 +180,31 @@ def _another_ca(served: x509.Certificate, trusted: list[x509.Certificate], kubec
     return TlsProblem("another-ca", said, fix)
 
 
-# --- I/O -------------------------------------------------------------------------------------------
-
-def _cluster_entry(doc: dict[str, Any]) -> dict[str, Any]:
-    """The cluster of the current context (the first cluster when there is no usable context)."""
-    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
-    name = contexts.get(doc.get("current-context"), {}).get("cluster")
-    clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
-    if name in clusters:
-        return clusters[name]
-    return (doc.get("clusters") or [{}])[0].get("cluster") or {}
-
-
-def _trusted(cluster: dict[str, Any], base: Path) -> list[x509.Certificate]:
-    if cluster.get("certificate-authority-data"):
-        pem = base64.b64decode(cluster["certificate-authority-data"])
-    elif cluster.get("certificate-authority"):
-        pem = (base / cluster["certificate-authority"]).read_bytes()
-    else:
-        return []
-    return x509.load_pem_x509_certificates(pem)
-
-
-def served_certificate(host: str, port: int, server_name: str | None = None) -> x509.Certificate | None:
-    """The certificate the server presents (no verification: it is examined, not trusted); None if none."""
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    try:
-        with socket.create_connection((host, port), timeout=HANDSHAKE_TIMEOUT) as raw:
-            with context.wrap_socket(raw, server_hostname=server_name or host) as tls:
-                der = tls.getpeercert(binary_form=True)
-    except OSError:
-        return None
-    return x509.load_der_x509_certificate(der) if der else None
-
-
-def recorded_ca(root: Path) -> str | None:
-    """The CA fingerprint the control-plane-certificates lab recorded at its start, if any."""
-    try:
-        return str(json.loads((root / SETUP_RECORD).read_text())["ca_fingerprint"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-#: Files larger than this are not certificates or keys a learner copied (a log, an image).
-_MAX_PEM = 64 * 1024
-
-
-def kept_cas(folder: Path, skip: Path) -> tuple[KeptCa, ...]:
-    """Every CA certificate in a file under ``folder`` but ``skip``, each with a key file that matches it."""
-    certs: list[tuple[Path, x509.Certificate]] = []
-    keys: list[tuple[Path, bytes]] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and p != skip):
-        try:
-            if path.stat().st_size > _MAX_PEM:
-                continue
-            data = path.read_bytes()
-            if b"-----BEGIN CERTIFICATE-----" in data:
-                cert = x509.load_pem_x509_certificate(data)
-                if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
-                    certs.append((path, cert))
-            elif b"PRIVATE KEY-----" in data:
-                keys.append((path, data))
-        except (OSError, ValueError, x509.ExtensionNotFound):
-            continue
-    found = []
-    for path, cert in certs:
-        public = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        key_path = next((str(k) for k, data in keys if _public_of(data) == public), None)
-        found.append(KeptCa(str(path), cert, key_path))
-    return tuple(found)
-
-
-def _public_of(key_pem: bytes) -> bytes | None:
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError):
-        return None
-    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def node_ca(lab: LabPaths) -> NodeCa | None:
-    """The running cluster's CA as its control-plane node has it (local and kind); None when unknown."""
-    from cluster import backends
-    from cluster.backends.kind import KindBackend, node_for
-    from cluster.backends.local import LocalBackend
-
-    try:
-        backend = backends.running(lab)
-        if isinstance(backend, LocalBackend):
-            pki = backend.layout.pki
-            return NodeCa(x509.load_pem_x509_certificate(backend.ca_certificate()), str(pki / "ca.crt"), str(pki),
-                          kept_cas(pki.parent, skip=pki / "ca.crt"))
-        if isinstance(backend, KindBackend):
-            node = node_for(lab.state_file)
-            return NodeCa(x509.load_pem_x509_certificate(backend.ca_certificate()),
-                          f"/etc/kubernetes/pki/ca.crt (in the node {node})", f"/etc/kubernetes/pki in the node {node}")
-    except (CkslabError, OSError, ValueError):
-        return None
-    return None  # existing: ckslab cannot read that cluster's node
-
-
-def diagnose(kubeconfig: Path, *, node_ca: NodeCa | None = None, root: Path | None = None,
-             shown_as: str | None = None) -> TlsProblem | None:
-    """Why ``kubeconfig``'s client cannot verify its API server; None when it can or cannot tell.
-
-    ``root`` is the project root (for the lab's setup record); ``shown_as`` names the kubeconfig
-    in messages (default: its path). Never raises: an unreadable kubeconfig or a server that does
-    not answer is not a TLS problem.
-    """
-    try:
-        doc = yaml.safe_load(kubeconfig.read_text())
-        cluster = _cluster_entry(doc)
-        if cluster.get("insecure-skip-tls-verify"):
-            return None
-        url = urlsplit(str(cluster["server"]))
-        if url.scheme != "https" or not url.hostname:
-            return None
-        trusted = _trusted(cluster, kubeconfig.parent)
-    except (OSError, KeyError, IndexError, TypeError, ValueError, AttributeError, yaml.YAMLError):
-        return None
-    server_name = cluster.get("tls-server-name") or None
-    served = served_certificate(url.hostname, url.port or 443, server_name)
-    if served is None or not trusted:
-        return None
-    return explain(served, trusted, server_name or url.hostname, kubeconfig=shown_as or str(kubeconfig),
-                   node_ca=node_ca, recorded_ca=recorded_ca(root) if root else None)
+def explain_client(cert: x509.Certificate | None, *, kubeconfig: str, node_ca: NodeCa | None = None,
+                   now: dt.datetime | None = None) -> TlsProblem:
+    """Why the API server refuses (401) ``kubeconfig``'s client certificate ``cert``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    copy = ("copy admin.conf's client certificate and key into it again (`ckslab controlplane show` names the node's "
+            "files; the control-plane-certificates notebook shows the copy)")
+    if cert is None:
+        return TlsProblem("client-unauthorized", f"the API server refuses {kubeconfig}'s credentials (401 Unauthorized), and "
+                          "it holds no client certificate.", f"Give it the admin's: {copy}.")
+    who = cert.subject.rfc4514_string()
+    if cert.not_valid_after_utc < now:
+        return TlsProblem("client-expired", f"{kubeconfig}'s client certificate ({who}) expired on "
+                          f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, so the API server refuses it "
+                          "(401 Unauthorized).",
+                          f"Renew it (`kubeadm certs renew admin.conf`, or `renew all`), then {copy}.")
+    if node_ca is not None and not _signed_by(cert, node_ca.cert):
+        return TlsProblem("client-another-ca", f"{kubeconfig}'s client certificate ({who}) is signed by another CA than "
+                          f"the node's {node_ca.where} ({_short(node_ca.cert)}), the API server's --client-ca-file, so "
+                          "it refuses it (401 Unauthorized).",
+                          f"Use credentials that CA signed: {copy}. If ca.crt was replaced, `ckslab doctor` says how "
+                          "to recover.")
+    if node_ca is not None:
+        return TlsProblem("client-ca-not-reloaded", f"{kubeconfig}'s client certificate ({who}) is signed by the node's "
+                          f"{node_ca.where}, yet the API server refuses it (401 Unauthorized): it still trusts the CA "
+                          "it loaded before ca.crt changed (a ca.crt moved away and back is not read again).",
+                          f"Restart the control plane: {RESTART_ALL}.")
+    return TlsProblem("client-unauthorized", f"the API server refuses {kubeconfig}'s client certificate ({who}) "
+                      "(401 Unauthorized).", f"Use credentials the cluster CA signed: {copy}.")

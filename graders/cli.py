@@ -96,11 +96,10 @@ def check_cluster(kubeconfig: Path) -> None:
         api = kube.client_for(kubeconfig)
         client.VersionApi(api).get_code(_request_timeout=CLUSTER_TIMEOUT)
     except Exception as err:  # whatever the reason, the remedy is the same, unless TLS says why
-        from cluster import paths, tls_diagnosis
+        from cluster import paths, tls_probe
 
-        lab = paths.lab_paths()
-        problem = tls_diagnosis.diagnose(kubeconfig, node_ca=tls_diagnosis.node_ca(lab), root=lab.root,
-                                         shown_as=shown(kubeconfig))
+        problem = tls_probe.refused(kubeconfig, paths.lab_paths(), shown_as=shown(kubeconfig),
+                                    status=getattr(err, "status", None))
         if problem is not None:
             raise CannotGrade(f"the cluster cannot be graded: {problem.message}", problem.fix) from err
         detail = " ".join(str(err).split())[:160]

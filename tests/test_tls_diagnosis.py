@@ -17,7 +17,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from cluster import pki, tls_diagnosis
+from cluster import pki, tls_diagnosis, tls_probe
 from cluster.tls_diagnosis import NodeCa
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -149,7 +149,7 @@ def test_the_grader_says_another_ca_instead_of_a_cluster_that_does_not_answer(
 
     monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
     kubeconfig = _kubeconfig(tmp_path / "kubeconfig", tls_server, old_ca)
-    problem = tls_diagnosis.diagnose(kubeconfig)
+    problem = tls_probe.diagnose(kubeconfig)
     assert problem is not None and problem.kind == "another-ca"
     with pytest.raises(grade_cli.CannotGrade) as raised:
         grade_cli.check_cluster(kubeconfig)
@@ -167,13 +167,29 @@ def test_an_old_ca_the_learner_kept_on_the_node_is_named_with_the_commands_that_
     (pki_dir / "ca.crt.old").write_bytes(pki.cert_pem(old_ca.cert))  # `mv ca.crt ca.crt.old` before kubeadm
     _req, served = _serving(new_ca)
     node = NodeCa(new_ca.cert, str(pki_dir / "ca.crt"), str(pki_dir),
-                  tls_diagnosis.kept_cas(pki_dir.parent, skip=pki_dir / "ca.crt"))
+                  tls_probe.kept_cas(pki_dir.parent, skip=pki_dir / "ca.crt"))
     without_key = tls_diagnosis.explain(served, [old_ca.cert], "127.0.0.1", kubeconfig="k", node_ca=node)
     assert without_key is not None and f"still at {pki_dir / 'ca.crt.old'}, but no key" in without_key.fix
     (pki_dir / "ca.key.old").write_bytes(pki.key_pem(old_ca.key))
     node = NodeCa(new_ca.cert, str(pki_dir / "ca.crt"), str(pki_dir),
-                  tls_diagnosis.kept_cas(pki_dir.parent, skip=pki_dir / "ca.crt"))
+                  tls_probe.kept_cas(pki_dir.parent, skip=pki_dir / "ca.crt"))
     problem = tls_diagnosis.explain(served, [old_ca.cert], "127.0.0.1", kubeconfig="k", node_ca=node)
     assert problem is not None and problem.kind == "ca-replaced"
     assert (f"cp {pki_dir / 'ca.crt.old'} {pki_dir}/ca.crt && cp {pki_dir / 'ca.key.old'} {pki_dir}/ca.key"
             in problem.fix), problem.fix
+
+
+def test_a_refused_client_certificate_is_expired_of_another_ca_or_not_reloaded(
+        old_ca: pki.CertificateAuthority, new_ca: pki.CertificateAuthority) -> None:
+    client = old_ca.issue(pki.LeafRequest("kubernetes-admin", ("kubeadm:cluster-admins",),
+                                          validity=dt.timedelta(days=5)))
+    node_old = NodeCa(old_ca.cert, "/x/pki/ca.crt", "/x/pki")
+    node_new = NodeCa(new_ca.cert, "/x/pki/ca.crt", "/x/pki")
+    expired = tls_diagnosis.explain_client(client, kubeconfig="k", node_ca=node_old, now=NOW + dt.timedelta(days=6))
+    assert expired.kind == "client-expired" and f"expired on {client.not_valid_after_utc:%Y-%m-%d %H:%M} UTC" in expired.message
+    assert "kubeadm certs renew admin.conf" in expired.fix
+    other = tls_diagnosis.explain_client(client, kubeconfig="k", node_ca=node_new)
+    assert other.kind == "client-another-ca" and "signed by another CA than the node's /x/pki/ca.crt" in other.message
+    stale = tls_diagnosis.explain_client(client, kubeconfig="k", node_ca=node_old)
+    assert stale.kind == "client-ca-not-reloaded" and "ckslab controlplane restart etcd" in stale.fix
+    assert tls_diagnosis.explain_client(None, kubeconfig="k").kind == "client-unauthorized"
