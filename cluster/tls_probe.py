@@ -37,10 +37,13 @@ def refused(kubeconfig: Path, lab: LabPaths, *, shown_as: str | None = None,
 
     First the server's certificate (the kubeconfig's CA must verify it), then, when the API server
     answered ``status`` 401 (asked here when ``status`` is None), the kubeconfig's client certificate.
+    The node's CA files and the lab's record are ``lab``'s, read only when ``kubeconfig`` is
+    ``lab``'s own (a class roster names kubeconfigs of other clusters).
     """
-    node = node_ca(lab)
+    ours = kubeconfig.resolve() == lab.kubeconfig.resolve()
+    node = node_ca(lab) if ours else None
     shown = shown_as or str(kubeconfig)
-    problem = diagnose(kubeconfig, node_ca=node, root=lab.root, shown_as=shown)
+    problem = diagnose(kubeconfig, node_ca=node, root=lab.root if ours else None, shown_as=shown)
     if problem is not None:
         return problem
     if (status if status is not None else _status(kubeconfig)) != UNAUTHORIZED:

@@ -193,3 +193,21 @@ def test_a_refused_client_certificate_is_expired_of_another_ca_or_not_reloaded(
     stale = tls_diagnosis.explain_client(client, kubeconfig="k", node_ca=node_old)
     assert stale.kind == "client-ca-not-reloaded" and "ckslab controlplane restart etcd" in stale.fix
     assert tls_diagnosis.explain_client(None, kubeconfig="k").kind == "client-unauthorized"
+
+
+def test_a_kubeconfig_of_another_cluster_is_not_compared_with_this_projects_node(
+        tls_server: int, tmp_path: Path, old_ca: pki.CertificateAuthority, new_ca: pki.CertificateAuthority,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class roster grades kubeconfigs of other clusters: this machine's ca.crt says nothing of them."""
+    from cluster.paths import LabPaths
+
+    node = NodeCa(new_ca.cert, "/x/pki/ca.crt", "/x/pki")
+    monkeypatch.setattr(tls_probe, "node_ca", lambda lab: node)
+    lab = LabPaths(tmp_path)
+    (tmp_path / ".lab").mkdir()
+    ours = _kubeconfig(tmp_path / ".lab" / "kubeconfig", tls_server, old_ca)
+    problem = tls_probe.refused(ours, lab)
+    assert problem is not None and problem.kind == "ca-replaced"
+    learners = _kubeconfig(tmp_path / "learner.kubeconfig", tls_server, old_ca)
+    problem = tls_probe.refused(learners, lab)
+    assert problem is not None and problem.kind == "another-ca"
