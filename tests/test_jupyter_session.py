@@ -182,6 +182,11 @@ def test_a_learner_session_with_a_mistake_a_fix_and_a_reset(
             page.screenshot(path=str(ARTIFACTS / "session-2-later-cells-wait.png"))
             graded, _ = nb.run(38)  # the whole-lab grade always runs, and tells the truth
             assert "Score: 25/100" in graded and "FAIL" in graded, graded  # private-key 10 + csr-file 15
+            # What the notebook says to type, typed in the terminal (in the workspace, no Makefile there):
+            # the grade, and no make noise after a failing one.
+            said = terminal.run("make grade LAB=certificates-api")
+            assert "Score: 25/100" in said and said.endswith("exit 0\n"), said
+            assert "make:" not in said and "make[" not in said and "No rule" not in said, said
 
             # The fix, the check again, and the rest of the lab.
             assert terminal.run("sed -i 's/- server auth/- client auth/' jane-csr.yaml") == "exit 0\n"
