@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -60,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
     current = session.load()
     if current is not None and not current.submitted and current.overdue(now()):
         out.print("[bold]Time is up.[/bold] The exam is graded as it stands.")
-        result = session.submit(current)
-        show_debrief(result)
-        _write_reports(result, args)
-        return 0 if result["passed"] else 1
+        graded = session.submit(current)
+        show_debrief(graded)
+        _write_reports(graded, args)
+        return 0 if graded["passed"] else 1
     if args.action == "start":
         seed = attempts.parse_seed(args.seed)
         fresh = session.start(seed, args.tasks, args.minutes, args.practice, _say)
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "submit":
             raise CkslabError(f"this exam was already graded ({found.submitted}).",
                               "See its debrief again: ckslab exam report")
-        result: debrief.DebriefJson = found.debrief  # type: ignore[assignment]
-        show_debrief(result)
-        _write_reports(result, args)
+        kept = cast(debrief.DebriefJson, found.debrief)
+        show_debrief(kept)
+        _write_reports(kept, args)
         return 0
     if found.submitted and args.action not in ("status",):
         raise CkslabError(f"this exam is over ({found.submitted}).",
@@ -120,9 +120,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("no checks before submit in an exam: that is the point of it.",
                              "Start a practice exam for that: ckslab exam start --practice")
         drawn = found.task(args.task)
-        graded = session.grade(found, only=drawn)
-        result = debrief.task_json(drawn, graded.get(drawn.id))
-        _show_task(1, result)
+        checked = session.grade(found, only=drawn)
+        _show_task(found.tasks.index(drawn) + 1, debrief.task_json(drawn, checked.get(drawn.id)))
         return 0
     # submit
     result = session.submit(found)
@@ -186,11 +185,12 @@ def show_debrief(result: debrief.DebriefJson) -> None:
 
 
 def _write_reports(result: debrief.DebriefJson, args: argparse.Namespace) -> None:
-    for option, text in (("json", lambda: json.dumps(result, indent=2) + "\n"),
-                         ("junit", lambda: debrief.junit(result)), ("html", lambda: debrief.html_page(result))):
+    renderings: dict[str, Callable[[debrief.DebriefJson], str]] = {
+        "json": lambda d: json.dumps(d, indent=2) + "\n", "junit": debrief.junit, "html": debrief.html_page}
+    for option, render in renderings.items():
         target = getattr(args, option, None)
         if target:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            Path(target).write_text(text())
+            Path(target).write_text(render(result))
             out.print(f"Debrief written to {target}.")
 

@@ -74,7 +74,7 @@ def write_kubeconfig(project: LabPaths, contexts: tuple[str, ...]) -> Path:
         merged["contexts"].append({"name": context, "context": {"cluster": context, "user": f"{context}-admin"}})
     names = {c["name"] for c in merged["contexts"]}
     current = doc.get("current-context") if doc.get("current-context") in names else contexts[0]
-    out = {"apiVersion": "v1", "kind": "Config", "preferences": {}, **merged, "current-context": current}
+    out: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "preferences": {}, **merged, "current-context": current}
     write_private(path, yaml.safe_dump(out, sort_keys=False).encode())
     return path
 

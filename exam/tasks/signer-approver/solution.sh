@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+set -euo pipefail
+kubectl config use-context {{context}}
+cat <<YAML | kubectl apply -f -
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {{role}}
+rules:
+- apiGroups: [certificates.k8s.io]
+  resources: [certificatesigningrequests]
+  verbs: [get, list, watch]
+- apiGroups: [certificates.k8s.io]
+  resources: [certificatesigningrequests/approval]
+  verbs: [update]
+- apiGroups: [certificates.k8s.io]
+  resources: [signers]
+  resourceNames: [{{signer}}]
+  verbs: [approve]
+YAML
+kubectl create clusterrolebinding {{role}} --clusterrole {{role}} --user {{user}}
+kubectl auth can-i approve signers.certificates.k8s.io/{{signer}} --as {{user}}
