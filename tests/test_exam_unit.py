@@ -212,3 +212,37 @@ def test_the_deadline_passing_grades_the_exam_as_it_stands(project: Session,
     out = project.project.root / "debrief.json"
     code, said = _run(capsys, "report", "--json", str(out))
     assert code == 0 and json.loads(out.read_text())["seed"] == 4
+
+
+def test_the_score_plugin_grades_an_exam_task_with_expected_and_observed(pytester: pytest.Pytester) -> None:
+    """The exam's graders run under the labs' score plugin: checks are steps, and each says what it found."""
+    from graders.exam import inputs
+
+    task = bank.load("cut-access")
+    given = pytester.path / "task.json"
+    values = attempts.draw(1, None, NOW, 120, False).task("cut-access").values
+    inputs.write(given, inputs.TaskInput(task.id, values, pytester.path))
+    pytester.makepyfile(test_checks="""
+import pytest
+from graders.expect import expect
+
+@pytest.mark.step("leaked-denied")
+def test_denied(observe):
+    observe("get secrets: no", "get secrets: yes")
+    expect(False, "still reads secrets")
+
+@pytest.mark.step("others-kept")
+def test_kept(observe):
+    observe("keep: yes", "keep: yes")
+""")
+    report_file = pytester.path / "report.json"
+    result = pytester.runpytest("-p", "graders.plugin", "-p", "no:cacheprovider", "--strict-markers",
+                                "--ckslab-exam-task", str(given), "--ckslab-json", str(report_file))
+    assert result.ret == 1
+    report = json.loads(report_file.read_text())
+    steps = {s["id"]: s for s in report["steps"]}
+    assert (report["lab"], report["score"], report["max_score"]) == ("cut-access", 2, 5)
+    assert steps["leaked-denied"]["expected"] == "get secrets: no"
+    assert steps["leaked-denied"]["observed"] == "get secrets: yes"
+    assert steps["leaked-denied"]["message"] == "still reads secrets"
+    assert steps["others-kept"]["passed"] and steps["others-kept"]["observed"] == "keep: yes"
