@@ -39,6 +39,8 @@ class TaskAttempt:
     flagged: bool = False
     #: Why its setup failed ("" when it was set up): the task is then out of the maximum.
     setup_error: str = ""
+    #: Whether its setup ran to the end (a start killed half-way leaves the rest to resume).
+    ready: bool = False
 
 
 @dataclass

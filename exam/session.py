@@ -84,9 +84,11 @@ class Session:
         return fresh
 
     def resume(self, progress: Progress) -> Attempt:
-        """Start what went down, restore the kubeconfig's contexts; the deadline is unchanged."""
+        """Start what went down, restore the kubeconfig's contexts, set up what a killed start left; same deadline."""
         found = self.require()
         clusters.ensure(self.project, attempts.CONTEXTS, progress)
+        if not found.submitted:
+            self._setup(found, progress)
         return found
 
     def abandon(self) -> Attempt:
@@ -112,13 +114,15 @@ class Session:
 
     def _setup(self, attempt: Attempt, progress: Progress) -> None:
         for i, drawn in enumerate(attempt.tasks, 1):
+            if drawn.ready or drawn.setup_error:
+                continue
             progress(f"setting up task {i} ({drawn.id}) in context {drawn.context}")
             with tempfile.TemporaryDirectory(prefix="setup-", dir=self.dir) as private:
                 ok, output = self._run(drawn, "setup.sh", Path(private),
                                        clusters.admin_kubeconfig(self.project, drawn.context))
+            drawn.ready, drawn.setup_error = ok, "" if ok else output or "exit status not 0"
             if not ok:
-                drawn.setup_error = output
-                progress(f"task {i} ({drawn.id}) is left out: its setup failed ({output})")
+                progress(f"task {i} ({drawn.id}) is left out: its setup failed ({drawn.setup_error})")
             self.save(attempt)
 
     def _run(self, drawn: TaskAttempt, script: str, cwd: Path, kubeconfig: Path) -> tuple[bool, str]:

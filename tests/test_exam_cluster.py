@@ -131,3 +131,10 @@ def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path
     assert "<html" in html.read_text()
     assert cli.main(["exam", "submit"]) == 1
     assert "already graded" in capsys.readouterr().err
+
+
+def test_a_setup_that_fails_says_why_in_one_line(exam: Session, tmp_path: Path) -> None:
+    drawn = _attempt(exam).task("csr-record")
+    broken = attempts.TaskAttempt(drawn.id, drawn.context, {**drawn.values, "signer": "Not A Signer!"}, drawn.weight)
+    ok, why = exam._run(broken, "setup.sh", tmp_path, clusters.admin_kubeconfig(exam.project, drawn.context))
+    assert not ok and "signerName" in why and "\n" not in why
