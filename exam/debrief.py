@@ -154,3 +154,18 @@ def html_page(debrief: DebriefJson) -> str:
                      f"Lab to revisit: <code>ckslab start {e(t['lab'])}</code>.</p>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class View:
+    """A debrief for IPython's display protocol: the HTML page in JupyterLab, one line elsewhere."""
+
+    debrief: DebriefJson
+
+    def _repr_html_(self) -> str:
+        return html_page(self.debrief).split("<body>", 1)[1].rsplit("</body>", 1)[0]
+
+    def __repr__(self) -> str:
+        d = self.debrief
+        return (f"exam seed {d['seed']}: {d['score']}/{d['max_score']} = {d['percent']} % "
+                f"({'passed' if d['passed'] else 'not passed'}; pass line {d['pass_percent']} %)")

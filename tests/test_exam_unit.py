@@ -144,6 +144,9 @@ def test_the_debrief_counts_points_pass_line_setup_failures_and_other_contexts()
     page = debrief.html_page(result)
     assert "<script" not in page and "http" not in page.split("<body>")[0]
     assert f"{result['score']}/{result['max_score']}" in page
+    view = debrief.View(result)
+    assert "<h1>" in view._repr_html_() and "<body" not in view._repr_html_()
+    assert repr(view).startswith(f"exam seed {drawn.seed}: {result['score']}/{result['max_score']}")
 
 
 def test_the_pass_line_is_67_percent() -> None:
