@@ -19,4 +19,11 @@ rules:
   verbs: [approve]
 YAML
 kubectl create clusterrolebinding {{role}} --clusterrole {{role}} --user {{user}}
-kubectl auth can-i approve signers.certificates.k8s.io/{{signer}} --as {{user}}
+# kubectl auth can-i cannot check signers (not a served resource); a SubjectAccessReview can:
+kubectl create -o jsonpath='{.status.allowed}{"\n"}' -f - <<YAML
+apiVersion: authorization.k8s.io/v1
+kind: SubjectAccessReview
+spec:
+  user: {{user}}
+  resourceAttributes: {group: certificates.k8s.io, resource: signers, verb: approve, name: "{{signer}}"}
+YAML
