@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("no checks before submit in an exam: that is the point of it.",
                              "Start a practice exam for that: ckslab exam start --practice")
         drawn = found.task(args.task)
-        checked = session.grade(found, only=drawn)
+        checked = session.grade(found, only=[drawn])
         _show_task(found.tasks.index(drawn) + 1, debrief.task_json(drawn, checked.get(drawn.id)))
         return 0
     # submit

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from cluster import paths
 from cluster.errors import CkslabError
@@ -172,8 +172,10 @@ class Session:
             return grade_cli.grade(task.rendered(drawn.values).as_lab(), "", self.workspace,
                                    clusters.admin_kubeconfig(self.project, context), exam_input=given)
 
-    def grade(self, attempt: Attempt, only: TaskAttempt | None = None) -> dict[str, debrief.Graded]:
-        """Grade every task (or ``only``): in its context, and elsewhere when it earned less."""
+    def grade(self, attempt: Attempt, only: Sequence[TaskAttempt] | None = None,
+              elsewhere: bool = True) -> dict[str, debrief.Graded]:
+        """Grade every task (or ``only`` those): in its context, and (``elsewhere``) in the others when it
+        earned less there, to say where its work was done. Each grading is a pytest process (~1-5 s)."""
         up: dict[str, str] = {}
         for context in attempts.CONTEXTS:
             try:
@@ -181,7 +183,7 @@ class Session:
                 up[context] = ""
             except CkslabError as err:
                 up[context] = f"the cluster of context {context} did not answer at grading time ({err.message})"
-        todo = [t for t in attempt.tasks if not t.setup_error and (only is None or t is only)]
+        todo = [t for t in attempt.tasks if not t.setup_error and (only is None or t in only)]
 
         def one(drawn: TaskAttempt) -> tuple[str, debrief.Graded]:
             if up[drawn.context]:
@@ -190,17 +192,20 @@ class Session:
                 report = self.grade_task(drawn, drawn.context)
             except CkslabError as err:
                 return drawn.id, debrief.Graded(None, f"could not be graded: {err.message}")
+            except Exception as err:  # a grading bug must not lose the other tasks' grades
+                return drawn.id, debrief.Graded(None, f"could not be graded ({type(err).__name__}: {err}); "
+                                                "please report this ckslab bug")
             score = int(report["score"])  # type: ignore[call-overload]
-            if score < int(report["max_score"]):  # type: ignore[call-overload]
+            if elsewhere and score < int(report["max_score"]):  # type: ignore[call-overload]
                 for other in attempts.CONTEXTS:
                     if other == drawn.context or up[other]:
                         continue
                     try:
-                        elsewhere = int(self.grade_task(drawn, other)["score"])  # type: ignore[call-overload]
+                        there = int(self.grade_task(drawn, other)["score"])  # type: ignore[call-overload]
                     except CkslabError:
                         continue
-                    if elsewhere > score:
-                        return drawn.id, debrief.Graded(report, found_in=other, found_score=elsewhere)
+                    if there > score:
+                        return drawn.id, debrief.Graded(report, found_in=other, found_score=there)
             return drawn.id, debrief.Graded(report)
 
         with ThreadPoolExecutor(GRADERS_AT_ONCE) as pool:

@@ -66,7 +66,7 @@ def test_start_sets_every_task_up_in_two_contexts_and_leaves_no_answer_in_the_wo
 
 def test_untouched_every_task_earns_0_and_each_check_says_what_it_found(exam: Session) -> None:
     found = _attempt(exam)
-    result = debrief.build(found, exam.grade(found), "")
+    result = debrief.build(found, exam.grade(found, elsewhere=False), "")
     for task in result["tasks"]:
         assert task["status"] == debrief.GRADED, task
         assert task["score"] == 0, (task["id"], task["checks"])
@@ -82,7 +82,7 @@ def test_work_in_the_wrong_context_earns_nothing_and_says_where_it_was(exam: Ses
                                      {**drawn.values, "context": _other(drawn.context)}, drawn.weight)
         ok, output = exam._run(wrong, "solution.sh", exam.workspace, clusters.learner_kubeconfig(exam.project))
         assert ok, output
-    graded = exam.grade(found)
+    graded = exam.grade(found, only=[found.task(t) for t in WRONG_CONTEXT])
     for task_id in WRONG_CONTEXT:
         drawn = found.task(task_id)
         shown = debrief.task_json(drawn, graded[task_id])
@@ -98,7 +98,7 @@ def test_a_cluster_down_at_grading_is_said_and_resume_starts_it_again(exam: Sess
     recorded = state.read(clusters.backend_for(exam.project, down).lab.state_file)
     assert recorded is not None
     os.kill(int(recorded.details["pids"]["kube-apiserver"]), signal.SIGKILL)
-    graded = exam.grade(found)
+    graded = exam.grade(found, elsewhere=False)
     for drawn in found.tasks:
         if drawn.context == down:
             assert graded[drawn.id].report is None and f"context {down} did not answer" in graded[drawn.id].problem
