@@ -249,3 +249,40 @@ def test_kept(observe):
     assert steps["leaked-denied"]["observed"] == "get secrets: yes"
     assert steps["leaked-denied"]["message"] == "still reads secrets"
     assert steps["others-kept"]["passed"] and steps["others-kept"]["observed"] == "keep: yes"
+
+
+def test_the_exam_kubeconfig_gets_its_contexts_back_and_keeps_the_learners_own(lab_root: Path) -> None:
+    import yaml
+
+    from cluster.paths import LabPaths
+    from exam import clusters
+
+    project = LabPaths(lab_root)
+    for port, context in ((6443, "cks-a"), (7443, "cks-b")):
+        admin = clusters.admin_kubeconfig(project, context)
+        admin.parent.mkdir(parents=True)
+        admin.write_text(yaml.safe_dump({
+            "clusters": [{"name": "kubernetes", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+            "users": [{"name": "kubernetes-admin", "user": {"client-key-data": context}}],
+            "contexts": [{"name": "kubernetes-admin@kubernetes", "context": {}}]}))
+    path = clusters.write_kubeconfig(project, attempts.CONTEXTS)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = yaml.safe_load(path.read_text())
+    assert [c["name"] for c in doc["contexts"]] == ["cks-a", "cks-b"] and doc["current-context"] == "cks-a"
+    assert doc["clusters"][1]["cluster"]["server"] == "https://127.0.0.1:7443"
+    # The learner adds a context, switches to cks-b and deletes cks-a: resume puts cks-a back, keeps the rest.
+    doc["contexts"] = [c for c in doc["contexts"] if c["name"] != "cks-a"] + [{"name": "kim", "context": {}}]
+    doc["current-context"] = "cks-b"
+    path.write_text(yaml.safe_dump(doc))
+    again = yaml.safe_load(clusters.write_kubeconfig(project, attempts.CONTEXTS).read_text())
+    assert sorted(c["name"] for c in again["contexts"]) == ["cks-a", "cks-b", "kim"]
+    assert again["current-context"] == "cks-b"
+
+
+def test_practice_mode_checks_one_task_and_says_when_its_cluster_is_down(
+        project: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    practice = attempts.draw(6, 2, dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1), 120, True)
+    project.save(practice)
+    code, said = _run(capsys, "check", "2")
+    assert code == 0 and "did not answer at grading time" in said and "Time is up" not in said
+    assert not attempts.load(project.file).submitted  # type: ignore[union-attr]
