@@ -22,6 +22,10 @@ from cluster.errors import CkslabError
 from cluster.paths import LabPaths, write_private
 
 Progress = Callable[[str], None]
+#: Tries to start one context's plane. A second try, because a plane started while another program
+#: starts one (another checkout's tests) can lose a port it chose to it (the local backend's known
+#: port race), and then its preflight fails; a failed new plane is removed by `up` itself.
+START_ATTEMPTS = 2
 
 
 def exam_dir(project: LabPaths) -> Path:
@@ -46,11 +50,15 @@ def ensure(project: LabPaths, contexts: tuple[str, ...], progress: Progress) -> 
     """Start (or recover) every context's cluster, one by one, and write the learner's kubeconfig."""
     for context in contexts:
         progress(f"cluster of context {context}: starting (or checking) its control plane")
-        try:
-            backend_for(project, context).up(progress)
-        except CkslabError as err:
-            raise CkslabError(f"the cluster of context {context} did not start: {err.message}",
-                              err.hint or "Run `ckslab exam resume` to try again.") from err
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                backend_for(project, context).up(progress)
+                break
+            except CkslabError as err:
+                if attempt == START_ATTEMPTS:
+                    raise CkslabError(f"the cluster of context {context} did not start: {err.message}",
+                                      err.hint or "Run `ckslab exam resume` to try again.") from err
+                progress(f"the cluster of context {context} did not start ({err.message}); trying once more")
     return write_kubeconfig(project, contexts)
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from ckslab import cli
-from cluster import state
+from cluster import paths, state
 from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, clusters, debrief
@@ -111,6 +111,44 @@ def test_a_cluster_down_at_grading_is_said_and_resume_starts_it_again(exam: Sess
     again = _attempt(exam)
     assert again.deadline == found.deadline and 0 < seconds_left <= 120 * 60
     assert clusters.backend_for(exam.project, down).status().healthy  # type: ignore[union-attr]
+
+
+#: A typical mistake per task (bash, rendered with the attempt's values) and the one check it loses.
+MISTAKES = {
+    "signer-approver": ("""
+kubectl apply -f - <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "{{role}}"}
+rules:
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests], verbs: [get, list, watch]}
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests/approval], verbs: [update]}
+- {apiGroups: [certificates.k8s.io], resources: [signers], resourceNames: ["ckslab.example/*"], verbs: [approve]}
+YAML
+kubectl create clusterrolebinding {{role}} --clusterrole {{role}} --user {{user}}
+""", "one-signer-only"),
+    "group-access": ("""
+kubectl create role {{role}} -n {{ns}} --verb get,list,watch,delete --resource pods
+kubectl create rolebinding {{role}} -n {{ns}} --role {{role}} --group {{group}}
+""", "nothing-else"),
+}
+
+
+def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> None:
+    import subprocess
+
+    found = _attempt(exam)
+    for task_id, (script, _) in MISTAKES.items():
+        drawn = found.task(task_id)
+        env = {**os.environ, "KUBECONFIG": str(clusters.admin_kubeconfig(exam.project, drawn.context)),
+               "PATH": f"{paths.kubernetes_bin_dir()}:{os.environ['PATH']}"}
+        done = subprocess.run(["bash", "-euc", bank.render(script, drawn.values)], env=env, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    graded = exam.grade(found, only=[found.task(t) for t in MISTAKES], elsewhere=False)
+    for task_id, (_, lost) in MISTAKES.items():
+        checks = debrief.task_json(found.task(task_id), graded[task_id])["checks"]
+        assert [c["name"] for c in checks if not c["passed"]] == [lost], checks
 
 
 def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path,

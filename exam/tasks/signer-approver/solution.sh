@@ -18,7 +18,8 @@ rules:
   resourceNames: [{{signer}}]
   verbs: [approve]
 YAML
-kubectl create clusterrolebinding {{role}} --clusterrole {{role}} --user {{user}}
+kubectl create clusterrolebinding {{role}} --clusterrole {{role}} --user {{user}} --dry-run=client -o yaml \
+  | kubectl apply -f -
 # kubectl auth can-i cannot check signers (not a served resource); a SubjectAccessReview can:
 kubectl create -o jsonpath='{.status.allowed}{"\n"}' -f - <<YAML
 apiVersion: authorization.k8s.io/v1

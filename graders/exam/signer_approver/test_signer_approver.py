@@ -14,7 +14,9 @@ from graders.expect import brief, expect, fail
 
 Observe = Callable[[object, object], None]
 GROUP = "certificates.k8s.io"
-OTHER_SIGNERS = ("kubernetes.io/kube-apiserver-client", "ckslab.example/another-team")
+#: Names the CSR approval check accepts besides the exact signer: the API server allows an approval
+#: when `approve` is granted on signers/<signerName> or on signers/<domain>/* (the domain wildcard).
+OTHER_SIGNERS = ("kubernetes.io/kube-apiserver-client", "ckslab.example/another-team", "ckslab.example/*")
 USER_GROUPS = ["system:authenticated"]
 
 
@@ -24,9 +26,12 @@ def _rights(task: TaskInput, api: client.ApiClient) -> dict[str, bool]:
         "get csr": look.can(api, user, USER_GROUPS, "get", "certificatesigningrequests", group=GROUP),
         "update approval": look.can(api, user, USER_GROUPS, "update", "certificatesigningrequests", group=GROUP,
                                     subresource="approval"),
-        f"approve {task['signer']}": look.can(api, user, USER_GROUPS, "approve", "signers", group=GROUP,
-                                              name=task["signer"]),
+        f"approve {task['signer']}": _approves(task, api, task["signer"]) or _approves(task, api, "ckslab.example/*"),
     }
+
+
+def _approves(task: TaskInput, api: client.ApiClient, name: str) -> bool:
+    return look.can(api, task["user"], USER_GROUPS, "approve", "signers", group=GROUP, name=name)
 
 
 @pytest.mark.step("may-approve")
@@ -40,9 +45,8 @@ def test_may_approve(task: TaskInput, admin_api: client.ApiClient, observe: Obse
 @pytest.mark.step("one-signer-only")
 def test_one_signer_only(task: TaskInput, admin_api: client.ApiClient, observe: Observe) -> None:
     user = task["user"]
-    own = look.can(admin_api, user, USER_GROUPS, "approve", "signers", group=GROUP, name=task["signer"])
-    others = {s: look.can(admin_api, user, USER_GROUPS, "approve", "signers", group=GROUP, name=s)
-              for s in OTHER_SIGNERS}
+    own = _approves(task, admin_api, task["signer"])
+    others = {s: _approves(task, admin_api, s) for s in OTHER_SIGNERS}
     observe(f"approve {task['signer']}: yes; " + ", ".join(f"approve {s}: no" for s in others),
             f"approve {task['signer']}: {'yes' if own else 'no'}; "
             + ", ".join(f"approve {s}: {'yes' if ok else 'no'}" for s, ok in others.items()))
