@@ -286,3 +286,25 @@ def test_practice_mode_checks_one_task_and_says_when_its_cluster_is_down(
     code, said = _run(capsys, "check", "2")
     assert code == 0 and "did not answer at grading time" in said and "Time is up" not in said
     assert not attempts.load(project.file).submitted  # type: ignore[union-attr]
+
+
+def test_a_csr_the_garbage_collector_removed_still_counts_through_the_audit_trail(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cluster import pki
+    from graders import audit, kube
+    from graders.exam import look
+
+    ca = pki.CertificateAuthority.create()
+    cert = ca.issue(pki.LeafRequest(common_name="kim", organizations=("web",)))
+    t0 = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)
+    trail = audit.Trail("audit.log", (
+        audit.CsrEvent(t0, "kubernetes-admin", audit.CREATED, "kim", 201),
+        audit.CsrEvent(t0, "kubernetes-admin", audit.APPROVED, "kim", 200),
+        audit.CsrEvent(t0, "system:kcm", audit.ISSUED, "kim", 200, certificate=pki.cert_pem(cert)),
+        audit.CsrEvent(t0, "system:kcm", audit.DELETED, "kim", 200)), t0)
+    monkeypatch.setattr(kube, "read_csr", lambda api, name: None)  # the cluster no longer has it
+    seen = look.csr(None, trail, "kim")  # type: ignore[arg-type]
+    assert seen.exists and seen.approved and not seen.denied and seen.certificate == pki.cert_pem(cert)
+    assert seen.subject == "CN=kim, O=web" and "audit log (audit.log)" in seen.source
+    assert not look.csr(None, trail, "other").exists  # type: ignore[arg-type]
+    assert not look.csr(None, audit.Unavailable("no log"), "kim").exists  # type: ignore[arg-type]
