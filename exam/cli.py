@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action in ("report", "submit") and (args.action == "report" or found.submitted):
         if not found.debrief:
+            if found.submitted:  # abandoned
+                raise CkslabError(f"this exam was {found.submitted}: it has no debrief.",
+                                  "Start another: ckslab exam start")
             raise CkslabError("this exam has no debrief yet (it was not submitted).", "Submit it: ckslab exam submit")
         if args.action == "submit":
             raise CkslabError(f"this exam was already graded ({found.submitted}).",

@@ -199,6 +199,10 @@ def test_start_while_one_runs_is_refused_in_one_line(project: Session, capsys: p
     assert code == 0 and attempts.load(project.file).tasks[0].flagged  # type: ignore[union-attr]
     code, said = _run(capsys, "flag", "no-such-task")
     assert code == 2 and "no task 'no-such-task'" in said
+    code, said = _run(capsys, "abandon")
+    assert code == 0 and "abandoned" in said
+    code, said = _run(capsys, "report")
+    assert code == 1 and "abandoned" in said and "no debrief" in said
 
 
 def test_the_deadline_passing_grades_the_exam_as_it_stands(project: Session,
