@@ -154,6 +154,13 @@ def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> N
 def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["exam", "solve", "--yes"]) == 0
+    practice = _attempt(exam)  # in practice mode, `check` grades one task before submit
+    practice.practice = True
+    exam.save(practice)
+    capsys.readouterr()
+    assert cli.main(["exam", "check", "cut-access"]) == 0
+    said = capsys.readouterr().out
+    assert "5/5 (context" in said and "leaked-denied" in said and "fail" not in said
     out = tmp_path / "debrief.json"
     html = tmp_path / "debrief.html"
     code = cli.main(["exam", "submit", "--json", str(out), "--html", str(html)])
