@@ -6,6 +6,11 @@ Modelled on pytest's own junitxml plugin: ``--ckslab-lab`` registers a recorder 
 recorder runs them in the lab's step order and ``--ckslab-step`` keeps one step only. The
 learner never sees a traceback: a ``StepFailure`` gives the message and hint, any other error
 becomes "could not check: ...". Load it with ``-p graders.plugin``.
+
+The mock exam's tasks are scored the same way: ``--ckslab-exam-task FILE`` (graders.exam.inputs)
+scores the tests as the checks of that task (``Task.as_lab``), and the ``observe`` fixture records
+what a check expected and found, which the report then carries as ``expected``/``observed``
+(only for graders that record them: the labs' report keeps its shape).
 """
 
 from __future__ import annotations
