@@ -25,6 +25,7 @@ from cluster.backends.kind import KindBackend
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError, UsageError
 from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
+from exam import cli as exam_cli
 from graders import cli as grade_cli
 from labs import cli as labs_cli
 
@@ -297,6 +298,7 @@ def parser() -> argparse.ArgumentParser:
     grade_cli.add_parser(sub)
     labs_cli.add_parser(sub)
     jupyter_cli.add_parser(sub)
+    exam_cli.add_parser(sub)
     return p
 
 

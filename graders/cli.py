@@ -130,14 +130,20 @@ def check_admin(kubeconfig: Path) -> None:
                       f"(--kubeconfig {user}.kubeconfig).")
 
 
-def pytest_args(lab: catalog.Lab, report_file: Path, step: str | None, junit: Path | None) -> list[str]:
-    """The pytest command line that grades ``lab`` and writes its report to ``report_file``."""
-    graders = GRADERS_DIR / lab.id.replace("-", "_")
+def pytest_args(lab: catalog.Lab, report_file: Path, step: str | None, junit: Path | None,
+                exam_input: Path | None = None) -> list[str]:
+    """The pytest command line that grades ``lab`` and writes its report to ``report_file``.
+
+    With ``exam_input`` (graders.exam.inputs), ``lab`` is an exam task (``Task.as_lab``) and its
+    graders are ``graders/exam/<task>/``.
+    """
+    graders = GRADERS_DIR / ("exam" if exam_input else "") / lab.id.replace("-", "_")
     if not graders.is_dir():
         raise CannotGrade(f"the lab {lab.id} has no graders ({graders} is missing).",
                           "Reinstall ckslab: make setup")
     args = [str(graders), "-c", str(GRADERS_DIR / "pytest.ini"), "--rootdir", str(GRADERS_DIR),
-            "-p", "graders.plugin", "-p", "no:cacheprovider", "--ckslab-lab", lab.id,
+            "-p", "graders.plugin", "-p", "no:cacheprovider",
+            *(["--ckslab-exam-task", str(exam_input)] if exam_input else ["--ckslab-lab", lab.id]),
             "--ckslab-json", str(report_file), "-q", "--no-header", "-o", "console_output_style=classic"]
     if step:
         args += ["--ckslab-step", step]
@@ -165,13 +171,21 @@ def read_report(report_file: Path, code: int | str, output: str) -> dict[str, An
 
 
 def grade(lab: catalog.Lab, user: str, workspace: Path, kubeconfig: Path, *,
-          step: str | None = None, junit: Path | None = None) -> dict[str, Any]:
-    """Run ``lab``'s graders in a pytest process of their own and return its JSON report."""
+          step: str | None = None, junit: Path | None = None, exam_input: Path | None = None) -> dict[str, Any]:
+    """Run ``lab``'s graders in a pytest process of their own and return its JSON report.
+
+    ``exam_input``: grade the exam task it describes (``lab`` is then ``Task.as_lab()``).
+    """
+    from graders.exam import inputs
+
     with tempfile.TemporaryDirectory(prefix="ckslab-grade-") as tmp:
         report_file = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "pytest", *pytest_args(lab, report_file, step, junit)]
+        command = [sys.executable, "-m", "pytest", *pytest_args(lab, report_file, step, junit, exam_input)]
+        env = grading_env(user, workspace, kubeconfig)
+        if exam_input:
+            env[inputs.ENV] = str(exam_input)
         try:
-            done = subprocess.run(command, env=grading_env(user, workspace, kubeconfig), capture_output=True,
+            done = subprocess.run(command, env=env, capture_output=True,
                                   text=True, timeout=GRADING_TIMEOUT, check=False)
         except subprocess.TimeoutExpired as err:
             raise CannotGrade(f"grading took over {GRADING_TIMEOUT:.0f}s and was stopped.",

@@ -6,6 +6,11 @@ Modelled on pytest's own junitxml plugin: ``--ckslab-lab`` registers a recorder 
 recorder runs them in the lab's step order and ``--ckslab-step`` keeps one step only. The
 learner never sees a traceback: a ``StepFailure`` gives the message and hint, any other error
 becomes "could not check: ...". Load it with ``-p graders.plugin``.
+
+The mock exam's tasks are scored the same way: ``--ckslab-exam-task FILE`` (graders.exam.inputs)
+scores the tests as the checks of that task (``Task.as_lab``), and the ``observe`` fixture records
+what a check expected and found, which the report then carries as ``expected``/``observed``
+(only for graders that record them: the labs' report keeps its shape).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from labs.catalog import Lab, load
 STEP_MARKER = "step"
 # Keys of the (name, value) pairs the plugin adds to reports' user_properties.
 MESSAGE, HINT, NOTE = "ckslab_message", "ckslab_hint", "ckslab_note"
+#: What a check expected and what it found (exam graders report both, pass or fail).
+EXPECTED, OBSERVED = "ckslab_expected", "ckslab_observed"
 #: Longest "could not check" detail kept from an unexpected exception.
 MAX_DETAIL = 200
 
@@ -35,12 +42,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ckslab-lab", metavar="ID", help="score the grader tests as the steps of lab ID")
     group.addoption("--ckslab-json", metavar="FILE", help="write the score report to FILE as JSON")
     group.addoption("--ckslab-step", metavar="ID", help="run and report only the step ID")
+    group.addoption("--ckslab-exam-task", metavar="FILE",
+                    help="score the grader tests as the checks of the exam task FILE names (graders.exam.inputs)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{STEP_MARKER}(id): the lab step a grader test belongs to")
-    lab_id = config.getoption("ckslab_lab")
+    lab_id, exam_task = config.getoption("ckslab_lab"), config.getoption("ckslab_exam_task")
     json_path, only_step = config.getoption("ckslab_json"), config.getoption("ckslab_step")
+    if exam_task:
+        if hasattr(config, "workerinput"):
+            return
+        _record(config, _exam_lab(Path(exam_task)), json_path, only_step)
+        return
     if not lab_id:
         if json_path or only_step:
             raise pytest.UsageError("--ckslab-json and --ckslab-step need --ckslab-lab")
@@ -54,9 +68,25 @@ def pytest_configure(config: pytest.Config) -> None:
             lab.step(only_step)
     except CkslabError as err:
         raise pytest.UsageError(str(err)) from err
+    _record(config, lab, json_path, only_step)
+
+
+def _record(config: pytest.Config, lab: Lab, json_path: str | None, only_step: str | None) -> None:
     recorder = ScoreRecorder(lab, Path(json_path) if json_path else None, only_step)
     config.stash[recorder_key] = recorder
     config.pluginmanager.register(recorder)
+
+
+def _exam_lab(input_file: Path) -> Lab:
+    """The exam task the input file names, as a Lab whose steps are its checks."""
+    from exam import bank
+    from graders.exam import inputs
+
+    try:
+        task = inputs.read(input_file)
+        return bank.load(task.id).rendered(task.values).as_lab()
+    except (CkslabError, ValueError, KeyError) as err:
+        raise pytest.UsageError(f"--ckslab-exam-task {input_file}: {err}") from err
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -71,6 +101,15 @@ def note(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Leave a message the step reports if it passes (e.g. why a missing CSR is fine)."""
     def add(message: str) -> None:
         request.node.user_properties.append((NOTE, message))
+
+    return add
+
+
+@pytest.fixture
+def observe(request: pytest.FixtureRequest) -> Callable[[object, object], None]:
+    """Record what a check expected and what it found; the report shows both, pass or fail."""
+    def add(expected: object, observed: object) -> None:
+        request.node.user_properties += [(EXPECTED, str(expected)), (OBSERVED, str(observed))]
 
     return add
 
@@ -103,6 +142,8 @@ class _Outcome:
     message: str | None = None
     hint: str = ""
     note: str = ""
+    expected: str = ""
+    observed: str = ""
 
 
 class ScoreRecorder:
@@ -144,9 +185,11 @@ class ScoreRecorder:
             outcome.hint = str(props.get(HINT, ""))
         if props.get(NOTE):
             outcome.note = str(props[NOTE])
+        if EXPECTED in props:
+            outcome.expected, outcome.observed = str(props[EXPECTED]), str(props.get(OBSERVED, ""))
 
     def results(self) -> list[CheckResult]:
-        return [CheckResult(o.step, o.message is None, o.message or "", o.hint, o.note)
+        return [CheckResult(o.step, o.message is None, o.message or "", o.hint, o.note, o.expected, o.observed)
                 for o in self.outcomes.values()]
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -9,7 +9,7 @@ which is normal"). ``Report.to_json`` is the exact document ``ckslab grade --jso
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, TypedDict
+from typing import NotRequired, Sequence, TypedDict
 
 from labs.catalog import Lab
 
@@ -25,6 +25,9 @@ class CheckResult:
     message: str = ""
     hint: str = ""
     note: str = ""
+    #: What the check expected and found, when its grader recorded them (the ``observe`` fixture).
+    expected: str = ""
+    observed: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class StepResult:
     max_points: int
     message: str
     hint: str
+    expected: str = ""
+    observed: str = ""
 
 
 class StepJson(TypedDict):
@@ -46,6 +51,9 @@ class StepJson(TypedDict):
     max_points: int
     message: str
     hint: str
+    #: Only in the reports of graders that record them (the exam's): the labs' shape is unchanged.
+    expected: NotRequired[str]
+    observed: NotRequired[str]
 
 
 class ReportJson(TypedDict):
@@ -77,10 +85,16 @@ class Report:
         return {
             "lab": self.lab, "score": self.score, "max_score": self.max_score,
             "passed": self.passed,
-            "steps": [StepJson(id=s.id, title=s.title, passed=s.passed, points=s.points,
-                               max_points=s.max_points, message=s.message, hint=s.hint)
-                      for s in self.steps],
+            "steps": [_step_json(s) for s in self.steps],
         }
+
+
+def _step_json(s: StepResult) -> StepJson:
+    doc = StepJson(id=s.id, title=s.title, passed=s.passed, points=s.points, max_points=s.max_points,
+                   message=s.message, hint=s.hint)
+    if s.expected or s.observed:
+        doc["expected"], doc["observed"] = s.expected, s.observed
+    return doc
 
 
 def score(lab: Lab, results: Sequence[CheckResult], only_step: str | None = None) -> Report:
@@ -90,13 +104,14 @@ def score(lab: Lab, results: Sequence[CheckResult], only_step: str | None = None
     for step in steps:
         mine = [r for r in results if r.step == step.id]
         failed = next((r for r in mine if not r.passed), None)
+        seen = next((r for r in mine if r.expected or r.observed), CheckResult(step.id, True))
         if not mine:
             graded.append(StepResult(step.id, step.title, False, 0, step.points, NO_TESTS, step.hint))
         elif failed is not None:
             graded.append(StepResult(step.id, step.title, False, 0, step.points,
-                                     failed.message, failed.hint or step.hint))
+                                     failed.message, failed.hint or step.hint, seen.expected, seen.observed))
         else:
             note = next((r.note for r in mine if r.note), "")
             graded.append(StepResult(step.id, step.title, True, step.points, step.points,
-                                     note or step.success, ""))
+                                     note or step.success, "", seen.expected, seen.observed))
     return Report(lab.id, tuple(graded))

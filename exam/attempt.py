@@ -1,0 +1,124 @@
+"""One attempt at the mock exam: what was drawn, the deadline, and its state on disk. Pure code.
+
+The attempt lives in ``.lab/exam/attempt.json`` (0600, outside the learner's workspace): the
+seed, the tasks drawn with their contexts and values, the deadline as an absolute UTC time (so it
+runs on while the laptop sleeps or the terminal is closed), the flags, and once graded, the
+debrief. Nothing else holds the attempt, so a killed ``ckslab exam`` loses nothing: every command
+reads it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cluster.errors import CkslabError, UsageError
+from cluster.paths import write_private
+from exam import bank
+
+#: The exam's contexts: one per cluster, as the kubeconfig names them.
+CONTEXTS = ("cks-a", "cks-b")
+DEFAULT_MINUTES = 120
+#: The CKS pass line, in percent of the points.
+PASS_PERCENT = 67
+SEED_MAX = 2**31 - 1
+
+
+@dataclass
+class TaskAttempt:
+    """A task as drawn for one attempt."""
+
+    id: str
+    context: str
+    values: dict[str, Any]
+    weight: int
+    flagged: bool = False
+    #: Why its setup failed ("" when it was set up): the task is then out of the maximum.
+    setup_error: str = ""
+    #: Whether its setup ran to the end (a start killed half-way leaves the rest to resume).
+    ready: bool = False
+
+
+@dataclass
+class Attempt:
+    """The whole attempt, as kept in attempt.json."""
+
+    seed: int
+    started: str
+    deadline: str
+    practice: bool
+    tasks: list[TaskAttempt]
+    submitted: str = ""
+    #: The debrief's JSON once graded (exam.debrief.DebriefJson).
+    debrief: dict[str, Any] = field(default_factory=dict)
+
+    def task(self, task_id: str) -> TaskAttempt:
+        """The drawn task ``task_id`` (or its 1-based number); a UsageError naming the drawn ones."""
+        for i, t in enumerate(self.tasks, 1):
+            if task_id in (t.id, str(i)):
+                return t
+        raise UsageError(f"this exam has no task {task_id!r}.",
+                         f"Its tasks: {', '.join(f'{i} {t.id}' for i, t in enumerate(self.tasks, 1))}.")
+
+    def seconds_left(self, now: dt.datetime) -> float:
+        return (dt.datetime.fromisoformat(self.deadline) - now).total_seconds()
+
+    def overdue(self, now: dt.datetime) -> bool:
+        """Whether the clock ran out (never in practice mode)."""
+        return not self.practice and self.seconds_left(now) <= 0
+
+
+def parse_seed(text: str | None, rng: random.Random | None = None) -> int:
+    """The seed the learner gave (a whole number 0..2**31-1), or a fresh one."""
+    if text is None:
+        return (rng or random.SystemRandom()).randrange(SEED_MAX)
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"--seed {text!r} is not a whole number from 0 to {SEED_MAX}.",
+                         "Give one such as --seed 42, or leave --seed out for a new one.")
+    return seed
+
+
+def draw(seed: int, count: int | None, now: dt.datetime, minutes: int, practice: bool,
+         tasks: list[bank.Task] | None = None) -> Attempt:
+    """A new attempt: ``count`` tasks of the bank (all by default), their contexts and values, from ``seed``."""
+    pool = tasks if tasks is not None else bank.all_tasks()
+    if count is not None and not 1 <= count <= len(pool):
+        raise UsageError(f"--tasks {count}: the bank has {len(pool)} tasks.", f"Give 1 to {len(pool)}.")
+    if minutes <= 0:
+        raise UsageError(f"--minutes {minutes}: the exam needs some time.", "Give --minutes 120, as the CKS.")
+    rng = random.Random(seed)
+    chosen = rng.sample(pool, count) if count is not None else rng.sample(pool, len(pool))
+    taken: set[str] = set()
+    drawn = []
+    for task in chosen:
+        context = rng.choice(list(task.contexts or CONTEXTS))
+        drawn.append(TaskAttempt(task.id, context, task.draw(rng, taken, context), task.weight))
+    deadline = now + dt.timedelta(minutes=minutes)
+    return Attempt(seed, now.isoformat(timespec="seconds"), deadline.isoformat(timespec="seconds"),
+                   practice, drawn)
+
+
+def save(attempt: Attempt, path: Path) -> None:
+    """Write ``attempt`` to ``path`` (0600, atomically: a kill never leaves half a file)."""
+    write_private(path, (json.dumps(asdict(attempt), indent=2) + "\n").encode())
+
+
+def load(path: Path) -> Attempt | None:
+    """The attempt in ``path``; None when there is none; a CkslabError when it cannot be read."""
+    try:
+        doc = json.loads(path.read_text())
+        tasks = [TaskAttempt(**t) for t in doc.pop("tasks")]
+        return Attempt(tasks=tasks, **doc)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise CkslabError(f"the exam attempt {path} cannot be read ({err}).",
+                          f"Move it away to start a new exam: mv {path} {path}.broken") from err

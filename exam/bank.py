@@ -1,0 +1,174 @@
+"""The mock exam's task bank, read from ``exam/tasks/<id>/task.yaml``. Pure code (PyYAML only).
+
+An exam task is a lab step turned inside out: the same data-first definition as ``lab.yaml``
+(statement, weight, context, checks and their points), but its names and numbers are drawn per
+attempt with ``random.Random(seed)`` so that no two attempts ask the same thing. Texts are
+templates with ``{{name}}`` placeholders (never ``$name``: the setup and solution are bash, where
+``$`` is the shell's). ``setup.sh`` and ``solution.sh`` beside the task are rendered the same way
+and fed to bash on stdin, never written to the learner's workspace.
+
+Values (``values:`` in task.yaml, drawn in the order written), one key each:
+``pick: [a, b]`` one of the list; ``name: people|groups|teams|namespaces|roles`` a word of that
+list, never one another task of the attempt already took; ``number: [lo, hi, step]``;
+``text: "{{user}}-csr"`` a template of the values drawn before it; ``join: [a, b]`` the values a and
+b drawn before it, sorted and joined with ", " (a list that gives no order away).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from cluster.errors import CkslabError, UsageError
+from labs.catalog import Lab, Step
+
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+#: The words names are drawn from: none is a name the labs' walkthroughs use (jane, development...).
+WORDS: dict[str, tuple[str, ...]] = {
+    "people": ("amara", "bruno", "chen", "dmitri", "elif", "farah", "goran", "hana", "ivo", "jonas",
+               "kaito", "lena", "mateo", "nadia", "oskar", "priya", "quinn", "rafael", "sana", "tomas"),
+    "groups": ("billing", "data-eng", "frontend", "ml-ops", "payments", "platform", "search", "sre",
+               "storage", "web"),
+    "teams": ("atlas", "borealis", "cobalt", "delta", "ember", "falcon", "granite", "harbor"),
+    "namespaces": ("apps", "backend", "batch", "edge", "finance", "ingest", "portal", "reports"),
+    "roles": ("csr-approver", "cert-reviewer", "signer-admin", "pki-operator", "issuer-approver"),
+}
+
+
+class TemplateError(CkslabError):
+    """A template names a value the task does not draw."""
+
+
+def render(template: str, values: Mapping[str, object]) -> str:
+    """``template`` with every ``{{name}}`` replaced by ``values[name]``; TemplateError if one is missing."""
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise TemplateError(f"the template names {{{{{name}}}}}, which is not among the drawn values "
+                                f"({', '.join(values)}).")
+        return str(values[name])
+
+    return PLACEHOLDER.sub(one, template)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded fact of a task: its grader test carries ``@pytest.mark.step(name)``."""
+
+    name: str
+    title: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task of the bank, its texts still templates (see ``render``)."""
+
+    id: str
+    title: str
+    weight: int
+    statement: str
+    explanation: str
+    docs: str
+    lab: str
+    checks: tuple[Check, ...]
+    values: tuple[tuple[str, dict[str, Any]], ...]
+    #: The contexts the task may be set in (empty: any of the exam's).
+    contexts: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> Path:
+        return TASKS_DIR / self.id
+
+    @property
+    def max_score(self) -> int:
+        return sum(c.points for c in self.checks)
+
+    def script(self, name: str, values: Mapping[str, object]) -> str:
+        """``setup.sh`` or ``solution.sh`` of the task, rendered with ``values``."""
+        return render((self.folder / name).read_text(), values)
+
+    def draw(self, rng: random.Random, taken: set[str], context: str) -> dict[str, object]:
+        """The values of one attempt, drawn from ``rng``; names already in ``taken`` are avoided (and added)."""
+        drawn: dict[str, object] = {"context": context}
+        for name, spec in self.values:
+            if "pick" in spec:
+                drawn[name] = rng.choice(list(spec["pick"]))
+            elif "name" in spec:
+                free = [w for w in WORDS[spec["name"]] if w not in taken]
+                word = rng.choice(free or list(WORDS[spec["name"]]))
+                taken.add(word)
+                drawn[name] = word
+            elif "number" in spec:
+                lo, hi, step = (int(x) for x in spec["number"])
+                drawn[name] = rng.randrange(lo, hi + 1, step)
+            elif "join" in spec:
+                drawn[name] = ", ".join(sorted(str(drawn[v]) for v in spec["join"]))
+            else:
+                drawn[name] = render(str(spec["text"]), drawn)
+        return drawn
+
+    def as_lab(self) -> Lab:
+        """The task as a Lab whose steps are its checks: what the score plugin grades."""
+        steps = tuple(Step(id=c.name, title=c.title, points=c.points, hint="", success="Done.")
+                      for c in self.checks)
+        return Lab(id=self.id, title=self.title, summary="", notebook="", user="", workspace="exam",
+                   steps=steps)
+
+    def rendered(self, values: Mapping[str, object]) -> Task:
+        """This task with its statement, explanation and check titles filled in with ``values``."""
+        return replace(self, title=render(self.title, values), statement=render(self.statement, values),
+                       explanation=render(self.explanation, values),
+                       checks=tuple(replace(c, title=render(c.title, values)) for c in self.checks))
+
+
+def known() -> list[str]:
+    """The ids of the tasks that have a ``task.yaml``, sorted."""
+    return sorted(p.parent.name for p in TASKS_DIR.glob("*/task.yaml"))
+
+
+def load(task_id: str) -> Task:
+    """The task ``task_id``; a UsageError naming the known tasks when there is none."""
+    path = TASKS_DIR / task_id / "task.yaml"
+    if "/" in task_id or task_id.startswith(".") or not path.is_file():
+        raise UsageError(f"unknown exam task {task_id!r}.", f"Known tasks: {', '.join(known()) or 'none'}.")
+    try:
+        return _parse(yaml.safe_load(path.read_text()), task_id)
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+        raise CkslabError(f"{path} is not a valid exam task ({err}).",
+                          "Restore it from the ckslab checkout.") from err
+
+
+def all_tasks() -> list[Task]:
+    return [load(t) for t in known()]
+
+
+def _parse(doc: Any, task_id: str) -> Task:
+    if not isinstance(doc, dict):
+        raise TypeError("the file must be a mapping")
+    if doc["id"] != task_id:
+        raise ValueError(f"its id is {doc['id']!r}, not its folder's name {task_id!r}")
+    checks = tuple(Check(str(c["name"]), str(c["title"]), int(c["points"])) for c in doc["checks"])
+    names = [c.name for c in checks]
+    if not checks or len(set(names)) != len(names) or any(c.points <= 0 for c in checks):
+        raise ValueError("checks must be a non-empty list with distinct names and positive points")
+    if sum(c.points for c in checks) != int(doc["weight"]):
+        raise ValueError(f"the checks' points add up to {sum(c.points for c in checks)}, not the weight {doc['weight']}")
+    values = tuple((str(k), dict(v)) for k, v in (doc.get("values") or {}).items())
+    for name, spec in values:
+        kinds = [k for k in ("pick", "name", "number", "text", "join") if k in spec]
+        if len(kinds) != 1:
+            raise ValueError(f"the value {name} must have exactly one of pick, name, number, text, join")
+        if "name" in spec and spec["name"] not in WORDS:
+            raise ValueError(f"the value {name} draws from {spec['name']!r}; known: {', '.join(WORDS)}")
+    if not str(doc["docs"]).startswith("https://kubernetes.io/docs/"):
+        raise ValueError("docs must be a page of https://kubernetes.io/docs/")
+    return Task(id=task_id, title=str(doc["title"]), weight=int(doc["weight"]), statement=str(doc["statement"]),
+                explanation=str(doc["explanation"]), docs=str(doc["docs"]), lab=str(doc["lab"]),
+                checks=checks, values=values, contexts=tuple(str(c) for c in doc.get("contexts", [])))

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+set -euo pipefail
+kubectl delete csr {{user}} --ignore-not-found

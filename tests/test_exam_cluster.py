@@ -1,0 +1,185 @@
+"""The mock exam on two real local control planes: one exam, set up once, shared by every test in order.
+
+Untouched, every task earns 0 and each check says what it found; work done in the wrong context
+earns nothing and the debrief says where it was; a cluster that went down is said at grading and
+started again by resume; every reference solution earns full marks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ckslab import cli
+from cluster import paths, state
+from cluster.paths import LabPaths
+from exam import attempt as attempts
+from exam import bank, clusters, debrief
+from exam.attempt import Attempt
+from exam.session import Session
+
+pytestmark = pytest.mark.cluster
+SEED = 20261205
+#: Tasks whose reference solution is run in the other context first (their setup needs no object there).
+WRONG_CONTEXT = ("user-certificate", "signer-approver")
+
+
+@pytest.fixture(scope="module")
+def exam(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[Session]:
+    root = tmp_path_factory.mktemp("exam")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CKSLAB_ROOT", str(root))
+        session = Session(LabPaths(root))
+        try:
+            session.start(SEED, None, 120, False, lambda _m: None)
+            yield session
+        finally:
+            clusters.down(session.project, attempts.CONTEXTS, lambda _m: None)
+
+
+def _attempt(exam: Session) -> Attempt:
+    found = exam.load()
+    assert found is not None
+    return found
+
+
+def _other(context: str) -> str:
+    return next(c for c in attempts.CONTEXTS if c != context)
+
+
+def test_start_sets_every_task_up_in_two_contexts_and_leaves_no_answer_in_the_workspace(exam: Session) -> None:
+    found = _attempt(exam)
+    assert [t.setup_error for t in found.tasks] == [""] * len(found.tasks)
+    assert {t.context for t in found.tasks} == set(attempts.CONTEXTS)
+    assert sorted(t.id for t in found.tasks) == bank.known()
+    kubeconfig = clusters.learner_kubeconfig(exam.project)
+    assert all(f"name: {c}" in kubeconfig.read_text() for c in attempts.CONTEXTS)
+    assert oct(exam.file.stat().st_mode & 0o777) == "0o600"
+    assert not any(exam.workspace.iterdir())  # setup's keys and requests stay in .lab/exam/
+    review = found.task("csr-review")
+    assert review.values["decoy"] not in kubeconfig.read_text()
+
+
+def test_untouched_every_task_earns_0_and_each_check_says_what_it_found(exam: Session) -> None:
+    found = _attempt(exam)
+    result = debrief.build(found, exam.grade(found, elsewhere=False), "")
+    for task in result["tasks"]:
+        assert task["status"] == debrief.GRADED, task
+        assert task["score"] == 0, (task["id"], task["checks"])
+        for check in task["checks"]:
+            assert check["expected"] and check["observed"] and check["observed"] != check["expected"], check
+
+
+def test_work_in_the_wrong_context_earns_nothing_and_says_where_it_was(exam: Session) -> None:
+    found = _attempt(exam)
+    for task_id in WRONG_CONTEXT:
+        drawn = found.task(task_id)
+        wrong = attempts.TaskAttempt(drawn.id, _other(drawn.context),
+                                     {**drawn.values, "context": _other(drawn.context)}, drawn.weight)
+        ok, output = exam._run(wrong, "solution.sh", exam.workspace, clusters.learner_kubeconfig(exam.project))
+        assert ok, output
+    graded = exam.grade(found, only=[found.task(t) for t in WRONG_CONTEXT])
+    for task_id in WRONG_CONTEXT:
+        drawn = found.task(task_id)
+        shown = debrief.task_json(drawn, graded[task_id])
+        assert shown["score"] == 0, shown["checks"]
+        assert graded[task_id].found_in == _other(drawn.context)
+        assert f"found in context {_other(drawn.context)}" in shown["note"]
+
+
+def test_a_cluster_down_at_grading_is_said_and_resume_starts_it_again(exam: Session,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    found = _attempt(exam)
+    down = attempts.CONTEXTS[1]
+    recorded = state.read(clusters.backend_for(exam.project, down).lab.state_file)
+    assert recorded is not None
+    os.kill(int(recorded.details["pids"]["kube-apiserver"]), signal.SIGKILL)
+    graded = exam.grade(found, elsewhere=False)
+    for drawn in found.tasks:
+        if drawn.context == down:
+            assert graded[drawn.id].report is None and f"context {down} did not answer" in graded[drawn.id].problem
+        else:
+            assert graded[drawn.id].report is not None
+    seconds_left = found.seconds_left(attempts.dt.datetime.now(attempts.dt.timezone.utc))
+    assert cli.main(["exam", "resume"]) == 0
+    said = capsys.readouterr().out
+    assert f"seed {SEED}" in said and "left" in said
+    again = _attempt(exam)
+    assert again.deadline == found.deadline and 0 < seconds_left <= 120 * 60
+    assert clusters.backend_for(exam.project, down).status().healthy  # type: ignore[union-attr]
+
+
+#: A typical mistake per task (bash, rendered with the attempt's values) and the one check it loses.
+MISTAKES = {
+    "signer-approver": ("""
+kubectl apply -f - <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "{{role}}"}
+rules:
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests], verbs: [get, list, watch]}
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests/approval], verbs: [update]}
+- {apiGroups: [certificates.k8s.io], resources: [signers], resourceNames: ["ckslab.example/*"], verbs: [approve]}
+YAML
+kubectl create clusterrolebinding {{role}} --clusterrole {{role}} --user {{user}}
+""", "one-signer-only"),
+    "group-access": ("""
+kubectl create role {{role}} -n {{ns}} --verb get,list,watch,delete --resource pods
+kubectl create rolebinding {{role}} -n {{ns}} --role {{role}} --group {{group}}
+""", "nothing-else"),
+}
+
+
+def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> None:
+    import subprocess
+
+    found = _attempt(exam)
+    for task_id, (script, _) in MISTAKES.items():
+        drawn = found.task(task_id)
+        env = {**os.environ, "KUBECONFIG": str(clusters.admin_kubeconfig(exam.project, drawn.context)),
+               "PATH": f"{paths.kubernetes_bin_dir()}:{os.environ['PATH']}"}
+        done = subprocess.run(["bash", "-euc", bank.render(script, drawn.values)], env=env, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    graded = exam.grade(found, only=[found.task(t) for t in MISTAKES], elsewhere=False)
+    for task_id, (_, lost) in MISTAKES.items():
+        checks = debrief.task_json(found.task(task_id), graded[task_id])["checks"]
+        assert [c["name"] for c in checks if not c["passed"]] == [lost], checks
+
+
+def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["exam", "solve", "--yes"]) == 0
+    practice = _attempt(exam)  # in practice mode, `check` grades one task before submit
+    practice.practice = True
+    exam.save(practice)
+    capsys.readouterr()
+    assert cli.main(["exam", "check", "cut-access"]) == 0
+    said = capsys.readouterr().out
+    assert "5/5 (context" in said and "leaked-denied" in said and "fail" not in said
+    out = tmp_path / "debrief.json"
+    html = tmp_path / "debrief.html"
+    code = cli.main(["exam", "submit", "--json", str(out), "--html", str(html)])
+    said = capsys.readouterr().out
+    import json
+
+    result = json.loads(out.read_text())
+    failing = [(t["id"], c["name"], c["observed"]) for t in result["tasks"] for c in t["checks"] if not c["passed"]]
+    assert not failing
+    assert code == 0 and result["percent"] == 100.0 and result["passed"]
+    assert all(t["note"] == "" for t in result["tasks"])  # nothing found in the wrong context any more
+    assert "Score:" in said and "100.0 %" in said
+    assert "<html" in html.read_text()
+    assert cli.main(["exam", "submit"]) == 1
+    assert "already graded" in capsys.readouterr().err
+
+
+def test_a_setup_that_fails_says_why_in_one_line(exam: Session, tmp_path: Path) -> None:
+    drawn = _attempt(exam).task("csr-record")
+    broken = attempts.TaskAttempt(drawn.id, drawn.context, {**drawn.values, "signer": "Not A Signer!"}, drawn.weight)
+    ok, why = exam._run(broken, "setup.sh", tmp_path, clusters.admin_kubeconfig(exam.project, drawn.context))
+    assert not ok and "signerName" in why and "\n" not in why

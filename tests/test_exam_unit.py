@@ -1,0 +1,314 @@
+"""The mock exam without a cluster: the bank, drawing, rendering, the attempt file, the debrief, the CLI's refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import stat
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from ckslab import cli
+from cluster.errors import CkslabError, UsageError
+from exam import attempt as attempts
+from exam import bank, debrief
+from exam.session import Session
+from graders.scoring import CheckResult, score
+
+NOW = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)
+SEEDS = (1, 2, 3)
+
+
+def test_every_task_of_the_bank_is_complete() -> None:
+    tasks = bank.all_tasks()
+    assert len(tasks) >= 7
+    for task in tasks:
+        assert task.max_score == task.weight, task.id
+        assert (task.folder / "setup.sh").is_file() and (task.folder / "solution.sh").is_file(), task.id
+        graders = Path(bank.__file__).parent.parent / "graders" / "exam" / task.id.replace("-", "_")
+        marked = set(re.findall(r'@pytest\.mark\.step\("([^"]+)"\)',
+                                "".join(p.read_text() for p in graders.glob("test_*.py"))))
+        assert marked == {c.name for c in task.checks}, f"{task.id}: graders mark {marked}"
+        assert task.docs.startswith("https://kubernetes.io/docs/")
+        assert (Path(bank.__file__).parent.parent / "labs" / task.lab / "lab.yaml").is_file(), task.lab
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_text_renders_with_the_drawn_values(seed: int) -> None:
+    drawn = attempts.draw(seed, None, NOW, 120, False)
+    for t in drawn.tasks:
+        task = bank.load(t.id)
+        shown = task.rendered(t.values)
+        texts = [shown.title, shown.statement, shown.explanation, *(c.title for c in shown.checks),
+                 task.script("setup.sh", t.values), task.script("solution.sh", t.values)]
+        assert not any("{{" in text for text in texts), t.id
+        assert f"use-context {t.context}" in shown.statement
+        assert f"use-context {t.context}" in task.script("solution.sh", t.values)
+
+
+def test_the_same_seed_draws_the_same_exam_and_another_seed_another() -> None:
+    first, again = attempts.draw(7, None, NOW, 120, False), attempts.draw(7, None, NOW, 120, False)
+    assert [(t.id, t.context, t.values) for t in first.tasks] == [(t.id, t.context, t.values) for t in again.tasks]
+    other = attempts.draw(8, None, NOW, 120, False)
+    assert [(t.id, t.values) for t in first.tasks] != [(t.id, t.values) for t in other.tasks]
+    assert {t.context for s in SEEDS for t in attempts.draw(s, None, NOW, 120, False).tasks} == set(attempts.CONTEXTS)
+
+
+def test_names_are_not_shared_between_tasks_of_one_attempt() -> None:
+    for seed in range(20):
+        drawn = attempts.draw(seed, None, NOW, 120, False)
+        names = [t.values[name] for t in drawn.tasks for name, spec in bank.load(t.id).values if "name" in spec]
+        assert len(names) == len(set(names)), seed
+
+
+def test_the_csr_review_statement_does_not_say_which_request_is_the_decoy() -> None:
+    task = bank.load("csr-review")
+    for seed in range(10):
+        drawn = attempts.draw(seed, None, NOW, 120, False).task("csr-review")
+        names = [drawn.values[k] for k in ("good1", "good2", "decoy")]
+        assert f"the CSRs {', '.join(sorted(names))}." in task.rendered(drawn.values).statement
+        assert drawn.values["decoy_kind"] not in task.rendered(drawn.values).statement
+
+
+def test_render_refuses_an_unknown_value() -> None:
+    assert bank.render("CN={{ user }}", {"user": "kim"}) == "CN=kim"
+    with pytest.raises(bank.TemplateError, match="not among the drawn values"):
+        bank.render("{{who}}", {"user": "kim"})
+
+
+def test_unknown_task_and_bad_seed_and_count_are_one_line_usage_errors() -> None:
+    with pytest.raises(UsageError, match="unknown exam task 'nope'"):
+        bank.load("nope")
+    with pytest.raises(UsageError, match="not a whole number"):
+        attempts.parse_seed("banana")
+    with pytest.raises(UsageError, match="not a whole number"):
+        attempts.parse_seed("-3")
+    assert attempts.parse_seed("42") == 42
+    with pytest.raises(UsageError, match="the bank has"):
+        attempts.draw(1, 99, NOW, 120, False)
+    with pytest.raises(UsageError, match="no task 'zz'"):
+        attempts.draw(1, 2, NOW, 120, False).task("zz")
+
+
+def test_the_attempt_file_is_private_and_survives_a_round_trip(tmp_path: Path) -> None:
+    drawn = attempts.draw(5, 3, NOW, 30, False)
+    drawn.tasks[0].flagged = True
+    path = tmp_path / "attempt.json"
+    attempts.save(drawn, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert attempts.load(path) == drawn
+    assert drawn.task("1") is drawn.tasks[0]
+    assert drawn.seconds_left(NOW + dt.timedelta(minutes=10)) == 20 * 60
+    assert not drawn.overdue(NOW + dt.timedelta(minutes=29)) and drawn.overdue(NOW + dt.timedelta(minutes=30))
+    assert not attempts.draw(5, 3, NOW, 30, True).overdue(NOW + dt.timedelta(days=3))  # practice: no clock
+    path.write_text("{not json")
+    with pytest.raises(CkslabError, match="cannot be read"):
+        attempts.load(path)
+
+
+def _report(task: bank.Task, passing: set[str]) -> dict[str, object]:
+    results = [CheckResult(c.name, c.name in passing, "" if c.name in passing else f"{c.name} not done",
+                           expected=f"want {c.name}", observed="got it" if c.name in passing else "nothing")
+               for c in task.checks]
+    return dict(score(task.as_lab(), results).to_json())
+
+
+def test_the_debrief_counts_points_pass_line_setup_failures_and_other_contexts() -> None:
+    drawn = attempts.draw(11, 4, NOW, 120, False)
+    a, b, c, d = drawn.tasks
+    c.setup_error = "kubectl: connection refused"
+    ta, tb = bank.load(a.id), bank.load(b.id)
+    graded = {a.id: debrief.Graded(_report(ta, {x.name for x in ta.checks})),
+              b.id: debrief.Graded(_report(tb, set()), found_in="cks-z", found_score=tb.max_score),
+              d.id: debrief.Graded(None, "the cluster of context cks-b did not answer at grading time: 0.")}
+    result = debrief.build(drawn, graded, "2026-12-05T21:00:00+00:00")
+    assert set(result) >= {"seed", "score", "max_score", "percent", "passed", "tasks"}
+    tasks = {t["id"]: t for t in result["tasks"]}
+    assert set(tasks[a.id]) >= {"id", "weight", "context", "score", "max_score", "checks", "explanation"}
+    assert set(tasks[a.id]["checks"][0]) >= {"name", "passed", "points", "expected", "observed"}
+    assert tasks[a.id]["score"] == ta.max_score and tasks[a.id]["checks"][0]["observed"] == "got it"
+    assert tasks[b.id]["score"] == 0 and "found in context cks-z" in tasks[b.id]["note"]
+    assert tasks[b.id]["checks"][0]["observed"] == "nothing"
+    assert tasks[c.id]["status"] == debrief.SETUP_FAILED and "connection refused" in tasks[c.id]["note"]
+    assert tasks[d.id]["status"] == debrief.CLUSTER_DOWN and "did not answer" in tasks[d.id]["note"]
+    max_score = ta.max_score + tb.max_score + bank.load(d.id).max_score  # c is out of the maximum
+    assert (result["score"], result["max_score"]) == (ta.max_score, max_score)
+    assert result["percent"] == round(100 * ta.max_score / max_score, 1)
+    assert result["passed"] is (result["percent"] >= 67)
+    assert a.values["context"] in tasks[a.id]["solution"]  # rendered with the attempt's values
+    xml = ET.fromstring(debrief.junit(result))
+    assert len(xml.findall("testsuite")) == 4 and xml.find(".//failure") is not None
+    page = debrief.html_page(result)
+    assert "<script" not in page and "http" not in page.split("<body>")[0]
+    assert f"{result['score']}/{result['max_score']}" in page
+    view = debrief.View(result)
+    assert "<h1>" in view._repr_html_() and "<body" not in view._repr_html_()
+    assert repr(view).startswith(f"exam seed {drawn.seed}: {result['score']}/{result['max_score']}")
+
+
+def test_the_pass_line_is_67_percent() -> None:
+    drawn = attempts.draw(3, 1, NOW, 120, False)
+    task = bank.load(drawn.tasks[0].id)
+    full = debrief.build(drawn, {task.id: debrief.Graded(_report(task, {c.name for c in task.checks}))}, "")
+    none = debrief.build(drawn, {task.id: debrief.Graded(_report(task, set()))}, "")
+    assert full["passed"] and full["percent"] == 100.0
+    assert not none["passed"] and none["percent"] == 0.0
+
+
+def test_a_labs_report_keeps_its_shape() -> None:
+    from labs import catalog
+
+    lab = catalog.load("certificates-api")
+    report = score(lab, [CheckResult(s.id, True) for s in lab.steps]).to_json()
+    assert set(report["steps"][0]) == {"id", "title", "passed", "points", "max_points", "message", "hint"}
+
+
+@pytest.fixture
+def project(lab_root: Path) -> Session:
+    return Session()
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = cli.main(["exam", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_commands_without_an_exam_say_how_to_start_one(project: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    code, said = _run(capsys, "status")
+    assert code == 1 and "no exam has been started" in said and "ckslab exam start" in said
+    assert "Traceback" not in said
+    code, said = _run(capsys, "start", "--seed", "x")
+    assert code == 2 and "not a whole number" in said
+
+
+def test_start_while_one_runs_is_refused_in_one_line(project: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    running = attempts.draw(9, 2, dt.datetime.now(dt.timezone.utc), 120, False)
+    project.save(running)
+    code, said = _run(capsys, "start")
+    assert code == 1 and "already running" in said and "resume" in said and "abandon" in said
+    assert len(said.strip().splitlines()) <= 2  # one message (rich may wrap it once)
+    code, said = _run(capsys, "check", "1")
+    assert code == 2 and "no checks before submit" in said
+    code, said = _run(capsys, "solve")
+    assert code == 2 and "--yes" in said
+    code, said = _run(capsys, "flag", "1")
+    assert code == 0 and attempts.load(project.file).tasks[0].flagged  # type: ignore[union-attr]
+    code, said = _run(capsys, "flag", "no-such-task")
+    assert code == 2 and "no task 'no-such-task'" in said
+    code, said = _run(capsys, "abandon")
+    assert code == 0 and "abandoned" in said
+    code, said = _run(capsys, "report")
+    assert code == 1 and "abandoned" in said and "no debrief" in said
+
+
+def test_the_deadline_passing_grades_the_exam_as_it_stands(project: Session,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """No cluster here: the debrief says so per task, and the attempt is graded once, never lost."""
+    late = attempts.draw(4, 2, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=121), 120, False)
+    project.save(late)
+    code, said = _run(capsys, "status")
+    assert "Time is up" in said and "did not answer at grading time" in said
+    kept = attempts.load(project.file)
+    assert kept is not None and kept.submitted and kept.debrief["score"] == 0
+    code, said = _run(capsys, "submit")
+    assert code == 1 and "already graded" in said
+    out = project.project.root / "debrief.json"
+    code, said = _run(capsys, "report", "--json", str(out))
+    assert code == 0 and json.loads(out.read_text())["seed"] == 4
+
+
+def test_the_score_plugin_grades_an_exam_task_with_expected_and_observed(pytester: pytest.Pytester) -> None:
+    """The exam's graders run under the labs' score plugin: checks are steps, and each says what it found."""
+    from graders.exam import inputs
+
+    task = bank.load("cut-access")
+    given = pytester.path / "task.json"
+    values = attempts.draw(1, None, NOW, 120, False).task("cut-access").values
+    inputs.write(given, inputs.TaskInput(task.id, values, pytester.path))
+    pytester.makepyfile(test_checks="""
+import pytest
+from graders.expect import expect
+
+@pytest.mark.step("leaked-denied")
+def test_denied(observe):
+    observe("get secrets: no", "get secrets: yes")
+    expect(False, "still reads secrets")
+
+@pytest.mark.step("others-kept")
+def test_kept(observe):
+    observe("keep: yes", "keep: yes")
+""")
+    report_file = pytester.path / "report.json"
+    result = pytester.runpytest("-p", "graders.plugin", "-p", "no:cacheprovider", "--strict-markers",
+                                "--ckslab-exam-task", str(given), "--ckslab-json", str(report_file))
+    assert result.ret == 1
+    report = json.loads(report_file.read_text())
+    steps = {s["id"]: s for s in report["steps"]}
+    assert (report["lab"], report["score"], report["max_score"]) == ("cut-access", 2, 5)
+    assert steps["leaked-denied"]["expected"] == "get secrets: no"
+    assert steps["leaked-denied"]["observed"] == "get secrets: yes"
+    assert steps["leaked-denied"]["message"] == "still reads secrets"
+    assert steps["others-kept"]["passed"] and steps["others-kept"]["observed"] == "keep: yes"
+
+
+def test_the_exam_kubeconfig_gets_its_contexts_back_and_keeps_the_learners_own(lab_root: Path) -> None:
+    import yaml
+
+    from cluster.paths import LabPaths
+    from exam import clusters
+
+    project = LabPaths(lab_root)
+    for port, context in ((6443, "cks-a"), (7443, "cks-b")):
+        admin = clusters.admin_kubeconfig(project, context)
+        admin.parent.mkdir(parents=True)
+        admin.write_text(yaml.safe_dump({
+            "clusters": [{"name": "kubernetes", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+            "users": [{"name": "kubernetes-admin", "user": {"client-key-data": context}}],
+            "contexts": [{"name": "kubernetes-admin@kubernetes", "context": {}}]}))
+    path = clusters.write_kubeconfig(project, attempts.CONTEXTS)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = yaml.safe_load(path.read_text())
+    assert [c["name"] for c in doc["contexts"]] == ["cks-a", "cks-b"] and doc["current-context"] == "cks-a"
+    assert doc["clusters"][1]["cluster"]["server"] == "https://127.0.0.1:7443"
+    # The learner adds a context, switches to cks-b and deletes cks-a: resume puts cks-a back, keeps the rest.
+    doc["contexts"] = [c for c in doc["contexts"] if c["name"] != "cks-a"] + [{"name": "kim", "context": {}}]
+    doc["current-context"] = "cks-b"
+    path.write_text(yaml.safe_dump(doc))
+    again = yaml.safe_load(clusters.write_kubeconfig(project, attempts.CONTEXTS).read_text())
+    assert sorted(c["name"] for c in again["contexts"]) == ["cks-a", "cks-b", "kim"]
+    assert again["current-context"] == "cks-b"
+
+
+def test_practice_mode_checks_one_task_and_says_when_its_cluster_is_down(
+        project: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    practice = attempts.draw(6, 2, dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1), 120, True)
+    project.save(practice)
+    code, said = _run(capsys, "check", "2")
+    assert code == 0 and "did not answer at grading time" in said and "Time is up" not in said
+    assert not attempts.load(project.file).submitted  # type: ignore[union-attr]
+
+
+def test_a_csr_the_garbage_collector_removed_still_counts_through_the_audit_trail(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cluster import pki
+    from graders import audit, kube
+    from graders.exam import look
+
+    ca = pki.CertificateAuthority.create()
+    cert = ca.issue(pki.LeafRequest(common_name="kim", organizations=("web",)))
+    t0 = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)
+    trail = audit.Trail("audit.log", (
+        audit.CsrEvent(t0, "kubernetes-admin", audit.CREATED, "kim", 201),
+        audit.CsrEvent(t0, "kubernetes-admin", audit.APPROVED, "kim", 200),
+        audit.CsrEvent(t0, "system:kcm", audit.ISSUED, "kim", 200, certificate=pki.cert_pem(cert)),
+        audit.CsrEvent(t0, "system:kcm", audit.DELETED, "kim", 200)), t0)
+    monkeypatch.setattr(kube, "read_csr", lambda api, name: None)  # the cluster no longer has it
+    seen = look.csr(None, trail, "kim")  # type: ignore[arg-type]
+    assert seen.exists and seen.approved and not seen.denied and seen.certificate == pki.cert_pem(cert)
+    assert seen.subject == "CN=kim, O=web" and "audit log (audit.log)" in seen.source
+    assert not look.csr(None, trail, "other").exists  # type: ignore[arg-type]
+    assert not look.csr(None, audit.Unavailable("no log"), "kim").exists  # type: ignore[arg-type]
