@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ckslab import jupyter as jupyter_cli
+from ckslab.classhost import cli as class_cli
 from cluster import backends, binaries, controlplane, paths
 from cluster.backends.base import Backend
 from cluster.backends.kind import KindBackend
@@ -265,6 +266,7 @@ def parser() -> argparse.ArgumentParser:
     grade_cli.add_parser(sub)
     labs_cli.add_parser(sub)
     jupyter_cli.add_parser(sub)
+    class_cli.add_parser(sub)
     return p
 
 
