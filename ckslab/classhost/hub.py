@@ -55,6 +55,19 @@ def answers(where: ClassPaths) -> bool:
     return True
 
 
+def routed(where: ClassPaths) -> bool:
+    """True once the proxy routes the hub (its API may answer a moment before)."""
+    settings = read_settings(where)
+    request = urllib.request.Request(f"http://127.0.0.1:{settings['proxy_api_port']}/api/routes",
+                                     headers={"Authorization": f"token {settings['proxy_token']}"})
+    try:
+        with urllib.request.urlopen(request, timeout=2.0) as response:  # noqa: S310  (our own proxy)
+            routes = json.loads(response.read())
+    except (OSError, ValueError):
+        return False
+    return "/" in routes
+
+
 def is_running(pid: int) -> bool:
     return process.is_running(pid, str(CONFIG))
 
@@ -71,7 +84,7 @@ def start(where: ClassPaths, env: dict[str, str]) -> int:
         if hub.poll() is not None:
             raise CkslabError(f"JupyterHub exited (code {hub.returncode}): {_last_error(where.hub_log)}",
                               f"Its log: {where.hub_log}.")
-        if answers(where):
+        if answers(where) and routed(where):
             return hub.pid
         time.sleep(0.3)
     stop(hub.pid)

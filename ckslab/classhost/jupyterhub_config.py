@@ -36,7 +36,7 @@ c.Authenticator.allowed_users = set(s["learners"])
 c.Authenticator.admin_users = {layout.INSTRUCTOR}
 
 c.JupyterHub.spawner_class = "ckslab.classhost.spawner.ClassSpawner"
-c.Spawner.cmd = [s["singleuser"]]
+c.Spawner.cmd = [s["python"], "-m", "jupyterhub.singleuser"]
 c.Spawner.start_timeout = 240
 c.Spawner.http_timeout = 120
 c.Spawner.default_url = "/lab"

@@ -97,6 +97,13 @@ async def every(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def orphaned() -> None:
+    """Exit when the hub that started us is gone (a crashed hub's next start runs a new scoreboard)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(2)
+
+
 async def main() -> None:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{layout.SCOREBOARD}/")
     app = web.Application([
@@ -110,7 +117,7 @@ async def main() -> None:
     app.listen(port, "127.0.0.1")
     task = asyncio.ensure_future(every(float(os.environ.get("CKSLAB_SCOREBOARD_INTERVAL", "60"))))
     try:
-        await asyncio.Event().wait()
+        await orphaned()
     finally:
         task.cancel()
 

@@ -55,11 +55,13 @@ def _share_binaries(where: ClassPaths) -> None:
 
 
 def _check_readable_by_all(path: Path) -> None:
-    """Learners run this ckslab: every folder above it must be open to them."""
-    for parent in [path, *path.parents]:
-        if parent.exists() and not parent.stat().st_mode & 0o001:
-            raise CkslabError(f"learners cannot reach {path}: {parent} is closed to other users.",
-                              "Install ckslab where every user can read it (e.g. /opt/ckslab), or chmod o+x that folder.")
+    """Learners run this ckslab and its Python: every folder above them (symbolic links followed) must be open."""
+    for target in dict.fromkeys([path, path.resolve()]):
+        for parent in [target, *target.parents]:
+            if parent.exists() and not parent.stat().st_mode & (0o001 if parent.is_dir() else 0o005):
+                raise CkslabError(f"learners cannot run {path}: {parent} is closed to other users.",
+                                  "Make ckslab's environment from a Python every user can run, in a folder they can "
+                                  "read (e.g. /opt/ckslab: make setup PYTHON=/usr/bin/python3).")
 
 
 def up(roster: Roster, ip: str, port: int, cert: tuple[Path, Path] | None, progress: Progress) -> ClassState:
@@ -80,6 +82,7 @@ def up(roster: Roster, ip: str, port: int, cert: tuple[Path, Path] | None, progr
         raise CkslabError(f"port {port} on {ip} is taken by another program.",
                           "Stop it, or give another port with --port N.")
     _check_readable_by_all(Path(sys.executable))
+    _check_readable_by_all(Path(__file__))
     _check_readable_by_all(where.base.parent)
     for folder, mode in ((where.base, 0o711), (where.hub, 0o700), (where.grades, 0o700)):
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,7 +149,6 @@ def _settings(where: ClassPaths, roster: Roster, ip: str, port: int, cert: tuple
         "hub_port": free("hub_port", 8081), "proxy_api_port": free("proxy_api_port", 8001),
         "scoreboard_port": free("scoreboard_port", 8090),
         "proxy": str(chp), "python": sys.executable,
-        "singleuser": str(learnerenv.VENV_BIN / "jupyterhub-singleuser"),
         "api_token": old.get("api_token") or secrets.token_hex(32),
         "proxy_token": old.get("proxy_token") or secrets.token_hex(32),
         "interval": GRADE_INTERVAL,
