@@ -25,7 +25,8 @@ def learner_python(base: Path) -> str:
 
     ckslab's own environment may hang off a Python under /root (pyenv), which no learner may enter.
     A venv of /usr/bin/python3 (the same minor version) with a .pth that adds this environment's
-    site-packages runs the same ckslab, JupyterHub and JupyterLab as any user. ``class up`` itself
+    site-packages, and its ``etc/`` and ``share/`` (JupyterLab's assets, the server extensions'
+    switches), runs the same ckslab, JupyterHub and JupyterLab as any user. ``class up`` itself
     refuses an environment learners cannot run, with one line (tested in test_classhost.py).
     """
     if open_to_all(Path(sys.executable)):
@@ -40,6 +41,10 @@ def learner_python(base: Path) -> str:
     purelib = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
     here = sysconfig.get_paths()["purelib"]
     (purelib / "ckslab-instructor.pth").write_text(f"import site; site.addsitedir({here!r})\n")
+    # JupyterLab's assets and the server extensions' switches live under the environment's prefix.
+    for data in ("etc", "share"):
+        if (Path(sys.prefix) / data).is_dir():
+            (venv / data).symlink_to(Path(sys.prefix) / data)
     script = venv / "bin" / "ckslab"
     script.write_text(f"#!{venv}/bin/python\nimport sys\nfrom ckslab.cli import main\nsys.exit(main())\n")
     script.chmod(0o755)

@@ -24,8 +24,8 @@ import pytest
 from ckslab.classhost import accounts, layout, proxy
 from cluster import binaries, ports, process, state
 from cluster.backends.local import LocalBackend
-from tests.class_host import Class, learner_python, processes_of
-from tests.conftest import cannot_run
+from class_host import Class, learner_python, processes_of
+from conftest import cannot_run
 
 pytestmark = pytest.mark.cluster
 LAB = "certificates-api"
@@ -75,8 +75,11 @@ def test_up_twice_changes_nothing_and_homes_are_private(klass: Class) -> None:
 
 def test_learners_log_in_and_their_server_starts_with_their_cluster(klass: Class) -> None:
     a, b, _ = klass.names
-    for name in (a, b):
-        klass.open_lab(klass.login(name), name)
+    sessions = {name: klass.login(name) for name in (a, b)}
+    for name, session in sessions.items():  # both servers start at once, as in a class
+        session.get(klass.url + "hub/spawn", timeout=60)
+    for name, session in sessions.items():
+        klass.open_lab(session, name)
         home = layout.learner_home(name)
         status = LocalBackend(home.lab).status()
         assert status is not None and status.healthy, f"{name}'s control plane is not healthy: {status}"

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError
 
 Progress = Callable[[str], None]
+#: Seconds a learner's server gets to stop (JupyterLab's shutdown, then their control plane's).
+STOP_TIMEOUT = 90.0
 #: Seconds between two gradings of the whole class on the scoreboard.
 GRADE_INTERVAL = 60
 
@@ -140,7 +143,8 @@ def _settings(where: ClassPaths, roster: Roster, ip: str, port: int, cert: tuple
 
     def free(key: str, preferred: int) -> int:
         value = old.get(key)
-        chosen = value if isinstance(value, int) and ports.is_free(value) else ports.pick(preferred, taken)
+        # A restarted hub must keep its port: the learners' running servers call its API there.
+        chosen = value if isinstance(value, int) and _bindable(value) else ports.pick(preferred, taken)
         taken.add(chosen)
         return chosen
 
@@ -161,6 +165,18 @@ def _settings(where: ClassPaths, roster: Roster, ip: str, port: int, cert: tuple
     return settings
 
 
+def _bindable(port: int) -> bool:
+    """True when a server could listen on ``port`` now (as the hub does, with SO_REUSEADDR: a crashed
+    hub's connections in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def down(progress: Progress) -> tuple[ClassState | None, list[str]]:
     """Stop the class: (the state it had, the learners whose server was running). Files are kept."""
     where = layout.class_paths()
@@ -170,17 +186,10 @@ def down(progress: Progress) -> tuple[ClassState | None, list[str]]:
     accounts.require_root()
     running: list[str] = []
     if hub.is_running(current.pid) and hub.answers(where):
-        for user in hub.api(where, "GET", "/users"):
-            if user["name"] in current.learners and (user.get("servers") or {}).get("", None) is not None:
-                running.append(user["name"])
-                progress(f"stopping {user['name']}'s server and control plane (their files are kept)")
-                hub.api(where, "DELETE", f"/users/{user['name']}/server")
-        deadline = time.monotonic() + 90
-        while running and time.monotonic() < deadline:
-            users = {u["name"]: u for u in hub.api(where, "GET", "/users")}
-            if not any((users.get(n, {}).get("servers") or {}).get("") for n in running):
-                break
-            time.sleep(0.5)
+        try:
+            running = _stop_servers(where, current, progress)
+        except hub.HubError as err:  # whatever the hub says, the sweep below stops what is left
+            progress(f"the hub did not stop every server ({err.message}): stopping what is left directly")
     progress("stopping JupyterHub, its proxy and the scoreboard")
     hub.stop(current.pid)
     _stop_leftover_proxy(where)
@@ -188,6 +197,24 @@ def down(progress: Progress) -> tuple[ClassState | None, list[str]]:
         _stop_learner(name, progress)
     where.state.unlink(missing_ok=True)
     return current, running
+
+
+def _stop_servers(where: ClassPaths, current: ClassState, progress: Progress) -> list[str]:
+    """Ask the hub to stop every learner's server (the spawner stops their control plane); who had one."""
+    running = []
+    for user in hub.api(where, "GET", "/users"):
+        if user["name"] in current.learners and (user.get("servers") or {}).get("", None) is not None:
+            running.append(user["name"])
+            progress(f"stopping {user['name']}'s server and control plane (their files are kept)")
+            # The hub answers 202 once a stop takes longer than its slow_stop_timeout (10 s).
+            hub.api(where, "DELETE", f"/users/{user['name']}/server", timeout=STOP_TIMEOUT)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while running and time.monotonic() < deadline:
+        users = {u["name"]: u for u in hub.api(where, "GET", "/users")}
+        if not any((users.get(n, {}).get("servers") or {}).get("") for n in running):
+            break
+        time.sleep(0.5)
+    return running
 
 
 def _stop_leftover_proxy(where: ClassPaths) -> None:
