@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -21,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from ckslab.classhost import accounts, layout, proxy
+from ckslab.classhost import accounts, layout, proxy, service
 from cluster import binaries, ports, process, state
 from cluster.backends.local import LocalBackend
 from class_host import Class, learner_python, processes_of
@@ -57,8 +58,17 @@ def klass() -> Iterator[Class]:
         c.read_passwords()
         yield c
     finally:
+        state_before = layout.read_state(c.where) if c.where.state.exists() else None
         c.ckslab("class", "down")
+        if state_before is not None and process.is_running(state_before.pid):  # a down that failed
+            os.kill(state_before.pid, signal.SIGKILL)
         for name in names:
+            try:
+                uid = pwd.getpwnam(name).pw_uid
+            except KeyError:
+                continue
+            for pid in service.learner_processes(uid):  # only what this class started runs as them
+                os.kill(pid, signal.SIGKILL)
             accounts.remove_user(name)
         shutil.rmtree(base, ignore_errors=True)
 

@@ -119,3 +119,28 @@ def test_down_without_a_class_says_so(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0 and "No class is up" in said
     code, said = run_cli(capsys, "class", "status", "--json")
     assert code == 3 and '"up": false' in said
+
+
+def test_scoreboard_says_a_dead_control_plane_restarts_at_next_login() -> None:
+    from ckslab.classhost import scoreboard
+
+    row = {"name": "bob", "lab": "certificates-api", "score": 40, "max_score": 100, "passed": False,
+           "steps": {"key": True, "csr": False}, "control_plane": "down", "error": "", "seconds": 1.0}
+    page = scoreboard.page({"graded_at": "now", "seconds": 1.0, "learners": [row]}, "", "/services/scoreboard/")
+    assert "control plane down: it restarts at their next login" in page and "40/100" in page
+    assert "grades.csv" in page and "grades.json" in page
+
+
+def test_beyond_loopback_the_hub_serves_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ckslab.classhost import service
+
+    monkeypatch.setenv("CKSLAB_CLASS_DIR", str(tmp_path / "class"))
+    where = layout.class_paths()
+    where.hub.mkdir(parents=True)
+    names = roster.Roster(("ann",), tmp_path / "roster.csv")
+    loopback = service._settings(where, names, "127.0.0.1", 8000, None, Path("chp"), None)
+    assert "ssl_cert" not in loopback
+    wide = service._settings(where, names, "0.0.0.0", 8000, None, Path("chp"), None)
+    assert Path(str(wide["ssl_cert"])).parent == where.tls and (where.tls / "ca.crt").exists()
+    given = service._settings(where, names, "0.0.0.0", 8000, (Path("/x.crt"), Path("/x.key")), Path("chp"), None)
+    assert given["ssl_cert"] == "/x.crt" and given["ssl_key"] == "/x.key"

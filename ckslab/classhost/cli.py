@@ -69,10 +69,10 @@ def cmd_up(args: argparse.Namespace) -> int:
               f"scoreboard at {state.url}services/{layout.SCOREBOARD}/ (log in as {layout.INSTRUCTOR}).",
               soft_wrap=True)
     if state.tls:
-        ca = where.tls / "ca.crt"
-        how = f"a certificate from the class's own CA: learners' browsers must trust {ca}" if ca.exists() and \
-            str(where.tls) in json.loads(where.settings.read_text()).get("ssl_cert", "") else "your certificate"
-        out.print(f"Listening on {state.ip} over TLS, with {how}.", soft_wrap=True)
+        made_here = str(layout.read_settings(where).get("ssl_cert", "")).startswith(str(where.tls))
+        how = (f"a certificate from the class's own CA: learners' browsers must trust {where.tls / 'ca.crt'}"
+               if made_here else "your certificate")
+        out.print(f"Listening on {state.ip}, so over TLS only, with {how}.", soft_wrap=True)
     out.print(f"Logins and passwords, for you only: {where.credentials} (0600).", soft_wrap=True)
     return 0
 
