@@ -61,11 +61,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     state = service.up(roster.read(Path(args.roster)), ip, args.port, cert, _say)
     where = layout.class_paths()
     if state.details.get("already_up"):
-        out.print(f"The class is already up at {state.url} ({len(state.learners)} learners); nothing changed. "
+        out.print(f"The class is already up at {state.url} ({_learners(len(state.learners))}); nothing changed. "
                   "`ckslab class down` stops it.", soft_wrap=True)
         return 0
     verb = "started again" if state.details.get("restarted") else "is up"
-    out.print(f"The class {verb} at {state.url} in {time.monotonic() - started:.1f}s: {len(state.learners)} learners, "
+    out.print(f"The class {verb} at {state.url} in {time.monotonic() - started:.1f}s: {_learners(len(state.learners))}, "
               f"scoreboard at {state.url}services/{layout.SCOREBOARD}/ (log in as {layout.INSTRUCTOR}).",
               soft_wrap=True)
     if state.tls:
@@ -75,6 +75,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         out.print(f"Listening on {state.ip}, so over TLS only, with {how}.", soft_wrap=True)
     out.print(f"Logins and passwords, for you only: {where.credentials} (0600).", soft_wrap=True)
     return 0
+
+
+def _learners(count: int) -> str:
+    return f"{count} learner" + ("" if count == 1 else "s")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
