@@ -23,10 +23,22 @@ from ckslab.classhost import accounts, layout, learnerenv
 
 #: Seconds a learner's control plane gets to come up (about 4 s, up to a minute on a busy 2-core server).
 CONTROL_PLANE_TIMEOUT = 150.0
+#: Control planes start one at a time (about 4 s each). A class logs in together: three planes
+#: starting at once on 2 cores missed the preflight's 30 s, and two starting in the same instant can
+#: pick the same preferred port, where the controller manager's health probe (a self-signed
+#: certificate, no CA to check) may be answered by the other learner's.
+STARTS = asyncio.Semaphore(1)
 
 
 async def control_plane(name: str, action: str, log: Any) -> tuple[int, str]:
     """Run ``python -m ckslab.classhost.learner ACTION`` as learner ``name``; (exit code, its line)."""
+    if action == "stop":
+        return await _run_as(name, action, log)
+    async with STARTS:
+        return await _run_as(name, action, log)
+
+
+async def _run_as(name: str, action: str, log: Any) -> tuple[int, str]:
     where = layout.class_paths()
     home = layout.learner_home(name)
     proc = await asyncio.create_subprocess_exec(
