@@ -11,7 +11,7 @@ CHROMIUM ?= /usr/bin/chromium
 export CKSLAB_CHROMIUM := $(CHROMIUM)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup binaries node-image kind-ready browser up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
+.PHONY: help setup class-proxy binaries node-image kind-ready browser up down status env doctor list lab grade hint reset jupyter test test-unit lint bench clean
 
 help: ## Show this help
 	@echo "ckslab: hands-on Kubernetes Certificates API labs"
@@ -87,11 +87,14 @@ browser: ## Chromium for the browser test: installed with apt-get as root on Deb
 	  exit 1; \
 	fi
 
-test: setup binaries browser ## Run every test: unit tests and tests on a real local control plane
+test: setup binaries browser class-proxy ## Run every test: unit tests and tests on a real local control plane
 	$(PYTEST)
 
 test-unit: setup ## Run the fast tests that need no cluster
 	$(PYTEST) -m "not cluster"
+
+class-proxy: setup ## Install JupyterHub's proxy (npm's configurable-http-proxy, pinned) into the cache, for ckslab class
+	@$(CKSLAB) class proxy
 
 lint: setup ## Type-check the library code (mypy --strict)
 	$(VENV)/bin/mypy

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ckslab import jupyter as jupyter_cli
+from ckslab.classhost import cli as class_cli
 from cluster import backends, binaries, controlplane, paths
 from cluster.backends.base import Backend
 from cluster.backends.kind import KindBackend
@@ -299,6 +300,7 @@ def parser() -> argparse.ArgumentParser:
     labs_cli.add_parser(sub)
     jupyter_cli.add_parser(sub)
     exam_cli.add_parser(sub)
+    class_cli.add_parser(sub)
     return p
 
 

@@ -3,7 +3,7 @@
 The roster has a header and one row per learner: ``name`` (their lab user), and ``kubeconfig``
 (the admin kubeconfig of the cluster they worked on; default: this machine's lab cluster) and/or
 ``workspace`` (their lab folder; default: their workspace here). Relative paths are relative to
-the roster. Each learner is graded in a process of their own, forked from this one once the
+the roster. ``--class hub`` reads the class hosted here (``ckslab class up``) from its JupyterHub. Each learner is graded in a process of their own, forked from this one once the
 graders' libraries are imported (so 30 learners do not pay 30 Python start-ups); one
 unreachable cluster is reported in its row and does not stop the others. Writes ``class.csv``, a self-contained
 ``scoreboard.html``, and each learner's JSON and JUnit report under ``--out``.
@@ -52,7 +52,14 @@ class Row:
 
 
 def read_roster(path: Path, lab: catalog.Lab) -> list[Learner]:
-    """The learners of ``path``; UsageError naming the line of a bad row."""
+    """The learners of ``path``; UsageError naming the line of a bad row.
+
+    ``hub`` instead of a file: the class ``ckslab class up`` hosts here, read from its JupyterHub.
+    """
+    if str(path) == "hub":
+        from ckslab.classhost import grading  # the class is a layer above the graders: imported on demand
+
+        return grading.roster_from_hub(lab)
     try:
         text = path.read_text()
     except OSError as err:

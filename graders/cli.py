@@ -49,8 +49,8 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     s.add_argument("--step", metavar="ID", help="grade only the step ID")
     s.add_argument("--user", metavar="NAME", help="the learner's user (default: the lab's, e.g. jane)")
-    s.add_argument("--class", dest="class_roster", metavar="ROSTER.csv",
-                   help="grade every learner of a roster (name,kubeconfig,workspace) in parallel")
+    s.add_argument("--class", dest="class_roster", metavar="ROSTER.csv|hub",
+                   help="grade every learner of a roster (name,kubeconfig,workspace) in parallel; `hub`: the class `ckslab class up` hosts here")
     s.add_argument("--out", metavar="DIR", default="class-report",
                    help="with --class: where the CSV, the HTML scoreboard and each learner's reports go")
     s.set_defaults(func=run)

@@ -211,6 +211,14 @@ class LocalBackend(Backend):
             process.stop_pid(pid, component, self.marker)
         return bool(pids)
 
+    def stop(self, progress: Progress) -> bool:
+        """Stop the components and keep the cluster (data, PKI, manifests); ``up`` starts it again.
+
+        False when nothing was running. A hosted class stops a learner's plane this way, so their
+        next login brings back the same cluster with their CSRs and bindings.
+        """
+        return self._stop_all(progress)
+
     def down(self, progress: Progress) -> bool:
         stopped = self._stop_all(progress)
         existed = stopped or self.lab.state_file.exists() or self.layout.base.exists()

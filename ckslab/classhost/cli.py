@@ -1,0 +1,159 @@
+"""``ckslab class up|down|status|grade``: a class hosted on this server (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ckslab.classhost import grading, hub, layout, proxy, roster, service, tls
+from cluster.errors import UsageError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _say(message: str) -> None:
+    err.print(message, soft_wrap=True)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``class`` on the ``ckslab`` command line."""
+    s = subparsers.add_parser("class", help="host a class on this server: JupyterHub, a control plane per learner")
+    sub = s.add_subparsers(dest="class_command", metavar="ACTION", required=True)
+    u = sub.add_parser("up", help="start JupyterHub with a login, a Unix user and a control plane per learner")
+    u.add_argument("roster", metavar="ROSTER.csv", help="a CSV with a `name` column: one learner a line")
+    u.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need TLS)")
+    u.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    u.add_argument("--ssl-cert", help="your TLS certificate (PEM) for --ip; default: one from the class's own CA")
+    u.add_argument("--ssl-key", help="its private key (PEM)")
+    u.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop every server, control plane and the hub (learners' files are kept)"
+                   ).set_defaults(func=cmd_down)
+    st = sub.add_parser("status", help="each learner: logged in, cluster up, current lab, score")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    st.set_defaults(func=cmd_status)
+    g = sub.add_parser("grade", help="grade every learner's current lab now (what the scoreboard does each minute)")
+    g.add_argument("--json", action="store_true", help="print the grades as JSON")
+    g.set_defaults(func=cmd_grade)
+    sub.add_parser("proxy", help="install JupyterHub's proxy (npm's configurable-http-proxy) into the cache"
+                   ).set_defaults(func=cmd_proxy)
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    out.print(f"configurable-http-proxy {proxy.VERSION}: {proxy.ensure(_say)}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    ip = tls.check_ip(args.ip)
+    if bool(args.ssl_cert) != bool(args.ssl_key):
+        raise UsageError("--ssl-cert and --ssl-key go together.", "Give both, or neither for the class's own CA.")
+    cert = tls.given_certificate(Path(args.ssl_cert), Path(args.ssl_key)) if args.ssl_cert else None
+    if cert is not None and ip == "127.0.0.1":
+        _say("note: TLS on 127.0.0.1 as asked")
+    started = time.monotonic()
+    state = service.up(roster.read(Path(args.roster)), ip, args.port, cert, _say)
+    where = layout.class_paths()
+    if state.details.get("already_up"):
+        out.print(f"The class is already up at {state.url} ({_learners(len(state.learners))}); nothing changed. "
+                  "`ckslab class down` stops it.", soft_wrap=True)
+        return 0
+    verb = "started again" if state.details.get("restarted") else "is up"
+    out.print(f"The class {verb} at {state.url} in {time.monotonic() - started:.1f}s: {_learners(len(state.learners))}, "
+              f"scoreboard at {state.url}services/{layout.SCOREBOARD}/ (log in as {layout.INSTRUCTOR}).",
+              soft_wrap=True)
+    if state.tls:
+        made_here = str(layout.read_settings(where).get("ssl_cert", "")).startswith(str(where.tls))
+        how = (f"a certificate from the class's own CA: learners' browsers must trust {where.tls / 'ca.crt'}"
+               if made_here else "your certificate")
+        out.print(f"Listening on {state.ip}, so over TLS only, with {how}.", soft_wrap=True)
+    out.print(f"Logins and passwords, for you only: {where.credentials} (0600).", soft_wrap=True)
+    return 0
+
+
+def _learners(count: int) -> str:
+    return f"{count} learner" + ("" if count == 1 else "s")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state, running = service.down(_say)
+    if state is None:
+        out.print("No class is up; nothing to do.")
+        return 0
+    kept = f"; {', '.join(running)} had a server running: their files are kept" if running else ""
+    out.print(f"The class is down: no server, control plane or hub of it is left running{kept}. "
+              "Each learner's files stay in their home (~/ckslab).", soft_wrap=True)
+    return 0
+
+
+def rows() -> tuple[layout.ClassState | None, list[dict[str, Any]]]:
+    """The class and one dict a learner: name, logged_in, cluster, lab, score, max_score, graded_at."""
+    where = layout.class_paths()
+    state = layout.read_state(where)
+    if state is None:
+        return None, []
+    servers: dict[str, bool] = {}
+    hub_up = hub.is_running(state.pid) and hub.answers(where)
+    if hub_up:
+        for user in hub.api(where, "GET", "/users"):
+            server = (user.get("servers") or {}).get("")
+            servers[user["name"]] = bool(server and server.get("ready"))
+    last = grading.last(where)
+    grades = {g["name"]: g for g in last["learners"]}
+    found = []
+    for name in state.learners:
+        try:
+            home = layout.learner_home(name)
+        except KeyError:
+            found.append({"name": name, "logged_in": False, "cluster": "no Unix user", "lab": None,
+                          "score": None, "max_score": None, "graded_at": None})
+            continue
+        g = grades.get(name, {})
+        found.append({"name": name, "logged_in": servers.get(name, False) if hub_up else None,
+                      "cluster": grading.control_plane(home), "lab": grading.current_lab(home),
+                      "score": g.get("score"), "max_score": g.get("max_score"), "graded_at": last["graded_at"]})
+    state.details["hub_up"] = hub_up
+    return state, found
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state, learners = rows()
+    if state is None:
+        if args.json:
+            print(json.dumps({"up": False, "learners": []}))
+        else:
+            out.print("No class is up. Run `ckslab class up ROSTER.csv`.")
+        return 3
+    if args.json:
+        print(json.dumps({"up": True, "url": state.url, "hub": state.details["hub_up"], "learners": learners}, indent=2))
+        return 0
+    table = Table(title=f"class at {state.url}" + ("" if state.details["hub_up"] else
+                                                   " (hub NOT running: `ckslab class up` starts it again)"))
+    for column in ("learner", "logged in", "cluster", "lab", "score"):
+        table.add_column(column)
+    for r in learners:
+        table.add_row(r["name"], {True: "yes", False: "no", None: "?"}[r["logged_in"]], r["cluster"], r["lab"] or "-",
+                      "-" if r["score"] is None else f"{r['score']}/{r['max_score']}")
+    out.print(table)
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    where = layout.class_paths()
+    state = layout.read_state(where)
+    if state is None:
+        raise UsageError("no class is up.", "Run `ckslab class up ROSTER.csv` first.")
+    graded = grading.grade(where, state.learners)
+    if args.json:
+        print(json.dumps(graded, indent=2))
+    else:
+        for g in graded:
+            score = f"{g['score']}/{g['max_score']}" if g["score"] is not None else f"not graded: {g['error']}"
+            out.print(f"{g['name']:<20} {g['lab'] or '-':<28} {score}  (control plane {g['control_plane']})")
+    return 0

@@ -1,0 +1,236 @@
+"""A class of three hosted on this machine: real Unix users, JupyterHub, a control plane each.
+
+One class for the whole module (about two minutes): learners log in over HTTP as a browser does,
+their server starts with their cluster, one solves a lab as their own Unix user and the
+instructor sees it on the scoreboard; isolation is tried as learner A against B's files, kubeconfig
+and API server; then the faults (a dead control plane, a crashed hub) and ``class down``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ckslab.classhost import accounts, layout, proxy, service
+from cluster import binaries, ports, process, state
+from cluster.backends.local import LocalBackend
+from class_host import Class, learner_python, processes_of
+from conftest import cannot_run
+
+pytestmark = pytest.mark.cluster
+LAB = "certificates-api"
+
+
+@pytest.fixture(scope="module")
+def klass() -> Iterator[Class]:
+    if os.geteuid() != 0:
+        cannot_run("hosting a class needs root (it makes Unix users)")
+    if not shutil.which("runuser") or not shutil.which("useradd"):
+        cannot_run("runuser and useradd are needed to act as learners")
+    gone = binaries.missing()
+    if gone:
+        pytest.fail(f"Kubernetes binaries missing ({', '.join(gone)}): run `make binaries` first", pytrace=False)
+    proxy.ensure(lambda _m: None)
+    base = Path(tempfile.mkdtemp(prefix="ckslab-t-", dir="/tmp"))
+    base.chmod(0o711)
+    tag = uuid.uuid4().hex[:6]
+    names = [f"ckslab-t-{tag}-{x}" for x in "abc"]
+    (base / "roster.csv").write_text("name\n" + "\n".join(names) + "\n")
+    python = learner_python(base)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CKSLAB_CLASS"))}
+    env["CKSLAB_CLASS_DIR"] = str(base / "class")
+    c = Class(base, python, names, ports.pick(18000, set()), env)
+    try:
+        up = c.ckslab("class", "up", str(base / "roster.csv"), "--port", str(c.port))
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "The class is up at" in up.stdout
+        c.read_passwords()
+        yield c
+    finally:
+        state_before = layout.read_state(c.where) if c.where.state.exists() else None
+        c.ckslab("class", "down")
+        if state_before is not None and process.is_running(state_before.pid):  # a down that failed
+            os.kill(state_before.pid, signal.SIGKILL)
+        for name in names:
+            try:
+                uid = pwd.getpwnam(name).pw_uid
+            except KeyError:
+                continue
+            for pid in service.learner_processes(uid):  # only what this class started runs as them
+                os.kill(pid, signal.SIGKILL)
+            accounts.remove_user(name)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_up_twice_changes_nothing_and_homes_are_private(klass: Class) -> None:
+    again = klass.ckslab("class", "up", str(klass.base / "roster.csv"), "--port", str(klass.port))
+    assert again.returncode == 0 and "already up" in again.stdout, again.stdout + again.stderr
+    assert stat.S_IMODE(klass.where.credentials.stat().st_mode) == 0o600
+    assert set(klass.passwords) == {layout.INSTRUCTOR, *klass.names}
+    for name in klass.names:
+        home = layout.learner_home(name)
+        assert stat.S_IMODE(home.home.stat().st_mode) == 0o700 and home.home.stat().st_uid == home.uid
+
+
+def test_learners_log_in_and_their_server_starts_with_their_cluster(klass: Class) -> None:
+    a, b, _ = klass.names
+    sessions = {name: klass.login(name) for name in (a, b)}
+    for name, session in sessions.items():  # both servers start at once, as in a class
+        session.get(klass.url + "hub/spawn", timeout=60)
+    for name, session in sessions.items():
+        klass.open_lab(session, name)
+        home = layout.learner_home(name)
+        status = LocalBackend(home.lab).status()
+        assert status is not None and status.healthy, f"{name}'s control plane is not healthy: {status}"
+        current = state.read(home.lab.state_file)
+        assert current is not None
+        etcd = int(current.details["pids"]["etcd"])
+        assert Path(f"/proc/{etcd}").stat().st_uid == home.uid, "the control plane must run as the learner"
+    servers = {layout.learner_home(n).name: state.read(layout.learner_home(n).lab.state_file) for n in (a, b)}
+    assert servers[a].server != servers[b].server  # type: ignore[union-attr]
+    status = json.loads(klass.ckslab("class", "status", "--json").stdout)
+    rows = {r["name"]: r for r in status["learners"]}
+    assert rows[a]["logged_in"] and rows[a]["cluster"] == "up"
+    assert not rows[klass.names[2]]["logged_in"] and rows[klass.names[2]]["cluster"] == "never started"
+
+
+def _client_check(klass: Class, name: str, server: str) -> str:
+    """As ``name``: GET ``server``/api/v1/namespaces with their own client certificate; the HTTP status."""
+    home = layout.learner_home(name)
+    script = (
+        "import base64, os, ssl, sys, tempfile, urllib.request, urllib.error, yaml\n"
+        f"user = yaml.safe_load(open({str(home.lab.kubeconfig)!r}))['users'][0]['user']\n"
+        "d = tempfile.mkdtemp()\n"
+        "open(d + '/c', 'wb').write(base64.b64decode(user['client-certificate-data']))\n"
+        "open(d + '/k', 'wb').write(base64.b64decode(user['client-key-data']))\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+        "ctx.load_cert_chain(d + '/c', d + '/k')\n"
+        "try:\n"
+        f"    print(urllib.request.urlopen({server!r} + '/api/v1/namespaces', context=ctx, timeout=10).status)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    done = klass.as_learner(name, klass.python, "-c", script)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_learner_a_cannot_reach_b(klass: Class) -> None:
+    a, b, _ = klass.names
+    home_a, home_b = layout.learner_home(a), layout.learner_home(b)
+    b_key = home_b.lab.lab / "local" / "etc" / "kubernetes" / "pki" / "ca.key"
+    assert b_key.exists()
+    read = klass.as_learner(a, "cat", str(b_key))
+    assert read.returncode != 0 and "Permission denied" in read.stderr
+    used = klass.as_learner(a, "kubectl", "--kubeconfig", str(home_b.lab.kubeconfig), "get", "namespaces")
+    assert used.returncode != 0 and "permission denied" in used.stderr.lower(), used.stdout + used.stderr
+    own = klass.as_learner(a, "kubectl", "get", "namespaces")
+    assert own.returncode == 0, f"A's own kubectl must work (else the refusals prove nothing): {own.stderr}"
+    b_server = state.read(home_b.lab.state_file).server  # type: ignore[union-attr]
+    a_server = state.read(home_a.lab.state_file).server  # type: ignore[union-attr]
+    assert _client_check(klass, a, a_server) == "200"
+    assert _client_check(klass, a, b_server) in ("401", "403"), "B's API server must refuse A's certificate"
+
+
+def test_a_solved_lab_shows_on_the_scoreboard(klass: Class) -> None:
+    a, b, c = klass.names
+    solved = klass.as_learner(a, "ckslab", "solve", LAB, "--yes")
+    assert solved.returncode == 0, solved.stdout[-2000:] + solved.stderr[-2000:]
+    instructor = klass.login(layout.INSTRUCTOR)
+    board = instructor.get(klass.url + "services/scoreboard/", timeout=30)
+    assert board.status_code == 200 and "Class scoreboard" in board.text
+    graded = instructor.post(klass.url + "services/scoreboard/grade", timeout=300,
+                             data={"_xsrf": instructor.cookies.get("_xsrf", path="/services/scoreboard/")
+                                   or instructor.cookies.get("_xsrf")})
+    assert graded.status_code == 200, graded.text[-500:]
+    grades = instructor.get(klass.url + "services/scoreboard/grades.json", timeout=30).json()
+    rows = {g["name"]: g for g in grades["learners"]}
+    assert rows[a]["lab"] == LAB and rows[a]["score"] == rows[a]["max_score"] and rows[a]["passed"], rows[a]
+    assert rows[b]["error"] == "no lab started yet" and rows[c]["control_plane"] == "never started"
+    csv_text = instructor.get(klass.url + "services/scoreboard/grades.csv", timeout=30).text
+    assert f"{a},{LAB},{rows[a]['score']}" in csv_text
+    learner = klass.login(b)
+    refused = learner.get(klass.url + "services/scoreboard/grades.json", timeout=30)
+    assert refused.status_code == 403, "a learner must not see the scoreboard"
+    status = json.loads(klass.ckslab("class", "status", "--json").stdout)
+    row = next(r for r in status["learners"] if r["name"] == a)
+    assert row["lab"] == LAB and row["score"] == rows[a]["max_score"]
+    out = klass.base / "report"
+    roster_grade = klass.ckslab("grade", LAB, "--class", "hub", "--out", str(out))
+    assert (out / "class.csv").exists(), roster_grade.stdout + roster_grade.stderr
+    lines = (out / "class.csv").read_text().splitlines()
+    assert any(line.startswith(f"{a},{rows[a]['max_score']},") for line in lines), lines
+    assert {line.split(",")[0] for line in lines[1:]} == set(klass.names)
+
+
+def test_a_dead_control_plane_is_said_and_restarted_at_next_login(klass: Class) -> None:
+    b = klass.names[1]
+    home = layout.learner_home(b)
+    current = state.read(home.lab.state_file)
+    assert current is not None
+    apiserver = int(current.details["pids"]["kube-apiserver"])
+    os.kill(apiserver, signal.SIGKILL)
+    graded = klass.ckslab("class", "grade", "--json")
+    rows = {g["name"]: g for g in json.loads(graded.stdout)}
+    assert rows[b]["control_plane"] == "down", rows[b]
+    klass.login(b)  # the authenticator brings the plane back (in the background)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = LocalBackend(home.lab).status()
+        if status is not None and status.healthy:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"{b}'s control plane did not come back after their login")
+
+
+def test_a_crashed_hub_finds_servers_and_clusters_again(klass: Class) -> None:
+    a = klass.names[0]
+    current = layout.read_state(klass.where)
+    assert current is not None
+    os.kill(current.pid, signal.SIGKILL)
+    again = klass.ckslab("class", "up", str(klass.base / "roster.csv"), "--port", str(klass.port))
+    assert again.returncode == 0 and "started again" in again.stdout, again.stdout + again.stderr
+    session = klass.login(a)
+    assert klass.open_lab(session, a) < 30, "A's server should have been found running, not started again"
+    status = LocalBackend(layout.learner_home(a).lab).status()
+    assert status is not None and status.healthy
+
+
+def test_down_while_a_learner_works_keeps_files_and_leaves_no_process(klass: Class) -> None:
+    a = klass.names[0]
+    home = layout.learner_home(a)
+    klass.as_learner(a, "sh", "-c", "nohup sleep 600 >/dev/null 2>&1 &")
+    hub = layout.read_state(klass.where)
+    assert hub is not None
+    down = klass.ckslab("class", "down")
+    assert down.returncode == 0 and "files are kept" in down.stdout, down.stdout + down.stderr
+    for name in klass.names:
+        left = processes_of(layout.learner_home(name).uid)
+        assert not left, f"{name} still runs: {left}"
+    assert not process.is_running(hub.pid)
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and
+                str(klass.where.base) in _cmdline(p)], "a process of the class is left"
+    assert (home.root / "workspace").is_dir() and any((home.root / "workspace").rglob(f"{a}.key"))
+    assert home.lab.state_file.exists(), "the cluster's data is kept for the next class up"
+    twice = klass.ckslab("class", "down")
+    assert twice.returncode == 0 and "No class is up" in twice.stdout
+
+
+def _cmdline(p: Path) -> str:
+    try:
+        return (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
