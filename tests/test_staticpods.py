@@ -143,7 +143,7 @@ def test_a_manifest_moved_out_stops_its_component_and_says_so(cluster: tuple[Loc
     assert not process.is_running(pids[SCHEDULER], backend.marker)
     assert all(process.is_running(pids[c], backend.marker) for c in COMPONENTS if c != SCHEDULER)
     details = json.loads(backend.lab.state_file.read_text())["details"]
-    assert details["pids"][SCHEDULER] == 0 and details["applied"][SCHEDULER] == ""
+    assert details["pids"][SCHEDULER] == pids[SCHEDULER] and details["applied"][SCHEDULER] == ""  # "was pid N"
     assert "no manifest in" in details["problems"][SCHEDULER] and "moved out?" in details["problems"][SCHEDULER]
     assert any("Stopping it" in line for line in said)
     status = backend.status()

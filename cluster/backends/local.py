@@ -256,7 +256,8 @@ class LocalBackend(Backend):
                 controlplane.health_text(component, _cmdline(pids[component])),
                 controlplane.health_client_cert(self.layout, component))
             detail = (f"pid {pids[component]}, {url}" if running else
-                      f"not running: {problems[component]}" if problems.get(component) else
+                      f"not running (was pid {pids[component]}): {problems[component]}"
+                      if pids[component] and problems.get(component) else
                       f"not running (was pid {pids[component]})" if pids[component] else
                       "not started (this cluster was started by an older ckslab: `make up` adds it)")
             components.append(ComponentStatus(component, running, healthy, detail))
@@ -330,8 +331,8 @@ class LocalBackend(Backend):
             try:
                 details["pids"][component] = started.start()
                 details.setdefault("problems", {}).pop(component, None)
-            except ComponentFailed as err:
-                details["pids"][component] = 0
+            except ComponentFailed as err:  # the pid that failed stays recorded: "was pid N"
+                details["pids"][component] = started.pid or pid
                 details.setdefault("problems", {})[component] = local_kubelet.one_line(err.message)
                 raise
             finally:

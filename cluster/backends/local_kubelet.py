@@ -25,6 +25,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,7 @@ MODULE = "cluster.backends.local_kubelet"
 NAME = "kubelet"
 
 _held = threading.local()
+_ERROR_LINE = re.compile(r"^(Error: |[EF]\d{4} )")
 
 
 @contextlib.contextmanager
@@ -74,9 +76,12 @@ def cluster_lock(lab: paths.LabPaths) -> Iterator[None]:
 
 
 def one_line(message: str) -> str:
-    """A failure's first line and the last line of the log tail it quotes, for a status table."""
+    """A failure's first line and the last error of the log tail it quotes, for a status table."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
+    if len(lines) < 2:
+        return lines[0] if lines else message
+    errors = [line for line in lines[1:] if _ERROR_LINE.match(line)]  # klog's E0102, cobra's "Error: "
+    return f"{lines[0]} ... {(errors or lines)[-1]}"
 
 
 # --- the process ----------------------------------------------------------------------------
@@ -182,9 +187,10 @@ class Kubelet:
         return True
 
     def _exits(self, current: state.ClusterState) -> list[tuple[str, int]]:
-        pids = dict(current.details.get("pids", {}))
+        """Components that stopped unasked: no reason recorded for them, and not reported yet."""
+        pids, problems = dict(current.details.get("pids", {})), dict(current.details.get("problems", {}))
         return [(c, int(pids.get(c, 0))) for c in COMPONENTS
-                if int(pids.get(c, 0)) > 0 and (c, int(pids[c])) not in self.reported
+                if int(pids.get(c, 0)) > 0 and not problems.get(c) and (c, int(pids[c])) not in self.reported
                 and not process.is_running(int(pids[c]), self.backend.marker)]
 
     def _record_exits(self, current: state.ClusterState) -> None:
@@ -249,8 +255,6 @@ class Kubelet:
         self.log(f"{component}: {reason}. Stopping it (pid {pid}), as a kubelet stops a static pod "
                  "whose manifest is gone")
         process.stop_pid(pid, component, self.backend.marker)
-        self.reported.add((component, pid))
-        current.details.setdefault("pids", {})[component] = 0
         current.details.setdefault("applied", {})[component] = ""
         current.details.setdefault("problems", {})[component] = f"stopped: {reason}"
         state.write(self.backend.lab.state_file, current)
