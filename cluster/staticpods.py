@@ -132,7 +132,7 @@ def settled(folder: Path, now: float, quiet: float) -> bool:
     """True when no entry of ``folder`` changed in the last ``quiet`` seconds (an edit is complete)."""
     for path in entries(folder):
         try:
-            if now - path.stat().st_mtime < quiet:
+            if 0 <= now - path.stat().st_mtime < quiet:  # a time in the future: not an edit in progress
                 return False
         except OSError:
             continue

@@ -20,7 +20,9 @@ import pytest
 
 from cluster import process
 from cluster.backends import local_kubelet
+from cluster.backends.local import LocalBackend
 from cluster.controlplane import COMPONENTS, CONTROLLER_MANAGER, SCHEDULER
+from cluster.paths import LabPaths
 from cluster.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -69,8 +71,10 @@ def ours(root: Path) -> list[int]:
 def running_again(root: Path, component: str, old: int) -> int | None:
     """The component's new pid once it runs and `status` is healthy again."""
     pid = pid_of(root, component)
-    if pid != old and process.is_running(pid, str(base(root))) and ckslab(root, "status").returncode == 0:
-        return pid
+    if pid != old and process.is_running(pid, str(base(root))):
+        status = LocalBackend(LabPaths(root)).status()
+        if status is not None and status.healthy:
+            return pid
     return None
 
 

@@ -51,10 +51,11 @@ class LocalBackend(Backend):
 
     def up(self, progress: Progress) -> UpResult:
         """Start (or recover) the plane, holding the cluster's lock; then make sure its kubelet loop runs."""
-        with local_kubelet.cluster_lock(self.lab):
-            result = self._up(progress)
-        local_kubelet.ensure(self, progress)
-        return result
+        try:
+            with local_kubelet.cluster_lock(self.lab):
+                return self._up(progress)
+        finally:  # also after a failed recovery: the cluster is still there, and still followed
+            local_kubelet.ensure(self, progress)
 
     def _up(self, progress: Progress) -> UpResult:
         started = time.monotonic()

@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 1.0
 #: Seconds a file must be left alone before it is read: an editor may still be writing it.
 QUIET = 0.3
-MODULE = "cluster.backends.local_kubelet"
+#: What the loop's process runs (``python -c``; ``-m`` would import this module twice, the package
+#: importing it first, and two copies of the lock's bookkeeping deadlock).
+ENTRY = "import sys; from cluster.backends.local_kubelet import main; sys.exit(main(sys.argv[1:]))"
 NAME = "kubelet"
 
 _held = threading.local()
@@ -93,7 +95,7 @@ def find(base: Path) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and process.is_running(int(entry.name), str(base)):
             with contextlib.suppress(OSError):
-                if f"\0{MODULE}\0".encode() in (entry / "cmdline").read_bytes():
+                if f"\0{ENTRY}\0".encode() in (entry / "cmdline").read_bytes():
                     found.append(int(entry.name))
     return found
 
@@ -111,8 +113,11 @@ def running(backend: LocalBackend) -> int:
 def ensure(backend: LocalBackend, progress: Callable[[str], None]) -> int:
     """Start the cluster's kubelet loop unless it runs; record its pid in the state; return it."""
     with cluster_lock(backend.lab):
-        current = state.read(backend.lab.state_file)
-        if current is None:
+        try:
+            current = state.read(backend.lab.state_file)
+        except StateCorrupted:  # `make down` repairs it; nothing to follow meanwhile
+            return 0
+        if current is None or current.backend != "local":
             return 0
         pid = running(backend)
         if not pid:
@@ -122,7 +127,7 @@ def ensure(backend: LocalBackend, progress: Callable[[str], None]) -> int:
                 p for p in (str(paths.checkout()), os.environ.get("PYTHONPATH", "")) if p)}
             with open(log, "ab") as out:
                 pid = subprocess.Popen(  # noqa: S603 - our own module
-                    [sys.executable, "-m", MODULE, str(backend.layout.base)], stdin=subprocess.DEVNULL,
+                    [sys.executable, "-c", ENTRY, str(backend.layout.base)], stdin=subprocess.DEVNULL,
                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
                     cwd=str(paths.checkout())).pid
             progress(f"kubelet: following {backend.layout.manifests} (pid {pid}, log {log})")
@@ -269,28 +274,27 @@ class Kubelet:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m cluster.backends.local_kubelet <.lab/local>``: run the loop until the cluster is gone."""
+    """The loop's process (:data:`ENTRY` with ``<.lab/local>``): run until the cluster is gone."""
     from cluster.backends.local import LocalBackend
 
     base = Path(argv[0]).resolve()
     backend = LocalBackend(paths.LabPaths(base.parent.parent))
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    ticks = threading.Event()  # never set: its wait is the pause between two passes
 
     def log(message: str) -> None:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
         print(f"{stamp} {message}", flush=True)
 
+    def terminate(*_args: object) -> None:
+        # At once, even while waiting for the lock: a start cut short is left to `down`, which
+        # finds our processes by their command lines.
+        log("stopped (SIGTERM)")
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
     log(f"following {backend.layout.manifests} every {POLL_INTERVAL:.0f}s (pid {os.getpid()})")
     kubelet = Kubelet(backend, log)
-    while not stopping.is_set():
-        if not kubelet.sync():
-            log("the cluster is gone: exiting")
-            return 0
-        stopping.wait(POLL_INTERVAL)
-    log("stopped (SIGTERM)")
+    while kubelet.sync():
+        ticks.wait(POLL_INTERVAL)
+    log("the cluster is gone: exiting")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
