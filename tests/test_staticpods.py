@@ -196,3 +196,11 @@ def test_a_cluster_started_before_the_loop_is_adopted_not_restarted(
 def test_the_loop_ends_when_the_cluster_is_gone(tmp_path: Path) -> None:
     backend = LocalBackend(LabPaths(tmp_path))
     assert local_kubelet.Kubelet(backend, lambda _m: None).sync() is False
+
+
+def test_a_failure_is_one_line_with_the_logs_last_error() -> None:
+    message = ("kube-scheduler exited with code 1 while starting; the end of /x/kube-scheduler.log:\n"
+               "    Error: unknown flag: --no-such-flag\n      --v Level   number for the log level\n")
+    assert local_kubelet.one_line(message) == ("kube-scheduler exited with code 1 while starting; the end of "
+                                               "/x/kube-scheduler.log: ... Error: unknown flag: --no-such-flag")
+    assert local_kubelet.one_line("just this") == "just this"
