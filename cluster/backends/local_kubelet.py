@@ -104,10 +104,8 @@ def running(backend: LocalBackend) -> int:
     """The pid of the cluster's kubelet loop; 0 when none runs."""
     current = state.read(backend.lab.state_file)
     recorded = int(current.details.get(NAME, 0)) if current is not None else 0
-    if recorded and recorded in find(backend.layout.base):
-        return recorded
-    others = find(backend.layout.base)
-    return others[0] if others else 0
+    found = find(backend.layout.base)
+    return recorded if recorded in found else (found[0] if found else 0)
 
 
 def ensure(backend: LocalBackend, progress: Callable[[str], None]) -> int:
