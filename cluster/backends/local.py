@@ -267,7 +267,8 @@ class LocalBackend(Backend):
     # --- introspection -----------------------------------------------------------------------
 
     def show_component(self, component: str) -> str:
-        path = self.layout.manifest(component)
+        found = staticpods.scan(self.layout.manifests).pods.get(component)  # the file that runs, as a kubelet reads
+        path = found.path if found else self.layout.manifest(component)
         if self._state() is None:
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
         if not path.exists():
