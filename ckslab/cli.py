@@ -151,6 +151,8 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
                          f"Use one of: {', '.join(sorted(set(controlplane.ALIASES)))}.")
     if args.action == "show":
         sys.stdout.write(backend.show_component(component))
+        if isinstance(backend, LocalBackend):  # on stderr: stdout stays the manifest, for scripts
+            err.print(backend.following_note(component), soft_wrap=True, markup=False)
         return 0
     if not isinstance(backend, (LocalBackend, KindBackend)):
         raise CkslabError(f"the {backend.name} cluster's control plane is not ckslab's to look into or restart.",

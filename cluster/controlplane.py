@@ -3,8 +3,8 @@
 Pure code. For each component it builds the command line (the lesson's flags, on 127.0.0.1)
 and a Pod manifest holding it, the file a learner reads as they would read
 ``/etc/kubernetes/manifests/kube-controller-manager.yaml`` on a kubeadm node. The local backend
-starts every component from its manifest's command, so editing a manifest and restarting the
-component does what the kubelet does with a static pod.
+starts every component from its manifest's command and, like the kubelet with a static pod,
+restarts it when its manifest changes (``cluster.backends.local_kubelet``).
 """
 
 from __future__ import annotations
@@ -298,9 +298,10 @@ def manifest(component: str, command: list[str]) -> dict[str, Any]:
             "labels": {"component": component, "tier": "control-plane"},
             "annotations": {
                 "ckslab.io/note": (
-                    "The local backend runs this command as a process on 127.0.0.1 "
-                    "(no container, no kubelet). Edit it and run "
-                    f"`ckslab controlplane restart {component}` to apply a change."
+                    "The local backend runs this command as a process on 127.0.0.1 (no container). "
+                    "Like a kubelet, it follows this folder: move this file out and the process stops; "
+                    "put it back or change it and it starts again within seconds "
+                    f"(`ckslab controlplane restart {component}` does it at once)."
                 )
             },
         },

@@ -18,7 +18,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from cluster import ports
 from cluster.errors import ComponentFailed
 
 #: Seconds a component may take to become healthy (the API server's first start, which
@@ -51,7 +53,11 @@ class Process:
     pid: int | None = None
 
     def start(self) -> int:
-        """Launch the process and wait until its health URL answers 200; return the pid."""
+        """Launch the process and wait until it answers 200 at its health URL; return the pid.
+
+        "It" is proven (:func:`answers`): another process answering on the same port, another
+        cluster's started at the same moment, is never taken for this one.
+        """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             log.write(f"--- ckslab starting {self.name}: {' '.join(self.command)}\n".encode())
@@ -74,7 +80,7 @@ class Process:
                     f"{self.log_file}:\n{log_tail(self.log_file)}",
                     hint="Fix the cause above, then run `make up` again.",
                 )
-            if probe(self.health_url, self.health_ca, self.health_text, client_cert=self.health_client_cert):
+            if answers(popen.pid, self.health_url, self.health_ca, self.health_text, self.health_client_cert):
                 return popen.pid
             if time.monotonic() >= deadline:
                 stop_pid(popen.pid, self.name)
@@ -108,6 +114,18 @@ def probe(url: str, ca_file: Path | None = None, text: str = "", timeout: float 
             return bool(resp.status == 200) and text in resp.read().decode(errors="replace")
     except (urllib.error.URLError, OSError, ssl.SSLError):
         return False
+
+
+def answers(pid: int, url: str, ca_file: Path | None = None, text: str = "",
+            client_cert: tuple[Path, Path] | None = None) -> bool:
+    """True when process ``pid`` listens on ``url``'s port and ``url`` answers healthy (:func:`probe`).
+
+    The listener is checked before and after the probe: while ``pid`` holds the listening socket no
+    other process can, so the answer came from it.
+    """
+    port = urlsplit(url).port or (443 if url.startswith("https://") else 80)
+    return (ports.listens(pid, port) and probe(url, ca_file, text, client_cert=client_cert)
+            and ports.listens(pid, port))
 
 
 def start_time(pid: int) -> dt.datetime | None:
@@ -153,6 +171,8 @@ def is_running(pid: int, marker: str = "") -> bool:
 
 def stop_pid(pid: int, name: str, marker: str = "", timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
     """SIGTERM ``pid``, wait up to ``timeout`` seconds, then SIGKILL. Safe when already gone."""
+    if pid <= 0:  # none recorded (os.waitpid(0) would reap any child of ours)
+        return
     if not is_running(pid, marker):
         _reap(pid)
         return
@@ -176,6 +196,17 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def reap_children() -> None:
+    """Collect the exit status of every child that ended (a long-lived parent's zombies)."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def program_name(pid: int) -> str:

@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cluster import binaries, controlplane, state
+from cluster import binaries, controlplane, process, state
 from cluster.waiting import wait_until
+from cluster.backends import local_kubelet
 from cluster.backends.local import LocalBackend
 from cluster.paths import LabPaths
 from graders import kube, unsigned
@@ -213,10 +214,14 @@ def test_wrong_answers(learner: Learner, tmp_path: Path) -> None:
 
 def test_a_manifest_edited_but_not_restarted(learner: Learner, tmp_path: Path) -> None:
     learner.start()
-    learner.set_duration("720h", restart=False)
-    assert learner.failing(tmp_path, "duration-flag") == {"duration-flag": (
-        "The manifest says --cluster-signing-duration=720h but the running controller manager "
-        f"(pid {learner.pid()}) still runs with the default 8760h (365 days; no --cluster-signing-duration flag): restart it.")}
+    # Graded before the kubelet loop applies the edit (a kubelet may take 20 s): the cluster's lock
+    # holds the loop back meanwhile.
+    with local_kubelet.cluster_lock(learner.cluster.lab):
+        learner.set_duration("720h", restart=False)
+        assert learner.failing(tmp_path, "duration-flag") == {"duration-flag": (
+            "The manifest says --cluster-signing-duration=720h but the running controller manager "
+            f"(pid {learner.pid()}) still runs with the default 8760h (365 days; no --cluster-signing-duration flag): "
+            "restart it.")}
 
 
 def test_a_duration_the_controller_manager_refuses(learner: Learner, tmp_path: Path) -> None:
@@ -246,7 +251,13 @@ def test_a_manifest_whose_yaml_an_edit_broke(learner: Learner) -> None:
     assert refused.stderr.startswith("ckslab: error: the manifest of kube-controller-manager is not valid YAML: "
                                      "expected <block end>, but found '<block sequence start>' at line "), refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert learner.pid() == pid and Path(f"/proc/{pid}").exists()  # the running one is left alone
+    assert learner.pid() == pid  # the restart command refused before stopping anything, but
+    # like a kubelet, the loop stops a static pod whose manifest no longer parses, and says why.
+    wait_until(lambda: not process.is_running(pid, learner.cluster.marker), 30, 0.5, "the loop to stop it")
+    status = learner.cluster.status()
+    assert status is not None
+    (kcm,) = [c for c in status.components if c.name == controlplane.CONTROLLER_MANAGER]
+    assert "runs nothing" in kcm.detail and "not valid YAML" in kcm.detail, kcm
     assert learner.ckslab("start", LAB, "--user", learner.user).returncode == 0
 
 

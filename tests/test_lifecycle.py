@@ -19,7 +19,9 @@ from typing import Iterator
 import pytest
 
 from cluster import binaries, ports, process
+from cluster.backends import local_kubelet
 from cluster.controlplane import COMPONENTS
+from cluster.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -90,27 +92,36 @@ def _add_flag(manifest: Path, flag: str) -> None:
     manifest.write_text(text.replace(anchor, f"    - {flag}\n{anchor}", 1))
 
 
+def _running_flags(root: Path, component: str) -> list[bytes]:
+    return Path(f"/proc/{pids(root)[component]}/cmdline").read_bytes().split(b"\0")
+
+
 def test_up_after_a_crash_keeps_the_learners_manifest_edit(cluster_root: Path) -> None:
     """A learner's flag survives `make up` after the component died: it starts from its manifest."""
     manifest = _kcm_manifest(cluster_root)
     _add_flag(manifest, "--cluster-signing-duration=720h")
     edited = manifest.read_text()
+    # The kubelet loop applies the edit (as a kubelet restarts a changed static pod); then a crash.
+    wait_until(lambda: b"--cluster-signing-duration=720h" in _running_flags(cluster_root, "kube-controller-manager"),
+               30, 0.5, "the controller manager to run the edit")
     os.kill(pids(cluster_root)["kube-controller-manager"], signal.SIGKILL)
     up = ckslab(cluster_root, "up")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "your edits kept" in up.stderr and "recovered" in up.stdout
     assert manifest.read_text() == edited
-    cmdline = Path(f"/proc/{pids(cluster_root)['kube-controller-manager']}/cmdline").read_bytes().split(b"\0")
-    assert b"--cluster-signing-duration=720h" in cmdline
+    assert b"--cluster-signing-duration=720h" in _running_flags(cluster_root, "kube-controller-manager")
     assert ckslab(cluster_root, "status").returncode == 0
 
 
 def test_up_after_a_crash_names_a_manifest_the_component_refuses(cluster_root: Path) -> None:
-    """A flag the controller manager refuses is said, with the fix; the manifest is left as it is."""
+    """A flag the controller manager refuses: it stops (the kubelet loop tried the edit), and `make up`
+    says so with the fix; the manifest is left as it is."""
     manifest = _kcm_manifest(cluster_root)
+    first = pids(cluster_root)["kube-controller-manager"]
     _add_flag(manifest, "--cluster-signing-duration=30d")
     edited = manifest.read_text()
-    os.kill(pids(cluster_root)["kube-controller-manager"], signal.SIGKILL)
+    wait_until(lambda: not process.is_running(pids(cluster_root)["kube-controller-manager"], str(cluster_root))
+               and pids(cluster_root)["kube-controller-manager"] != first, 30, 0.5, "the refused edit to be tried")
     up = ckslab(cluster_root, "up")
     assert up.returncode != 0 and "Traceback" not in up.stdout + up.stderr
     said = up.stdout + up.stderr
@@ -134,6 +145,8 @@ def test_a_cluster_an_older_ckslab_started_is_upgraded_by_up(cluster_root: Path)
     with the missing files made, keeping the CA and the data."""
     pki_dir = cluster_root / ".lab/local/etc/kubernetes/pki"
     ca = (pki_dir / "ca.crt").read_bytes()
+    for loop in local_kubelet.find(cluster_root / ".lab" / "local"):  # an older ckslab ran no kubelet loop
+        process.stop_pid(loop, "kubelet")
     kubectl = [str(binaries.cached().kubectl), "--kubeconfig", str(cluster_root / ".lab/kubeconfig")]
     subprocess.run([*kubectl, "create", "namespace", "kept"], check=True, capture_output=True, timeout=60)
     for pid in our_processes(cluster_root):
@@ -144,6 +157,8 @@ def test_a_cluster_an_older_ckslab_started_is_upgraded_by_up(cluster_root: Path)
     state_file = cluster_root / ".lab" / "state.json"
     old = json.loads(state_file.read_text())
     del old["details"]["ports"]["scheduler"], old["details"]["pids"]["kube-scheduler"]
+    for newer in ("kubelet", "applied", "problems"):
+        old["details"].pop(newer, None)
     state_file.write_text(json.dumps(old))
     status = ckslab(cluster_root, "status")
     assert status.returncode == 1 and "older ckslab" in status.stdout, status.stdout + status.stderr

@@ -3,7 +3,9 @@
 No Docker needed. Everything listens on 127.0.0.1. Components start in order from their
 manifests (``.lab/local/etc/kubernetes/manifests/``), each waited on through its health
 endpoint; a failure stops what already started. ``down`` stops them in reverse and removes
-the cluster, and also finds processes a damaged state file no longer names.
+the cluster, and also finds processes a damaged state file no longer names. Like a kubelet, a
+small loop started by ``up`` follows the manifests folder (``local_kubelet``); ports are reserved
+against other clusters starting at the same moment (``cluster.ports``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
-from cluster import binaries, certlist, controlplane, ports, preflight, process, security, state
+from cluster import binaries, certlist, controlplane, ports, preflight, process, security, state, staticpods
+from cluster.backends import local_kubelet
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.backends.local_pki import bind_cluster_admins, ensure_pki, write_kubeconfigs
 from cluster.controlplane import APISERVER, COMPONENTS, ETCD, Layout, Ports
@@ -47,6 +50,14 @@ class LocalBackend(Backend):
     # --- up -------------------------------------------------------------------------------
 
     def up(self, progress: Progress) -> UpResult:
+        """Start (or recover) the plane, holding the cluster's lock; then make sure its kubelet loop runs."""
+        try:
+            with local_kubelet.cluster_lock(self.lab):
+                return self._up(progress)
+        finally:  # also after a failed recovery: the cluster is still there, and still followed
+            local_kubelet.ensure(self, progress)
+
+    def _up(self, progress: Progress) -> UpResult:
         started = time.monotonic()
         current = self._state()
         recovered = False
@@ -83,6 +94,7 @@ class LocalBackend(Backend):
             self._write_audit_policy()
             for component, command in controlplane.commands(self.layout, chosen).items():
                 self._write_manifest(component, command)
+            applied = {c: staticpods.text_digest(self.layout.manifest(c).read_text()) for c in COMPONENTS}
             try:
                 pids = self._start_all(chosen, bins, progress)
                 break
@@ -91,7 +103,7 @@ class LocalBackend(Backend):
                     raise
                 progress("a port was taken meanwhile: trying other ports")
                 avoid |= set(vars(chosen).values())
-        details = {"ports": vars(chosen), "pids": pids}
+        details = {"ports": vars(chosen), "pids": pids, "applied": applied}
         state.write(self.lab.state_file, state.ClusterState(self.name, KUBERNETES_VERSION, server, details))
         write_private(self.lab.kubeconfig, self.layout.admin_conf.read_bytes())
         progress("preflight: proving the cluster signs kube-apiserver-client CSRs")
@@ -130,13 +142,10 @@ class LocalBackend(Backend):
         return True
 
     def _choose_ports(self, avoid: set[int]) -> Ports:
-        taken = set(avoid)
-        chosen = {}
-        for key, preferred in (("etcd", 2379), ("etcd_peer", 2380), ("apiserver", 6443),
-                               ("controller_manager", 10257), ("scheduler", 10259)):
-            chosen[key] = ports.pick(preferred, taken)
-            taken.add(chosen[key])
-        return Ports(**chosen)
+        """Free ports, kubeadm's when free, reserved for this cluster against concurrent ``up``s."""
+        return Ports(**ports.reserve(self.layout.base, (
+            ("etcd", 2379), ("etcd_peer", 2380), ("apiserver", 6443),
+            ("controller_manager", 10257), ("scheduler", 10259)), avoid))
 
     def _write_audit_policy(self) -> None:
         self.layout.audit_policy.parent.mkdir(parents=True, exist_ok=True)
@@ -148,10 +157,15 @@ class LocalBackend(Backend):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(controlplane.dump_manifest(controlplane.manifest(component, command)))
 
-    def _process(self, component: str, chosen: Ports, bins: binaries.Binaries) -> process.Process:
-        path = self.layout.manifest(component)
+    def _process(self, component: str, chosen: Ports, bins: binaries.Binaries,
+                 path: Path | None = None) -> process.Process:
+        path = path or self.layout.manifest(component)
         try:
             text = path.read_text()
+        except FileNotFoundError as err:
+            raise CkslabError(f"{component} has no manifest in {path.parent} (moved out?): like a kubelet, the "
+                              "local backend runs a component only while its manifest is there.",
+                              f"Put it back as {path}; it starts within seconds.") from err
         except OSError as err:
             raise StateCorrupted(f"cannot read the manifest {path} ({err}).", state.REPAIR_HINT) from err
         try:
@@ -220,11 +234,13 @@ class LocalBackend(Backend):
         return self._stop_all(progress)
 
     def down(self, progress: Progress) -> bool:
+        local_kubelet.stop(self, progress)  # first: it would start what is being stopped
         stopped = self._stop_all(progress)
         existed = stopped or self.lab.state_file.exists() or self.layout.base.exists()
         shutil.rmtree(self.layout.base, ignore_errors=True)
         for path in (self.lab.state_file, self.lab.kubeconfig):
             path.unlink(missing_ok=True)
+        ports.release(self.layout.base)
         return existed
 
     def status(self) -> ClusterStatus | None:
@@ -240,13 +256,17 @@ class LocalBackend(Backend):
             raise StateCorrupted(f"the lab state {self.lab.state_file} is damaged ({err!r}).",
                                  state.REPAIR_HINT) from err
         components = []
+        problems = dict(current.details.get("problems", {}))
         for component in COMPONENTS:
             running = process.is_running(pids[component], self.marker)
             url = controlplane.health_url(component, chosen)
-            healthy = running and process.probe(url, controlplane.health_ca(self.layout, component),
-                                                controlplane.health_text(component, _cmdline(pids[component])),
-                                                client_cert=controlplane.health_client_cert(self.layout, component))
+            healthy = running and process.answers(
+                pids[component], url, controlplane.health_ca(self.layout, component),
+                controlplane.health_text(component, _cmdline(pids[component])),
+                controlplane.health_client_cert(self.layout, component))
             detail = (f"pid {pids[component]}, {url}" if running else
+                      f"not running (was pid {pids[component]}): {problems[component]}"
+                      if pids[component] and problems.get(component) else
                       f"not running (was pid {pids[component]})" if pids[component] else
                       "not started (this cluster was started by an older ckslab: `make up` adds it)")
             components.append(ComponentStatus(component, running, healthy, detail))
@@ -255,10 +275,24 @@ class LocalBackend(Backend):
     # --- introspection -----------------------------------------------------------------------
 
     def show_component(self, component: str) -> str:
-        path = self.layout.manifest(component)
-        if self._state() is None or not path.exists():
+        found = staticpods.scan(self.layout.manifests).pods.get(component)  # the file that runs, as a kubelet reads
+        path = found.path if found else self.layout.manifest(component)
+        if self._state() is None:
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
+        if not path.exists():
+            raise CkslabError(f"{path} is not there (moved out?): {component} is stopped, as a kubelet stops "
+                              "a static pod whose manifest is removed.",
+                              f"Put it back into {path.parent}; it starts again within seconds.")
         return f"# {path}\n{path.read_text()}"
+
+    def following_note(self, component: str) -> str:
+        """What ``controlplane show`` adds on stderr: the kubelet's rule, and why ``component`` is down."""
+        current = self._state()
+        problem = dict(current.details.get("problems", {})).get(component) if current else None
+        note = (f"# The local backend follows {self.layout.manifests} like a kubelet: a manifest moved out stops "
+                "its component; put back or changed, it starts again within seconds (log: "
+                f"{self.layout.log(local_kubelet.NAME)}).")
+        return note + (f"\n# {component} is not running: {problem}" if problem else "")
 
     def ca_certificate(self) -> bytes:
         path = self.layout.pki / "ca.crt"
@@ -277,21 +311,42 @@ class LocalBackend(Backend):
         except OSError as err:
             raise CkslabError(f"{component} (pid {pid}) is not running.", "Run `make up` to restart it.") from err
 
-    def restart(self, component: str, progress: Progress) -> None:
-        """Stop one component and start it again from its (possibly edited) manifest."""
-        current = self._state()
-        if current is None or current.backend != self.name:
-            raise CkslabError("no local cluster is up.", "Run `make up` first.")
-        chosen = _ports(current.details["ports"])
-        pid = int(current.details["pids"].get(component, 0))
-        # Read first: a manifest that cannot be read leaves the running process as it is.
-        started = self._process(component, chosen, binaries.require(self.needs))
-        progress(f"stopping {component} (pid {pid})")
-        process.stop_pid(pid, component, self.marker)
-        progress(f"starting {component} from {self.layout.manifest(component)}")
-        new_pid = started.start()
-        current.details["pids"][component] = new_pid
-        state.write(self.lab.state_file, current)
+    def restart(self, component: str, progress: Progress, source: Path | None = None) -> None:
+        """Stop one component and start it again from its (possibly edited) manifest.
+
+        ``source`` is the manifest to run: by default the file of the folder that names the pod, as a
+        kubelet reads it (:mod:`cluster.staticpods`), else ``<component>.yaml``. Holds the cluster's
+        lock (the kubelet loop waits meanwhile) and records the pid, the manifest's digest and, when
+        the start fails, why (``ComponentFailed`` is raised after that).
+        """
+        with local_kubelet.cluster_lock(self.lab):
+            current = self._state()
+            if current is None or current.backend != self.name:
+                raise CkslabError("no local cluster is up.", "Run `make up` first.")
+            chosen = _ports(current.details["ports"])
+            pid = int(current.details["pids"].get(component, 0))
+            found = staticpods.scan(self.layout.manifests).pods.get(component)
+            path = source or (found.path if found else self.layout.manifest(component))
+            try:
+                applied = staticpods.text_digest(path.read_text())  # before the start reads it
+            except OSError:
+                applied = ""
+            # Read first: a manifest that cannot be read leaves the running process as it is.
+            started = self._process(component, chosen, binaries.require(self.needs), path)
+            progress(f"stopping {component} (pid {pid})")
+            process.stop_pid(pid, component, self.marker)
+            progress(f"starting {component} from {path}")
+            details = current.details
+            details.setdefault("applied", {})[component] = applied
+            try:
+                details["pids"][component] = started.start()
+                details.setdefault("problems", {}).pop(component, None)
+            except ComponentFailed as err:  # the pid that failed stays recorded: "was pid N"
+                details["pids"][component] = started.pid or pid
+                details.setdefault("problems", {})[component] = local_kubelet.one_line(err.message)
+                raise
+            finally:
+                state.write(self.lab.state_file, current)
 
     def security_findings(self) -> list[Finding]:
         """``ckslab doctor``'s security checks of the running plane (``cluster.security``)."""
