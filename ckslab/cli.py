@@ -195,9 +195,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_node_image(args: argparse.Namespace) -> int:
+    from cluster.backends import kind
     from cluster.nodeimage import build as nodeimage
 
-    image = nodeimage.ensure(_progress())
+    image = nodeimage.ensure(_progress(), kind.engine()[1])
     how = {"present": "already in the engine", "loaded": f"loaded from the cache in {image.seconds:.0f}s",
            "built": f"built in {image.seconds / 60:.0f} min"}[image.how]
     out.print(f"node image {image.reference} (recipe {image.recipe}) {how}; "
