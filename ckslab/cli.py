@@ -221,7 +221,8 @@ def cmd_kind_ready(args: argparse.Namespace) -> int:
     from cluster.backends import kind
 
     image, local, why = kind.choose_image(_progress())
-    where = "built here from the same release: the official one cannot be pulled" if local else why
+    chosen = local and not os.environ.get("KIND_NODE_IMAGE")  # else: the image the user named
+    where = "built here from the same release: the official one cannot be pulled" if chosen else why
     out.print(f"Node image for kind: {image.split('@')[0]} ({where}). Next: make up BACKEND=kind", soft_wrap=True)
     return 0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from cluster import binaries, controlplane, docker, imageref, paths, preflight, state
+from cluster import binaries, controlplane, docker, imageref, paths, podman, preflight, state
 from cluster.backends import kind_config as config
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
@@ -290,6 +290,10 @@ class KindBackend(Backend):
         return UpResult(self.name, KUBERNETES_VERSION, server, self.lab.kubeconfig, time.monotonic() - started)
 
     def _create(self, image: str, local: bool, workers: int, progress: Progress) -> None:
+        if engine()[0] == "podman" and not podman.LIB_MODULES.exists():
+            self.lab.state_file.unlink(missing_ok=True)
+            raise CkslabError(f"{podman.LIB_MODULES} does not exist, and kind's podman nodes mount it.",
+                              f"Run `make kind-ready` (as root it creates it) or `sudo mkdir -p {podman.LIB_MODULES}`.")
         config_file = self.lab.lab / "kind" / "kind-config.yaml"
         config_file.parent.mkdir(parents=True, exist_ok=True)
         config_file.write_text(config.kind_config(CONFIG_TEMPLATE.read_text(), workers, host_facts(), local,
