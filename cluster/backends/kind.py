@@ -75,6 +75,8 @@ RESTART_TIMEOUT = 120.0
 _ERROR_LINE = re.compile(r"^(Error: |E\d{4} )")
 #: The network kind makes for its nodes (kind's pkg/cluster/internal/providers/docker/network.go).
 KIND_NETWORK = "kind"
+#: The label kind gives a cluster's node containers, valued with the cluster's name (kind's providers/*/constants.go).
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
 def workers_from_env() -> int:
@@ -319,6 +321,12 @@ class KindBackend(Backend):
                               "What was made has been deleted. Fix the cause above and run `make up` again.")
 
     def _delete(self) -> None:
+        if engine()[0] == "podman":
+            # kind deletes with `podman rm -f`, which waits out the node's 10 s stop timeout (its systemd
+            # does not stop in time) before it kills; Docker's `rm -f` kills at once. Kill first, as Docker.
+            nodes = _docker("ps", "-q", "--filter", f"label={KIND_CLUSTER_LABEL}={CLUSTER_NAME}").stdout.split()
+            if nodes:
+                _docker("kill", *nodes)
         deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
         if deleted.returncode != 0 and "already in progress" in deleted.stderr:
             # The engine is removing a node already (kind create's own clean-up, racing this
