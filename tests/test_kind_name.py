@@ -111,3 +111,23 @@ def test_down_racing_kinds_own_clean_up_waits_for_it(tmp_path: Path, monkeypatch
     KindBackend(LabPaths(tmp_path))._delete()
     assert [a[:2] for a in asked] == [("delete", "cluster"), ("delete", "cluster")]
     assert not answers
+
+
+def test_notebooks_and_lab_scripts_reach_the_node_through_the_engine_they_are_told() -> None:
+    """No code cell or lab script runs `docker` itself: on a cluster made on podman it would find no node."""
+    import re
+
+    import nbformat
+
+    from cluster.paths import checkout
+
+    literal = re.compile(r"(^|[\s;|&(`$])docker\s+exec\b")
+    found = []
+    for path in sorted((checkout() / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and literal.search(cell.source):
+                found.append(f"{path.name}: {literal.search(cell.source).group(0)!r}")  # type: ignore[union-attr]
+    for path in sorted((checkout() / "labs").glob("*/*.sh")):
+        if literal.search(path.read_text()):
+            found.append(str(path.relative_to(checkout())))
+    assert not found, found
