@@ -283,7 +283,8 @@ def private_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[dockerd.Layout]:
     root = Path(tempfile.mkdtemp(prefix="ckd-", dir="/tmp"))
     layout = private_layout(root)
     monkeypatch.setenv("DOCKER_HOST", layout.socket)
-    monkeypatch.delenv("CKSLAB_ENGINE", raising=False)
+    # Docker's client only: a podman that works here (kind on podman) would answer for the stopped dockerd.
+    monkeypatch.setenv("CKSLAB_ENGINE", str(shutil.which("docker")))
     try:
         yield layout
     finally:
