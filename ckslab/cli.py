@@ -231,9 +231,10 @@ def show_findings(findings: list[preflight.Finding], console: Console) -> None:
 
 
 def cmd_node_image(args: argparse.Namespace) -> int:
+    from cluster.backends import kind
     from cluster.nodeimage import build as nodeimage
 
-    image = nodeimage.ensure(_progress())
+    image = nodeimage.ensure(_progress(), kind.engine()[1])
     how = {"present": "already in the engine", "loaded": f"loaded from the cache in {image.seconds:.0f}s",
            "built": f"built in {image.seconds / 60:.0f} min"}[image.how]
     out.print(f"node image {image.reference} (recipe {image.recipe}) {how}; "
@@ -256,7 +257,8 @@ def cmd_kind_ready(args: argparse.Namespace) -> int:
     from cluster.backends import kind
 
     image, local, why = kind.choose_image(_progress())
-    where = "built here from the same release: the official one cannot be pulled" if local else why
+    chosen = local and not os.environ.get("KIND_NODE_IMAGE")  # else: the image the user named
+    where = "built here from the same release: the official one cannot be pulled" if chosen else why
     out.print(f"Node image for kind: {image.split('@')[0]} ({where}). Next: make up BACKEND=kind", soft_wrap=True)
     return 0
 

@@ -6,7 +6,8 @@ whose Docker works it changes nothing and says what it checked. Otherwise, as ro
 installs Debian's docker.io, registers the capability-filtering runtime wrapper
 (cluster/runc_capfilter.py) only when this host's capability bounding set really lacks
 capabilities, starts dockerd (or reloads a running one) and checks again. Where podman is the
-engine (no Docker answers) it writes podman's containers.conf when none exists (cluster/podman.py). Every change is reported
+engine (no Docker answers) it writes podman's containers.conf when none exists, and creates /lib/modules where
+the kernel has none (cluster/podman.py). Every change is reported
 as one sentence naming the file or process it touched. Elsewhere it raises EngineNotReady with the
 exact command to run. The node image is not this module's business: kind_ready() is the first
 step of ``make kind-ready``; the node-image step comes after it.
@@ -58,10 +59,6 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
     """
     progress(f"checking the container engine: {CHECKS}")
     found = docker.check()
-    if found.usable:
-        progress(f"ok, nothing to change: {found.reason}")
-        return EngineReady(found)
-    progress(f"not usable: {found.reason}")
     changes: list[str] = []
 
     def change(what: str | None) -> None:
@@ -69,6 +66,12 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
             changes.append(what)
             progress(what)
 
+    if found.usable:
+        _podman_host(found, change)
+        if not changes:
+            progress(f"ok, nothing to change: {found.reason}")
+        return EngineReady(found, tuple(changes))
+    progress(f"not usable: {found.reason}")
     try:
         _repair(found, layout, progress, change)
         again = _settled(docker.check)
@@ -78,7 +81,22 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
         raise EngineNotReady(f"the engine is still not usable: {again.reason}.",
                              f"See {layout.log_file}. {_done_so_far(changes)}".strip())
     progress(f"ok: {again.reason}")
+    _podman_host(again, change)
     return EngineReady(again, tuple(changes))
+
+
+def _podman_host(found: docker.EngineCheck, change: Callable[[str | None], None]) -> None:
+    """What kind's podman provider needs of the host beyond the engine: /lib/modules (podman.LIB_MODULES)."""
+    if found.provider != "podman" or podman.LIB_MODULES.exists():
+        return
+    if os.geteuid() != 0:
+        raise EngineNotReady(f"{podman.LIB_MODULES} does not exist, and kind's podman nodes mount it.",
+                             f"Run `sudo mkdir -p {podman.LIB_MODULES}`, then `make kind-ready` again.")
+    try:
+        change(podman.ensure_lib_modules())
+    except OSError as err:
+        raise EngineNotReady(f"cannot create {podman.LIB_MODULES}: {err}.",
+                             f"Run `sudo mkdir -p {podman.LIB_MODULES}`, then `make kind-ready` again.") from err
 
 
 def _settled(check: Callable[[], docker.EngineCheck]) -> docker.EngineCheck:

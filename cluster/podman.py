@@ -1,5 +1,10 @@
 """Podman's settings for a host like ours, written where none exist (used by ``ckslab kind-ready``).
 
+kind's podman provider mounts the host's ``/lib/modules`` into every node (its provision.go:
+``--volume /lib/modules:/lib/modules:ro``); Docker creates a missing bind-mount source, podman
+refuses it ("statfs /lib/modules: no such file or directory"), and a kernel built without loadable
+modules (this project's VMs) has no such folder: kind-ready creates it, empty (LIB_MODULES).
+
 Podman 4.3 asks a container for more open files than this host's hard limit allows ("error setting
 rlimit type 7: operation not permitted"), and its default OCI runtime crun refuses the host's
 hybrid cgroup v1 layout. ``default_ulimits`` within the hard limits and ``runtime = "runc"`` in
@@ -66,3 +71,17 @@ def configure(path: Path | None = None) -> str | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(wanted_settings())
     return f"wrote {path}: podman's default_ulimits within this host's hard limits, and runtime = \"runc\""
+
+
+#: The folder kind's podman provider mounts into every node.
+LIB_MODULES = Path("/lib/modules")
+
+
+def ensure_lib_modules(path: Path | None = None) -> str | None:
+    """Create ``path`` (default LIB_MODULES) empty where it is missing; the sentence saying so, else None."""
+    path = path or LIB_MODULES
+    if path.exists():
+        return None
+    path.mkdir(parents=True)
+    return (f"created {path}, empty (this kernel has no loadable modules): kind's podman nodes mount it, and podman "
+            "refuses a missing mount source")

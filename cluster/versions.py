@@ -16,8 +16,9 @@ KUBERNETES_BUILD_DATE = "2026-08-26T10:44:20Z"
 ETCD_VERSION = "v3.7.0"
 #: The kind release, and the node image it pins for KUBERNETES_VERSION.
 KIND_VERSION = "v0.33.0"
+#: Fully qualified: podman pulls no short name (cluster/imageref.py).
 KIND_NODE_IMAGE = (
-    "kindest/node:v1.37.0"
+    "docker.io/kindest/node:v1.37.0"
     "@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 )
 #: What kubeadm of KUBERNETES_VERSION deploys and runs (cmd/kubeadm/app/constants/constants.go:

@@ -64,7 +64,7 @@ class LabRun:
         """The environment of setup and solution scripts: admin kubeconfig, pinned kubectl, user.
 
         On kind also ``CKSLAB_KIND_NODE`` (the control-plane node's container) and ``CKSLAB_ENGINE``
-        (``docker`` or ``podman``, the client that runs ``exec`` in it).
+        (the client of the engine ``up`` recorded, docker or podman, that runs ``exec`` in it).
         """
         path = os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
                                 os.environ.get("PATH", "")])
@@ -76,7 +76,7 @@ class LabRun:
         except CkslabError:
             current = None
         if current is not None and current.backend == "kind":
-            env.update(CKSLAB_KIND_NODE=kind.node_for(state_file), CKSLAB_ENGINE=kind.engine()[1])
+            env.update(CKSLAB_KIND_NODE=kind.node_for(state_file), CKSLAB_ENGINE=kind.engine_for(state_file)[1])
         return env
 
 

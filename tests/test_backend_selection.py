@@ -48,14 +48,14 @@ def test_auto_picks_kind_when_docker_can_run_it(fake_docker, tmp_path: Path) -> 
     fake_docker("usable")
     backend, why = backends.select("auto", LabPaths(tmp_path))
     assert isinstance(backend, KindBackend)
-    assert why == "auto chose kind: Docker 28.2.2 runs privileged containers; the node image kindest/node:v1.37.0 is present"
+    assert why == "auto chose kind: Docker 28.2.2 runs privileged containers; the node image docker.io/kindest/node:v1.37.0 is present"
 
 
 def test_the_check_never_pulls_and_says_the_image_is_absent(fake_docker) -> None:
     fake = fake_docker("usable without image")
     found = docker.check()
     assert found.usable and found.image_present is False and found.provider == "docker"
-    assert found.reason.endswith("the node image kindest/node:v1.37.0 is not present (not pulled by this check)")
+    assert found.reason.endswith("the node image docker.io/kindest/node:v1.37.0 is not present (not pulled by this check)")
     assert not [call for call in calls(fake) if call.startswith("pull")]
     assert [call.split()[0] for call in calls(fake)] == ["version", "import", "run", "rmi", "image"]
 
@@ -204,7 +204,7 @@ def test_an_image_that_cannot_be_pulled_is_said_once(fake_docker, monkeypatch: p
     from cluster.nodeimage import build as nodeimage
 
     fake_docker("usable without image")
-    kind.engine.cache_clear()
+    kind.detected_engine.cache_clear()
     monkeypatch.setattr(nodeimage, "ensure", lambda progress, client: SimpleNamespace(reference="ckslab/node:v1.37.0"))
     said: list[str] = []
     image, local, why = kind.choose_image(said.append)

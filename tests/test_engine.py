@@ -110,12 +110,38 @@ def test_podman_gets_its_containers_conf_where_it_has_none(tmp_path: Path, monke
     use_engine(monkeypatch, tmp_path, "podman without conf", name="podman")
     conf = tmp_path / "containers.conf"
     monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    monkeypatch.setattr(podman, "LIB_MODULES", tmp_path / "lib" / "modules")
+    (tmp_path / "lib" / "modules").mkdir(parents=True)
     assert "error setting rlimit type 7" in docker.check().reason
     ready = kind_ready(lambda _m: None)
     assert ready.check.usable and ready.check.provider == "podman"
     assert ready.changes == (f"wrote {conf}: podman's default_ulimits within this host's hard limits, and "
                              'runtime = "runc"',)
     assert conf.read_text() == podman.wanted_settings()
+
+
+def test_podman_gets_the_lib_modules_its_kind_nodes_mount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          as_root_on_debian: None) -> None:
+    """A kernel without loadable modules has no /lib/modules; podman refuses to mount a missing path."""
+    use_engine(monkeypatch, tmp_path, "podman without conf", name="podman")
+    conf = tmp_path / "containers.conf"
+    conf.write_text(podman.wanted_settings())
+    monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    modules = tmp_path / "lib" / "modules"
+    monkeypatch.setattr(podman, "LIB_MODULES", modules)
+    said: list[str] = []
+    ready = kind_ready(said.append)
+    assert ready.check.usable and modules.is_dir() and not list(modules.iterdir())
+    assert ready.changes == (f"created {modules}, empty (this kernel has no loadable modules): kind's podman nodes "
+                             "mount it, and podman refuses a missing mount source",)
+    assert not [line for line in said if line.startswith("ok, nothing to change")]
+    assert kind_ready(lambda _m: None).changes == ()  # twice: nothing more to do
+    modules.rmdir()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(EngineNotReady) as info:
+        kind_ready(lambda _m: None)
+    assert info.value.hint == f"Run `sudo mkdir -p {modules}`, then `make kind-ready` again."
+    assert not modules.exists()
 
 
 def test_containers_conf_settings_are_within_the_hard_limits_and_valid_toml() -> None:
@@ -257,7 +283,8 @@ def private_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[dockerd.Layout]:
     root = Path(tempfile.mkdtemp(prefix="ckd-", dir="/tmp"))
     layout = private_layout(root)
     monkeypatch.setenv("DOCKER_HOST", layout.socket)
-    monkeypatch.delenv("CKSLAB_ENGINE", raising=False)
+    # Docker's client only: a podman that works here (kind on podman) would answer for the stopped dockerd.
+    monkeypatch.setenv("CKSLAB_ENGINE", str(shutil.which("docker")))
     try:
         yield layout
     finally:
@@ -332,6 +359,8 @@ def test_kind_ready_makes_the_real_podman_run_privileged_containers(tmp_path: Pa
     monkeypatch.setenv("CKSLAB_ENGINE", client)
     (tmp_path / "containers.conf").write_text("")  # podman refuses a CONTAINERS_CONF that does not exist
     monkeypatch.setenv("CONTAINERS_CONF", str(tmp_path / "containers.conf"))
+    monkeypatch.setattr(podman, "LIB_MODULES", tmp_path / "modules")
+    (tmp_path / "modules").mkdir()
     before = docker.check()
     ready = kind_ready(lambda _m: None)
     assert ready.check.usable and ready.check.provider == "podman", ready.check.reason

@@ -22,8 +22,8 @@ from labs import catalog
 from labs.engine import LabRun
 
 
-def _record(root: Path, backend: str, cluster: str | None) -> Path:
-    details = {"cluster": cluster} if cluster else {}
+def _record(root: Path, backend: str, cluster: str | None, **engine: str) -> Path:
+    details = {"cluster": cluster, **engine} if cluster else {}
     path = root / ".lab" / "state.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     state.write(path, state.ClusterState(backend, "v1.37.0", "https://127.0.0.1:1", details))
@@ -63,12 +63,25 @@ def test_down_under_another_name_refuses_and_deletes_nothing(tmp_path: Path, mon
     assert json.loads(recorded.read_text())["details"]["cluster"] == "lab-b"
 
 
-def test_lab_scripts_are_told_the_node_and_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kind, "engine", lambda: ("podman", "podman"))
+def test_lab_scripts_are_told_the_node_and_the_engine_up_recorded(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster made on podman is reached through podman, even where Docker is the engine found now."""
+    monkeypatch.setattr(kind, "detected_engine", lambda: ("docker", "/usr/bin/docker"))
+    client = tmp_path / "bin" / "podman"
+    client.parent.mkdir()
+    client.write_text("#!/bin/sh\n")
+    client.chmod(0o755)
     lab = catalog.load("signing-config")
-    _record(tmp_path, "kind", "lab-b")
+    _record(tmp_path, "kind", "lab-b", engine="podman", engine_command=str(client))
     env = LabRun(lab, "jane", tmp_path / "workspace", tmp_path / ".lab" / "kubeconfig", tmp_path, "").env()
-    assert (env["CKSLAB_KIND_NODE"], env["CKSLAB_ENGINE"]) == ("lab-b-control-plane", "podman")
+    assert (env["CKSLAB_KIND_NODE"], env["CKSLAB_ENGINE"]) == ("lab-b-control-plane", str(client))
+    monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
+    assert kind.engine() == ("podman", str(client))  # graders and `down` ask kind.engine()
+    client.unlink()  # the recorded client is gone: podman's, wherever PATH has it
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert kind.engine() == ("podman", "podman")
+    _record(tmp_path, "kind", "lab-b")  # recorded before engines were recorded: the one found now
+    assert kind.engine() == ("docker", "/usr/bin/docker")
     _record(tmp_path, "local", None)
     env = LabRun(lab, "jane", tmp_path / "workspace", tmp_path / ".lab" / "kubeconfig", tmp_path, "").env()
     assert "CKSLAB_KIND_NODE" not in env
@@ -98,3 +111,23 @@ def test_down_racing_kinds_own_clean_up_waits_for_it(tmp_path: Path, monkeypatch
     KindBackend(LabPaths(tmp_path))._delete()
     assert [a[:2] for a in asked] == [("delete", "cluster"), ("delete", "cluster")]
     assert not answers
+
+
+def test_notebooks_and_lab_scripts_reach_the_node_through_the_engine_they_are_told() -> None:
+    """No code cell or lab script runs `docker` itself: on a cluster made on podman it would find no node."""
+    import re
+
+    import nbformat
+
+    from cluster.paths import checkout
+
+    literal = re.compile(r"(^|[\s;|&(`$])docker\s+exec\b")
+    found = []
+    for path in sorted((checkout() / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and literal.search(cell.source):
+                found.append(f"{path.name}: {literal.search(cell.source).group(0)!r}")  # type: ignore[union-attr]
+    for path in sorted((checkout() / "labs").glob("*/*.sh")):
+        if literal.search(path.read_text()):
+            found.append(str(path.relative_to(checkout())))
+    assert not found, found

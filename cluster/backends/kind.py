@@ -14,13 +14,14 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
-from cluster import binaries, controlplane, docker, paths, preflight, state
+from cluster import binaries, controlplane, docker, imageref, paths, podman, preflight, state
 from cluster.backends import kind_config as config
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
@@ -74,6 +75,8 @@ RESTART_TIMEOUT = 120.0
 _ERROR_LINE = re.compile(r"^(Error: |E\d{4} )")
 #: The network kind makes for its nodes (kind's pkg/cluster/internal/providers/docker/network.go).
 KIND_NETWORK = "kind"
+#: The label kind gives a cluster's node containers, valued with the cluster's name (kind's providers/*/constants.go).
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
 def workers_from_env() -> int:
@@ -85,14 +88,38 @@ def workers_from_env() -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def engine() -> tuple[str, str]:
-    """The engine kind uses, as (provider, client command): ``docker``, or ``podman`` where only it runs."""
+def detected_engine() -> tuple[str, str]:
+    """The engine found here, as (provider, client command): ``docker``, or ``podman`` where only it runs
+    (``$CKSLAB_ENGINE`` forces one)."""
     found = docker.engine_commands()
     if len(found) > 1:  # both installed: the one whose engine answers (docker.check's order)
         usable = docker.check()
         if usable.usable:
             return usable.provider, usable.command
     return found[0] if found else ("docker", "docker")
+
+
+def engine_for(state_file: Path) -> tuple[str, str]:
+    """The engine of the kind cluster recorded in ``state_file``, as (provider, client command).
+
+    What ``up`` recorded (``details.engine`` and ``details.engine_command``), so graders, lab
+    scripts, notebooks and ``down`` reach a cluster made on podman even where Docker answers too;
+    :func:`detected_engine` when the file is missing, unreadable or records none.
+    """
+    try:
+        current = state.read(state_file)
+    except CkslabError:
+        current = None
+    details = current.details if current is not None and current.backend == "kind" else {}
+    provider, command = str(details.get("engine", "")), str(details.get("engine_command", ""))
+    if provider not in ("docker", "podman"):
+        return detected_engine()
+    return provider, command if command and os.access(command, os.X_OK) else shutil.which(provider) or provider
+
+
+def engine() -> tuple[str, str]:
+    """The engine of this project root's kind cluster (:func:`engine_for`), else the one found here."""
+    return engine_for(paths.lab_paths().state_file)
 
 
 def kind_env() -> dict[str, str]:
@@ -108,6 +135,34 @@ def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
 
 def image_present(image: str) -> bool:
     return _docker("image", "inspect", image).returncode == 0
+
+
+def stored_name(reference: str) -> str | None:
+    """The fully qualified name the engine has ``reference`` under (imageref.stored_names); None if absent."""
+    return next((name for name in imageref.stored_names(reference) if image_present(name)), None)
+
+
+#: kind's default CNI manifest, which kind applies unless the config disables it (kind's
+#: pkg/cluster/internal/create/actions/installcni/cni.go; written by pkg/build/nodeimage).
+DEFAULT_CNI_MANIFEST = "/kind/manifests/default-cni.yaml"
+
+
+def carries_default_cni(image: str) -> bool:
+    """Whether ``image`` holds DEFAULT_CNI_MANIFEST, read from its filesystem.
+
+    A container is created from it (never started: no runtime runs, nothing is pulled), the file
+    is copied out of it (``cp``: status 0 when it exists), and the container is removed with its
+    anonymous volumes. Raises CkslabError when the engine cannot create the container.
+    """
+    created = _docker("create", image, timeout=120)
+    if created.returncode != 0:
+        raise CkslabError(f"cannot look inside the node image {image}: {docker.what_is_wrong(created.stderr)}.",
+                          f"Check it with `{engine()[1]} image inspect {image}`, or unset KIND_NODE_IMAGE.")
+    container = created.stdout.strip().splitlines()[-1]
+    try:
+        return _docker("cp", f"{container}:{DEFAULT_CNI_MANIFEST}", "-", timeout=120).returncode == 0
+    finally:
+        _docker("rm", "-f", "-v", container)
 
 
 def pull(image: str, progress: Progress) -> str | None:
@@ -137,21 +192,27 @@ def pull(image: str, progress: Progress) -> str | None:
 
 
 def choose_image(progress: Progress) -> tuple[str, bool, str]:
-    """The node image to use, whether it is the one built here, and why it was chosen."""
+    """The node image to use (fully qualified: imageref), whether it lacks kind's default CNI (the one
+    built here does: the kind config then disables it), and why it was chosen."""
     wanted = os.environ.get("KIND_NODE_IMAGE", "").strip()
     if wanted:
-        if not image_present(wanted):
-            failed = pull(wanted, progress)
+        try:
+            image = stored_name(wanted) or imageref.qualified(wanted)
+        except ValueError as err:
+            raise CkslabError(f"KIND_NODE_IMAGE={wanted!r} is not an image name.",
+                              "Unset KIND_NODE_IMAGE to use the pinned image, or name one.") from err
+        if not image_present(image):
+            failed = pull(image, progress)
             if failed:
                 raise CkslabError(f"KIND_NODE_IMAGE={wanted} is neither present nor pullable: {failed}.",
                                   "Unset KIND_NODE_IMAGE to use the pinned image, or `make node-image`.")
-        from cluster.nodeimage import recipe
-        return wanted, wanted.split("@")[0] == recipe.IMAGE, f"KIND_NODE_IMAGE={wanted}"
-    if image_present(KIND_NODE_IMAGE):
-        return KIND_NODE_IMAGE, False, "the official node image is present"
-    failed = pull(KIND_NODE_IMAGE, progress)
+        return image, not carries_default_cni(image), f"KIND_NODE_IMAGE={wanted}"
+    official = imageref.qualified(KIND_NODE_IMAGE)
+    if image_present(official):
+        return official, False, "the official node image is present"
+    failed = pull(official, progress)
     if failed is None:
-        return KIND_NODE_IMAGE, False, "the official node image was pulled"
+        return official, False, "the official node image was pulled"
     from cluster.nodeimage import build as nodeimage
     progress(f"the official node image cannot be pulled ({failed}); using the node image built here "
              "from the same release")
@@ -161,8 +222,10 @@ def choose_image(progress: Progress) -> tuple[str, bool, str]:
 
 def host_facts() -> config.HostFacts:
     """The engine host's cgroup version (asked of the engine) and capability bounding set."""
-    info = _docker("info", "--format", "{{.CgroupVersion}}", timeout=30)
-    version = 2 if info.stdout.strip() == "2" else 1 if info.stdout.strip() == "1" else \
+    # docker info: CgroupVersion "1"/"2"; podman info: Host.CgroupsVersion "v1"/"v2".
+    asked = "{{.Host.CgroupsVersion}}" if engine()[0] == "podman" else "{{.CgroupVersion}}"
+    answer = _docker("info", "--format", asked, timeout=30).stdout.strip().removeprefix("v")
+    version = 2 if answer == "2" else 1 if answer == "1" else \
         (2 if Path("/sys/fs/cgroup/cgroup.controllers").exists() else 1)
     return config.HostFacts(version, config.read_cap_bounding_set())
 
@@ -205,7 +268,7 @@ class KindBackend(Backend):
         progress(f"node image {image.split('@')[0]}: {why}")
         if self._exists():
             existing = self._node_image()
-            if existing and existing.split("@")[0] != image.split("@")[0]:
+            if existing and not imageref.same_image(existing, image):
                 raise CkslabError(f"a kind cluster {CLUSTER_NAME!r} from another node image ({existing}) exists.",
                                   "Run `make down` to delete it, then `make up BACKEND=kind` again.")
             progress(f"kind cluster {CLUSTER_NAME!r} exists: using it")
@@ -217,18 +280,22 @@ class KindBackend(Backend):
         else:
             # Recorded first, so that a `make down` while kind is still creating finds and deletes it.
             state.write(self.lab.state_file, state.ClusterState(
-                self.name, KUBERNETES_VERSION, "", {"cluster": CLUSTER_NAME, "creating": True}))
+                self.name, KUBERNETES_VERSION, "", {"cluster": CLUSTER_NAME, "creating": True, **_engine_details()}))
             self._create(image, local, workers, progress)
         os.chmod(self.lab.kubeconfig, 0o600)
         server = _server_of(self.lab.kubeconfig)
         state.write(self.lab.state_file, state.ClusterState(
             self.name, KUBERNETES_VERSION, server,
-            {"cluster": CLUSTER_NAME, "workers": workers, "image": image, "local_image": local}))
+            {"cluster": CLUSTER_NAME, "workers": workers, "image": image, "local_image": local, **_engine_details()}))
         progress("preflight: proving the cluster signs kube-apiserver-client CSRs")
         preflight.require_signing(self.lab.kubeconfig, self.ca_certificate())
         return UpResult(self.name, KUBERNETES_VERSION, server, self.lab.kubeconfig, time.monotonic() - started)
 
     def _create(self, image: str, local: bool, workers: int, progress: Progress) -> None:
+        if engine()[0] == "podman" and not podman.LIB_MODULES.exists():
+            self.lab.state_file.unlink(missing_ok=True)
+            raise CkslabError(f"{podman.LIB_MODULES} does not exist, and kind's podman nodes mount it.",
+                              f"Run `make kind-ready` (as root it creates it) or `sudo mkdir -p {podman.LIB_MODULES}`.")
         config_file = self.lab.lab / "kind" / "kind-config.yaml"
         config_file.parent.mkdir(parents=True, exist_ok=True)
         config_file.write_text(config.kind_config(CONFIG_TEMPLATE.read_text(), workers, host_facts(), local,
@@ -254,6 +321,12 @@ class KindBackend(Backend):
                               "What was made has been deleted. Fix the cause above and run `make up` again.")
 
     def _delete(self) -> None:
+        if engine()[0] == "podman":
+            # kind deletes with `podman rm -f`, which waits out the node's 10 s stop timeout (its systemd
+            # does not stop in time) before it kills; Docker's `rm -f` kills at once. Kill first, as Docker.
+            nodes = _docker("ps", "-q", "--filter", f"label={KIND_CLUSTER_LABEL}={CLUSTER_NAME}").stdout.split()
+            if nodes:
+                _docker("kill", *nodes)
         deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
         if deleted.returncode != 0 and "already in progress" in deleted.stderr:
             # The engine is removing a node already (kind create's own clean-up, racing this
@@ -267,9 +340,11 @@ class KindBackend(Backend):
         if deleted.returncode != 0:
             raise CkslabError(f"kind delete cluster failed: {deleted.stderr.strip()}",
                               f"Run `make down` again, or `{engine()[1]} rm -f -v {self._container}`.")
-        # kind keeps its network for other clusters; remove it when nothing else uses it.
-        attached = _docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK)
-        if attached.returncode == 0 and attached.stdout.strip() == "0":
+        # kind keeps its network for other clusters; remove it when no container uses it (asked with
+        # `ps --filter network=`: podman's `network inspect` lists no containers).
+        attached = _docker("ps", "-a", "-q", "--filter", f"network={KIND_NETWORK}")
+        if attached.returncode == 0 and not attached.stdout.split() and \
+                _docker("network", "inspect", KIND_NETWORK).returncode == 0:
             _docker("network", "rm", KIND_NETWORK)
 
     def down(self, progress: Progress) -> bool:
@@ -434,6 +509,12 @@ class KindBackend(Backend):
         exited = listed.stdout.decode().split()
         if exited:
             self._node("crictl", "rm", *exited)
+
+
+def _engine_details() -> dict[str, str]:
+    """What ``up`` records of the engine, for :func:`engine_for`."""
+    provider, command = engine()
+    return {"engine": provider, "engine_command": command}
 
 
 def _server_of(kubeconfig: Path) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cluster import binaries, dockerd, paths
+from cluster import binaries, dockerd, imageref, paths
 from cluster.errors import CkslabError
 from cluster.nodeimage import archive, recipe
 from cluster.process import log_tail
@@ -37,6 +37,12 @@ MMDEBSTRAP_TIMEOUT = 1800.0
 CONTAINERD_TIMEOUT = 60.0
 
 
+#: The name the node image is built and saved under: recipe.IMAGE with podman's local registry, so that
+#: Docker and podman store it under the same fully qualified name (cluster/imageref.py). An image
+#: loaded from an older archive (``ckslab/node:<release>``) is found under its own name: stored_names().
+LOCAL_IMAGE = f"{imageref.LOCAL_REGISTRY}/{recipe.IMAGE}"
+
+
 class NodeImageError(CkslabError):
     """The node image could not be built or loaded."""
 
@@ -45,7 +51,7 @@ class NodeImageError(CkslabError):
 class NodeImage:
     """A node image ready in the engine: its reference and the recipe that made it."""
 
-    reference: str
+    reference: str  # fully qualified, as the engine stores it (localhost/ckslab/node:<release>, ...)
     recipe: str
     how: str  # "present" (already in the engine), "loaded" (from the saved archive) or "built"
     seconds: float
@@ -117,35 +123,47 @@ def image_recipe(docker: str, reference: str) -> str | None:
     return "" if value in ("", "<no value>") else value
 
 
+def present_as(docker: str, rid: str) -> str | None:
+    """The fully qualified name the engine has the node image of recipe ``rid`` under, None when absent.
+
+    Docker stores ``ckslab/node:<release>`` as ``docker.io/ckslab/node:<release>``, podman as
+    ``localhost/ckslab/node:<release>``; each name is asked for, and the image is recognised by its
+    recipe label (RECIPE_LABEL), not by its name.
+    """
+    return next((name for name in imageref.stored_names(recipe.IMAGE) if image_recipe(docker, name) == rid), None)
+
+
 def ensure(progress: Progress, docker: str = "docker") -> NodeImage:
     """The node image of the current recipe in the engine: present, loaded from the cache, or built."""
     started = time.monotonic()
     rid = current_recipe()
-    if image_recipe(docker, recipe.IMAGE) == rid:
-        return NodeImage(recipe.IMAGE, rid, "present", time.monotonic() - started)
+    present = present_as(docker, rid)
+    if present:
+        return NodeImage(present, rid, "present", time.monotonic() - started)
     saved = paths.node_image_dir() / f"node-{rid}.tar"
     runner = _Runner(log_file())
     if saved.is_file():
-        progress(f"loading the node image {recipe.IMAGE} from {saved}")
+        progress(f"loading the node image {LOCAL_IMAGE} from {saved}")
         runner.run([docker, "load", "-i", str(saved)], "docker load of the saved node image")
-        if image_recipe(docker, recipe.IMAGE) == rid:
-            return NodeImage(recipe.IMAGE, rid, "loaded", time.monotonic() - started)
+        present = present_as(docker, rid)
+        if present:
+            return NodeImage(present, rid, "loaded", time.monotonic() - started)
         saved.unlink()  # not what its name promised: build again
     build(rid, runner, progress, docker)
     progress(f"saving the node image to {saved} (loaded in seconds next time)")
     partial = saved.with_name(saved.name + ".partial")
-    runner.run([docker, "save", "-o", str(partial), recipe.IMAGE], "docker save of the node image")
+    runner.run([docker, "save", "-o", str(partial), LOCAL_IMAGE], "docker save of the node image")
     os.replace(partial, saved)
     for old in saved.parent.glob("node-*.tar"):
         if old != saved:
             old.unlink()
-    return NodeImage(recipe.IMAGE, rid, "built", time.monotonic() - started)
+    return NodeImage(LOCAL_IMAGE, rid, "built", time.monotonic() - started)
 
 
 def build(rid: str, runner: _Runner, progress: Progress, docker: str) -> None:
-    """Build the node image of recipe ``rid`` and tag it ``recipe.IMAGE``."""
+    """Build the node image of recipe ``rid`` and tag it ``LOCAL_IMAGE``."""
     _tools(progress)
-    progress(f"building the node image {recipe.IMAGE} (recipe {rid}; about 10 minutes the first time); "
+    progress(f"building the node image {LOCAL_IMAGE} (recipe {rid}; about 10 minutes the first time); "
              f"log: {runner.log}")
     work = paths.node_image_dir() / f"work-{rid}"
     work.mkdir(parents=True, exist_ok=True)
@@ -270,7 +288,7 @@ def _component_archives(work: Path, bins: binaries.Binaries, pause: Path, proxy_
 
 def _assemble(rid: str, node_rootfs: Path, archives: list[Path], runner: _Runner, progress: Progress,
               docker: str) -> None:
-    base = f"{recipe.IMAGE_REPOSITORY}-build:{rid}"
+    base = f"{imageref.LOCAL_REGISTRY}/{recipe.IMAGE_REPOSITORY}-build:{rid}"
     container = f"ckslab-node-build-{rid}"
     progress("importing the root filesystem into the engine and preloading the images in its containerd")
     subprocess.run([docker, "rm", "-f", "-v", container], capture_output=True, check=False, stdin=subprocess.DEVNULL)
@@ -301,7 +319,7 @@ def _assemble(rid: str, node_rootfs: Path, archives: list[Path], runner: _Runner
                     "pkill containerd; for i in $(seq 1 30); do pgrep --runstates R,S,D,T -x containerd >/dev/null "
                     "|| exit 0; sleep 1; done; exit 1"], "stopping containerd in the build container")
         runner.run([docker, "exec", container, "rm", "-f", "/var/log/containerd-build.log"], "cleaning up")
-        committed = f"{recipe.IMAGE_REPOSITORY}-build:{rid}-committed"
+        committed = f"{base}-committed"
         runner.run([docker, "commit", container, committed], "docker commit of the build container")
         # `docker commit --change` takes no STOPSIGNAL: a one-line build sets the image's config as
         # kind's base image Dockerfile does (systemd stops cleanly on SIGRTMIN+3).
@@ -312,7 +330,7 @@ def _assemble(rid: str, node_rootfs: Path, archives: list[Path], runner: _Runner
                               "STOPSIGNAL SIGRTMIN+3\n"
                               f"LABEL {recipe.RECIPE_LABEL}={rid}\n")
         try:
-            runner.run([docker, "build", "-t", recipe.IMAGE, "-"], "docker build of the node image's config",
+            runner.run([docker, "build", "-t", LOCAL_IMAGE, "-"], "docker build of the node image's config",
                        stdin_file=dockerfile, env={"DOCKER_BUILDKIT": "0"})
         finally:
             dockerfile.unlink(missing_ok=True)
