@@ -227,7 +227,7 @@ def build(go: str, names: list[str], progress: Progress) -> None:
             what = ", ".join(job.output or p.rsplit("/", 1)[-1] for p in job.packages)
             slow = ""
             if job.module == "kubernetes":  # measured on 2 cores, with empty Go caches for the first
-                slow = (" (the first time takes about 12 minutes on 2 cores)"
+                slow = (" (about 11 minutes on 2 cores with empty Go caches)"
                         if "k8s.io/kubernetes/cmd/kube-apiserver" in job.packages
                         else " (about 4 minutes once kube-apiserver has been built)")
             progress(f"building {what} with Go{slow}; log: {log}")
