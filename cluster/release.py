@@ -100,7 +100,8 @@ def _fetch_one(item: Download, staged: Path, progress: Progress) -> None:
     target = staged if not item.member else staged.with_name(staged.name + ".tar.gz")
     with _open(item.url) as resp:
         length = int(resp.headers.get("Content-Length") or 0)
-        progress(f"downloading {item.name}{f' ({length / 1e6:.0f} MB)' if length else ''} from {item.url}")
+        size = f" ({length / 1e6:.0f} MB)" if length >= 1e6 else f" ({length} bytes)" if length else ""
+        progress(f"downloading {item.name}{size} from {item.url}")
         actual = _copy(resp, item.url, target)
     if actual != expected.lower():
         target.unlink(missing_ok=True)
