@@ -274,7 +274,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     s = sub.add_parser("binaries", help="obtain the pinned Kubernetes and etcd binaries")
     s.add_argument("--from", dest="source", default="auto", choices=("auto", "build", "download"),
-                   help="auto: build with Go when installed, else download (default)")
+                   help="auto: download the official release (checksum-verified), else build with Go (default)")
     s.set_defaults(func=cmd_binaries)
     s = sub.add_parser("up", help="start the lab's cluster")
     s.add_argument("--backend", default=os.environ.get("BACKEND", "auto"),

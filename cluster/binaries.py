@@ -1,30 +1,27 @@
-"""The pinned Kubernetes, etcd and kind binaries: from the cache, built with Go, or downloaded.
+"""The pinned Kubernetes, etcd and kind binaries: from the cache, downloaded, or built with Go.
 
-``ensure()`` looks in this order: the cache outside the checkout (keyed by version) -> ``go
-build`` of the modules under ``cluster/gobuild/`` (static, with the release's version stamped
-in) -> the official release downloads, each checked against its published SHA-256. A binary
-enters the cache only once it is complete, by an atomic rename.
+``ensure()`` looks in this order: the cache outside the checkout (keyed by version) -> the
+official release downloads (dl.k8s.io, etcd's and kind's GitHub releases), each checked against
+its published SHA-256 (``cluster.release``) -> ``go build`` of the modules under
+``cluster/gobuild/`` (static, with the release's version stamped in) for what could not be
+downloaded. A download is a minute or two where a build is minutes of compiling on every core;
+a machine without internet (this project's, CI) finds out in about a second and builds. A
+binary enters the cache only once it is complete, by an atomic rename.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import platform
-import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cluster import paths
+from cluster import paths, release
 from cluster.errors import BinariesError, ChecksumMismatch
 from cluster.process import log_tail
 from cluster.versions import (
@@ -115,8 +112,11 @@ def ensure(source: str = "auto", progress: Progress = print,
            names: tuple[str, ...] = ALL_BINARIES) -> Binaries:
     """Return the binaries, obtaining the missing ones of ``names`` from ``source``.
 
-    ``source`` is ``auto`` (build with Go when it is installed, else download), ``build`` or
-    ``download``.
+    ``source`` is ``auto`` (download the official release files, checksum-verified; build with Go
+    what cannot be downloaded, saying why in one line), ``build`` (Go only) or ``download``
+    (downloads only). The node image's own binaries (coredns, crictl, kubelet, kube-proxy) are
+    always built. Raises :class:`BinariesError` with what to install when neither way works, and
+    :class:`ChecksumMismatch` when a download does not match its checksum and Go cannot replace it.
     """
     if source not in ("auto", "build", "download"):
         raise BinariesError(f"unknown binaries source {source!r}: use auto, build or download.")
@@ -128,20 +128,34 @@ def ensure(source: str = "auto", progress: Progress = print,
     if build_only and go is None:
         raise BinariesError(f"Go is not installed, so {', '.join(build_only)} cannot be built "
                             "(they are never downloaded).", INSTALL_HINT)
-    if source == "build" or (source == "auto" and go is not None):
+    if source == "download" and build_only:
+        raise BinariesError(f"{', '.join(build_only)} are never downloaded: they are built with Go.",
+                            "Run `ckslab binaries --from build` (or `make node-image`).")
+    if source == "build":
         if go is None:
             raise BinariesError("Go is not installed, so the binaries cannot be built.", INSTALL_HINT)
         build(go, gone, progress)
+        return require(names)
+    wanted = [n for n in gone if n in ALL_BINARIES]
+    try:
+        failed = download(wanted, progress)
+    except ChecksumMismatch as err:
+        if source == "download" or go is None:
+            raise
+        failed = {n: err.message for n in wanted}
+        why = err.message
     else:
-        try:
-            download(gone, progress)
-        except BinariesError as err:
-            if source == "download" or isinstance(err, ChecksumMismatch):
-                raise
-            raise BinariesError(
-                f"Go is not installed and the release binaries could not be downloaded ({err.message})",
-                INSTALL_HINT,
-            ) from err
+        why = "; ".join(dict.fromkeys(failed.values()))
+    if failed and source == "download":
+        raise BinariesError(f"the release binaries could not be downloaded ({why})", INSTALL_HINT)
+    if failed and go is None:
+        raise BinariesError(f"Go is not installed and the release binaries could not be downloaded ({why})",
+                            INSTALL_HINT)
+    if failed:
+        progress(f"could not download {', '.join(failed)} ({why}): building them with Go instead")
+    if failed or build_only:
+        assert go is not None
+        build(go, [*failed, *build_only], progress)
     return require(names)
 
 
@@ -213,7 +227,7 @@ def build(go: str, names: list[str], progress: Progress) -> None:
             what = ", ".join(job.output or p.rsplit("/", 1)[-1] for p in job.packages)
             slow = ""
             if job.module == "kubernetes":  # measured on 2 cores, with empty Go caches for the first
-                slow = (" (the first time takes about 12 minutes on 2 cores)"
+                slow = (" (about 11 minutes on 2 cores with empty Go caches)"
                         if "k8s.io/kubernetes/cmd/kube-apiserver" in job.packages
                         else " (about 4 minutes once kube-apiserver has been built)")
             progress(f"building {what} with Go{slow}; log: {log}")
@@ -241,82 +255,34 @@ def _arch() -> str:
     return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
 
 
-def _fetch(url: str, timeout: float = 30.0) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - https release URL
-            return bytes(resp.read())
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise BinariesError(f"could not download {url}: {reason}") from err
-
-
-def _expected_sha256(text: str, filename: str) -> str:
-    """The digest for ``filename`` in a ``.sha256`` file or a SHA256SUMS list."""
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 1 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
-            return parts[0]
-        if len(parts) == 2 and parts[1].lstrip("*").endswith(filename):
-            return parts[0]
-    raise BinariesError(f"no SHA-256 checksum for {filename} in the published checksums")
-
-
-def _verified(url: str, data: bytes, expected: str) -> bytes:
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected.lower():
-        raise ChecksumMismatch(
-            f"checksum mismatch for {url}: expected {expected}, got {actual}; nothing was installed.",
-            hint="Try `make binaries` again; if it repeats, the download is being tampered with.",
-        )
-    return data
-
-
-def _install(data: bytes, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.download")
-    tmp.write_bytes(data)
-    tmp.chmod(0o755)
-    os.replace(tmp, dest)
-
-
 def _base(variable: str, default: str) -> str:
     return os.environ.get(variable, default).rstrip("/")
 
 
-def download(names: list[str], progress: Progress) -> None:
-    """Download the missing binaries from their official releases, verifying checksums."""
+def release_downloads(names: list[str]) -> list[release.Download]:
+    """Where each of ``names`` is published, with its checksum file (overridable per site, for a mirror)."""
     arch = _arch()
-    fetched: dict[Path, bytes] = {}
+    found = []
     for name in names:
         if name == "etcd":
             base = f"{_base('CKSLAB_ETCD_RELEASE_URL', ETCD_RELEASE_URL)}/{ETCD_VERSION}"
-            tarball = f"etcd-{ETCD_VERSION}-linux-{arch}.tar.gz"
-            progress(f"downloading {base}/{tarball}")
-            sums = _fetch(f"{base}/SHA256SUMS").decode()
-            data = _verified(f"{base}/{tarball}", _fetch(f"{base}/{tarball}", timeout=300),
-                             _expected_sha256(sums, tarball))
-            fetched[cached().etcd] = _etcd_from_tarball(data, tarball)
-            continue
-        if name == "kind":
+            tarball = f"etcd-{ETCD_VERSION}-linux-{arch}"
+            found.append(release.Download(name, f"{base}/{tarball}.tar.gz", f"{base}/SHA256SUMS", cached().etcd,
+                                          member=f"{tarball}/etcd"))
+        elif name == "kind":
             url = f"{_base('CKSLAB_KIND_RELEASE_URL', KIND_RELEASE_URL)}/{KIND_VERSION}/kind-linux-{arch}"
-            checksum_url = url + ".sha256sum"
+            found.append(release.Download(name, url, url + ".sha256sum", cached().kind))
         else:
-            url = f"{_base('CKSLAB_KUBERNETES_RELEASE_URL', KUBERNETES_RELEASE_URL)}/{KUBERNETES_VERSION}/bin/linux/{arch}/{name}"
-            checksum_url = url + ".sha256"
-        progress(f"downloading {url}")
-        digest = _expected_sha256(_fetch(checksum_url).decode(), url.rsplit("/", 1)[1])
-        fetched[cached().path(name)] = _verified(url, _fetch(url, timeout=300), digest)
-    for dest, data in fetched.items():  # install only when every download verified
-        _install(data, dest)
+            url = (f"{_base('CKSLAB_KUBERNETES_RELEASE_URL', KUBERNETES_RELEASE_URL)}/{KUBERNETES_VERSION}"
+                   f"/bin/linux/{arch}/{name}")
+            found.append(release.Download(name, url, url + ".sha256", cached().path(name)))
+    return found
 
 
-def _etcd_from_tarball(data: bytes, tarball: str) -> bytes:
-    member = tarball.removesuffix(".tar.gz") + "/etcd"
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            fh = tar.extractfile(member)
-            if fh is None:
-                raise KeyError(member)
-            return fh.read()
-    except (tarfile.TarError, KeyError) as err:
-        raise BinariesError(f"{tarball} does not contain {member}") from err
+def download(names: list[str], progress: Progress) -> dict[str, str]:
+    """Download ``names`` from their official releases into the cache; those not downloaded, with why.
+
+    Raises :class:`ChecksumMismatch`, installing nothing, when a file does not match its
+    published SHA-256.
+    """
+    return release.fetch_all(release_downloads(names), progress)

@@ -196,13 +196,15 @@ def test_existing_backend_never_deletes_anything(tmp_path: Path) -> None:
     assert ExistingBackend(lab).down(lambda _m: None) is False
 
 
-def test_an_image_that_cannot_be_pulled_is_said_once(fake_docker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_image_that_cannot_be_pulled_is_said_once(fake_docker, monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
     """`make up` on kind without a registry: the pull's error is one line, not repeated by the image line."""
     from types import SimpleNamespace
 
     from cluster.backends import kind
     from cluster.nodeimage import build as nodeimage
 
+    monkeypatch.setenv("CKSLAB_CACHE", str(tmp_path / "cache"))
     fake_docker("usable without image")
     kind.detected_engine.cache_clear()
     monkeypatch.setattr(nodeimage, "ensure", lambda progress, client: SimpleNamespace(reference="ckslab/node:v1.37.0"))
@@ -212,3 +214,31 @@ def test_an_image_that_cannot_be_pulled_is_said_once(fake_docker, monkeypatch: p
     shown = "\n".join([*said, f"node image {image}: {why}"])
     assert shown.count("no such host") == 1, shown
     assert shown.count("cannot be pulled") == 1, shown
+
+
+def test_a_refused_pull_is_remembered_for_an_hour_not_retried_by_every_up(fake_docker, monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from cluster.backends import kind
+    from cluster.nodeimage import build as nodeimage
+    from fake_engine import calls
+
+    monkeypatch.setenv("CKSLAB_CACHE", str(tmp_path / "cache"))
+    fake = fake_docker("usable without image")
+    kind.engine.cache_clear()
+    monkeypatch.setattr(nodeimage, "ensure", lambda progress, client: SimpleNamespace(reference="ckslab/node:v1.37.0"))
+    pulls = lambda: [c for c in calls(fake) if c.startswith("pull ")]  # noqa: E731
+    kind.choose_image(lambda _m: None)
+    assert len(pulls()) == 1
+    said: list[str] = []
+    image, local, _why = kind.choose_image(said.append)  # the next `up`, minutes later
+    assert (image, local) == ("ckslab/node:v1.37.0", True) and len(pulls()) == 1, calls(fake)
+    (line,) = said
+    assert line.startswith("the official node image cannot be pulled (refused 0 min ago: Error response from daemon: "
+                           'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such '
+                           "host; tried again after an hour, or at once after `rm "), line
+    assert line.count("no such host") == 1
+    monkeypatch.setattr(kind, "PULL_REFUSAL_SECONDS", 0.0)  # the hour has passed
+    kind.choose_image(lambda _m: None)
+    assert len(pulls()) == 2

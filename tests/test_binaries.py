@@ -1,6 +1,7 @@
-"""Obtaining binaries: cache hit, checksum-verified download, and the no-Go-no-network error.
+"""Obtaining binaries: cache hit, checksum-verified download first, Go where downloads fail, and errors.
 
-Downloads are served by a real HTTP server on 127.0.0.1 laid out like the release sites.
+Downloads are served by a real HTTP server on 127.0.0.1 laid out like the release sites; "Go"
+is a fake ``go`` on PATH that writes a recognisable file where ``go build -o`` would.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import io
 import os
 import re
 import stat
+import socket
 import tarfile
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from cluster import binaries, paths
+from cluster import binaries, paths, release
 from cluster.errors import BinariesError, ChecksumMismatch
 from cluster.versions import COREDNS_VERSION, CRI_TOOLS_VERSION, ETCD_VERSION, KIND_VERSION, KUBERNETES_VERSION
 
@@ -99,9 +102,14 @@ def test_checksum_mismatch_installs_nothing(no_go_cache: Path, release_site: dic
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     tampered = _release_files(tamper="kube-apiserver")
     release_site.update(tampered)
-    with pytest.raises(ChecksumMismatch, match="checksum mismatch .*kube-apiserver"):
+    with pytest.raises(ChecksumMismatch) as info:
         binaries.ensure("auto", progress=lambda _m: None)
+    assert str(info.value).startswith(f"the download of {os.environ['CKSLAB_KUBERNETES_RELEASE_URL']}/"
+                                      f"{KUBERNETES_VERSION}/bin/linux/{binaries._arch()}/kube-apiserver does not "
+                                      "match its published SHA-256")
+    assert "nothing was installed" in str(info.value) and "\n" not in str(info.value)
     assert set(binaries.missing(binaries.ALL_BINARIES)) == set(binaries.ALL_BINARIES)
+    assert not [p for p in no_go_cache.rglob("*") if p.is_file()]  # no temporary file left either
 
 
 def test_no_go_and_no_network_names_what_to_install(no_go_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,3 +177,102 @@ def test_node_image_binaries_are_never_downloaded(no_go_cache: Path, release_sit
     with pytest.raises(BinariesError, match="Go is not installed, so kubelet, kube-proxy.* cannot be built"):
         binaries.ensure("auto", progress=lambda _m: None, names=binaries.NODE_IMAGE_BINARIES)
     assert set(binaries.missing(binaries.NODE_IMAGE_BINARIES)) == set(binaries.NODE_IMAGE_BINARIES)
+
+
+# --- the order: the official downloads first, Go where they cannot be had -------------------------
+
+FAKE_GO = """#!/bin/sh
+PATH=/usr/bin:/bin
+echo "$*" >> "$(dirname "$0")/go-calls"
+out=""; prev=""; pkgs=""
+for arg in "$@"; do
+  if [ "$prev" = "-o" ]; then out="$arg"; elif [ "$out" != "" ]; then pkgs="$pkgs $arg"; fi
+  prev="$arg"
+done
+case "$out" in
+  */) for p in $pkgs; do printf '#!/bin/sh\\necho built by go\\n' > "$out$(basename "$p")"; chmod 755 "$out$(basename "$p")"; done ;;
+  *) printf '#!/bin/sh\\necho built by go\\n' > "$out"; chmod 755 "$out" ;;
+esac
+"""
+BUILT = b"#!/bin/sh\necho built by go\n"
+
+
+@pytest.fixture
+def fake_go(no_go_cache: Path) -> Path:
+    """A `go` on PATH that "builds" by writing BUILT; its calls are logged next to it."""
+    folder = Path(os.environ["PATH"])
+    (folder / "go").write_text(FAKE_GO)
+    (folder / "go").chmod(0o755)
+    return folder / "go-calls"
+
+
+def _obtained(progress: list[str]) -> tuple[binaries.Binaries, float]:
+    started = time.monotonic()
+    found = binaries.ensure("auto", progress=progress.append)
+    return found, time.monotonic() - started
+
+
+def test_with_go_installed_the_official_downloads_come_first(fake_go: Path, release_site: dict) -> None:
+    said: list[str] = []
+    found, _ = _obtained(said)
+    for name in binaries.ALL_BINARIES:
+        assert found.path(name).read_bytes() == f"#!/bin/sh\necho {name}\n".encode(), name
+        assert stat.S_IMODE(found.path(name).stat().st_mode) == 0o755, name
+    assert not fake_go.exists(), "go was run although every download verified"
+    assert not [line for line in said if "Go" in line], said
+
+
+def test_a_wrong_checksum_is_refused_in_one_line_and_go_builds_instead(fake_go: Path, release_site: dict) -> None:
+    release_site.update(_release_files(tamper="kubectl"))
+    said: list[str] = []
+    found, _ = _obtained(said)
+    for name in binaries.ALL_BINARIES:  # nothing of the tampered release is kept: all built
+        assert found.path(name).read_bytes() == BUILT, name
+    (refused,) = [line for line in said if "SHA-256" in line]
+    assert "/kubectl does not match its published SHA-256" in refused and "\n" not in refused
+    assert refused.endswith("building them with Go instead"), refused
+    assert "kube-apiserver" in fake_go.read_text()
+
+
+def test_an_unreachable_release_site_falls_back_to_go_at_once_in_one_line(fake_go: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("CKSLAB_KUBERNETES_RELEASE_URL", "CKSLAB_ETCD_RELEASE_URL", "CKSLAB_KIND_RELEASE_URL"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9/nowhere")  # nothing listens on port 9
+    said: list[str] = []
+    found, seconds = _obtained(said)
+    assert all(found.path(n).read_bytes() == BUILT for n in binaries.ALL_BINARIES)
+    (why,) = [line for line in said if line.startswith("could not download")]
+    assert why.startswith(f"could not download {', '.join(binaries.ALL_BINARIES)} (127.0.0.1:9 cannot be reached (")
+    assert why.endswith("): building them with Go instead") and why.count("cannot be reached") == 1, why
+    assert seconds < 5
+
+
+def test_a_release_site_that_never_answers_is_given_up_after_the_timeout_and_asked_once(
+        fake_go: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the backlog; nothing ever answers them
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    for variable in ("CKSLAB_KUBERNETES_RELEASE_URL", "CKSLAB_ETCD_RELEASE_URL", "CKSLAB_KIND_RELEASE_URL"):
+        monkeypatch.setenv(variable, url)
+    monkeypatch.setattr(release, "TIMEOUT", 1.0)
+    try:
+        said: list[str] = []
+        found, seconds = _obtained(said)
+    finally:
+        silent.close()
+    assert all(found.path(n).read_bytes() == BUILT for n in binaries.ALL_BINARIES)
+    assert 1.0 <= seconds < 4, f"{seconds:.1f}s: the host was asked more than once, or without a timeout"
+    assert [line for line in said if line.startswith("could not download")], said
+
+
+def test_one_file_missing_from_the_release_is_built_the_rest_downloaded(fake_go: Path, release_site: dict) -> None:
+    del release_site[f"/kind/{KIND_VERSION}/kind-linux-{binaries._arch()}"]
+    said: list[str] = []
+    found, _ = _obtained(said)
+    assert found.kind.read_bytes() == BUILT
+    assert found.etcd.read_bytes() == b"#!/bin/sh\necho etcd\n"
+    assert found.kubectl.read_bytes() == b"#!/bin/sh\necho kubectl\n"
+    (why,) = [line for line in said if line.startswith("could not download")]
+    assert why.startswith("could not download kind (") and "answered HTTP 404" in why, why
+    assert "sigs.k8s.io/kind" in fake_go.read_text() and "kubernetes/cmd" not in fake_go.read_text()

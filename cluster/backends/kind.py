@@ -3,8 +3,8 @@
 The cluster is named ``ckslab``, made from ``cluster/kind/kind-config.yaml`` (plus
 ``KIND_WORKERS`` workers and what the host needs, see ``kind_config``) and a node image chosen
 in this order: ``KIND_NODE_IMAGE`` when set; the official ``kindest/node`` pinned by digest in
-``cluster/versions.py`` when it is present or can be pulled (pulled with progress); else the
-node image built here from the pinned release (``cluster/nodeimage``, ``make node-image``).
+``cluster/versions.py`` when it is present or can be pulled (pulled with progress; a refusal is
+remembered for an hour); else the node image built here from the pinned release (``cluster/nodeimage``, ``make node-image``).
 Creation deletes what it made when it fails and shows kind's output.
 """
 
@@ -193,7 +193,12 @@ def pull(image: str, progress: Progress) -> str | None:
 
 def choose_image(progress: Progress) -> tuple[str, bool, str]:
     """The node image to use (fully qualified: imageref), whether it lacks kind's default CNI (the one
-    built here does: the kind config then disables it), and why it was chosen."""
+    built here does: the kind config then disables it), and why it was chosen.
+
+    A refused pull of the official image is remembered for :data:`PULL_REFUSAL_SECONDS` (per
+    engine), so that every ``up`` on a machine without a registry neither waits for the engine's
+    refusal again nor repeats it at length.
+    """
     wanted = os.environ.get("KIND_NODE_IMAGE", "").strip()
     if wanted:
         try:
@@ -210,14 +215,54 @@ def choose_image(progress: Progress) -> tuple[str, bool, str]:
     official = imageref.qualified(KIND_NODE_IMAGE)
     if image_present(official):
         return official, False, "the official node image is present"
-    failed = pull(official, progress)
-    if failed is None:
-        return official, False, "the official node image was pulled"
+    refused = _refused_pulls()
+    key = f"{engine()[1]} {os.environ.get('DOCKER_HOST', '')} {official}"
+    earlier = refused.get(key)
+    if earlier is not None and 0 <= time.time() - earlier[1] < PULL_REFUSAL_SECONDS:
+        minutes = (time.time() - earlier[1]) / 60
+        failed = (f"refused {minutes:.0f} min ago: {earlier[0]}; tried again after an hour, or at once "
+                  f"after `rm {_refusals_file()}`")
+    else:
+        failed = pull(official, progress)
+        if failed is None:
+            refused.pop(key, None)
+            _save_refused_pulls(refused)
+            return official, False, "the official node image was pulled"
+        refused[key] = (failed, time.time())
+        _save_refused_pulls(refused)
     from cluster.nodeimage import build as nodeimage
     progress(f"the official node image cannot be pulled ({failed}); using the node image built here "
              "from the same release")
     built = nodeimage.ensure(progress, engine()[1])
     return built.reference, True, "built here from the same release"  # why: said just above
+
+
+#: Seconds a refused pull of the official node image is remembered (see choose_image).
+PULL_REFUSAL_SECONDS = 3600.0
+
+
+def _refusals_file() -> Path:
+    return paths.cache_root() / "node-image-pulls-refused.json"
+
+
+def _refused_pulls() -> dict[str, tuple[str, float]]:
+    """``{"<engine client> <DOCKER_HOST> <image>": (the engine's reason, when, in epoch seconds)}``."""
+    try:
+        loaded = json.loads(_refusals_file().read_text())
+        return {str(k): (str(v[0]), float(v[1])) for k, v in loaded.items()}
+    except (OSError, ValueError, TypeError, IndexError, AttributeError):
+        return {}  # none yet, or unreadable: pull again
+
+
+def _save_refused_pulls(refused: dict[str, tuple[str, float]]) -> None:
+    target = _refusals_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_text(json.dumps(refused, indent=1) + "\n")
+        os.replace(partial, target)
+    except OSError:
+        pass  # a cache we cannot write only costs a pull next time
 
 
 def host_facts() -> config.HostFacts:
