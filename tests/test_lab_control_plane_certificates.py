@@ -54,7 +54,7 @@ class Learner:
         return done.stdout
 
     def start(self) -> SetupRecord:
-        started = self.ckslab("start", LAB)
+        started = self.ckslab("start", LAB, "--again")  # afresh: a plain start keeps an earlier start's
         assert started.returncode == 0, started.stdout + started.stderr
         found = record.load(self.root)
         assert found is not None

@@ -63,7 +63,7 @@ class Learner:
                               check=True).stdout
 
     def start(self) -> None:
-        started = self.ckslab("start", LAB, "--user", self.user)
+        started = self.ckslab("start", LAB, "--user", self.user, "--again")  # afresh, whatever the last test left
         assert started.returncode == 0, started.stdout + started.stderr
 
     def pid(self) -> int:

@@ -9,6 +9,9 @@
 # changed, and restarts the controller manager if the flags it runs with are not the original
 # ones: on the local backend with `ckslab controlplane restart`, on kind the kubelet does it.
 # The controller manager is shared: this puts it back for every learner of the cluster.
+# Safe to run twice: a plain `ckslab start` keeps a manifest changed since the lab started, and says so;
+# only CKSLAB_AGAIN=1 (`ckslab reset`, `ckslab solve`, `ckslab start --again`) restores the original.
+# lab.yaml's backends keep it off the existing backend, whose controller manager ckslab cannot change.
 set -euo pipefail
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
@@ -18,11 +21,18 @@ node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
 engine="${CKSLAB_ENGINE:-docker}"
 backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
 
-if [ "$backend" = existing ]; then
-  echo "signing-config cannot be done on the existing backend: ckslab neither sees nor changes the" \
-       "controller manager of a cluster it did not create. Use make up BACKEND=local (or kind)."
-  exit 0
-fi
+running_flags() {
+  if [ "$backend" = kind ]; then
+    kubectl -n kube-system get pod -l component=kube-controller-manager -o json | python3 -c 'import json, sys
+pods = [p for p in json.load(sys.stdin)["items"] if p.get("status", {}).get("phase") == "Running"]
+print("\n".join(pods[0]["spec"]["containers"][0]["command"][1:]) if pods else "")'
+  else
+    local pid
+    pid=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["details"]["pids"]["kube-controller-manager"])' "$root/.lab/state.json")
+    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n +2 || true
+  fi
+}
 
 # The manifest: `ckslab controlplane show` prints "# <path>[ in the node container ...]" first.
 mkdir -p "$store"
@@ -38,6 +48,13 @@ if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster"
   mv "$store/current.yaml" "$original"
   echo "$cluster" > "$store/cluster"
   echo "saved the controller manager's manifest as $original"
+elif ! cmp -s "$store/current.yaml" "$original" && [ -z "${CKSLAB_AGAIN:-}" ]; then
+  rm -f "$store/current.yaml"
+  duration=$(running_flags | sed -n 's/^--cluster-signing-duration=//p' | tail -1)
+  echo "NOTE: $manifest was changed since the lab started: your change is kept (the controller manager runs with" \
+       "${duration:+--cluster-signing-duration=$duration}${duration:-no --cluster-signing-duration flag}). To put the" \
+       "original back and start over: ckslab reset signing-config"
+  exit 0
 elif ! cmp -s "$store/current.yaml" "$original"; then
   echo "NOTE: An earlier run changed $manifest: the original is restored (for every learner of this cluster)."
   if [ "$backend" = kind ]; then  # written beside, then moved in: the kubelet never reads half a file
@@ -53,18 +70,6 @@ rm -f "$store/current.yaml"
 wanted=$(python3 -c 'import sys, yaml
 print("\n".join(yaml.safe_load(open(sys.argv[1]))["spec"]["containers"][0]["command"][1:]))' "$original")
 
-running_flags() {
-  if [ "$backend" = kind ]; then
-    kubectl -n kube-system get pod -l component=kube-controller-manager -o json | python3 -c 'import json, sys
-pods = [p for p in json.load(sys.stdin)["items"] if p.get("status", {}).get("phase") == "Running"]
-print("\n".join(pods[0]["spec"]["containers"][0]["command"][1:]) if pods else "")'
-  else
-    local pid
-    pid=$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["details"]["pids"]["kube-controller-manager"])' "$root/.lab/state.json")
-    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n +2 || true
-  fi
-}
 
 if [ "$(running_flags)" != "$wanted" ]; then
   if [ "$backend" = kind ]; then
