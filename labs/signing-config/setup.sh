@@ -21,19 +21,6 @@ node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
 engine="${CKSLAB_ENGINE:-docker}"
 backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
 
-running_flags() {
-  if [ "$backend" = kind ]; then
-    kubectl -n kube-system get pod -l component=kube-controller-manager -o json | python3 -c 'import json, sys
-pods = [p for p in json.load(sys.stdin)["items"] if p.get("status", {}).get("phase") == "Running"]
-print("\n".join(pods[0]["spec"]["containers"][0]["command"][1:]) if pods else "")'
-  else
-    local pid
-    pid=$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["details"]["pids"]["kube-controller-manager"])' "$root/.lab/state.json")
-    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n +2 || true
-  fi
-}
-
 # The manifest: `ckslab controlplane show` prints "# <path>[ in the node container ...]" first.
 mkdir -p "$store"
 ckslab controlplane show controller-manager > "$store/shown.yaml"
@@ -49,11 +36,12 @@ if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster"
   echo "$cluster" > "$store/cluster"
   echo "saved the controller manager's manifest as $original"
 elif ! cmp -s "$store/current.yaml" "$original" && [ -z "${CKSLAB_AGAIN:-}" ]; then
+  duration=$(sed -n 's/^ *- --cluster-signing-duration=//p' "$store/current.yaml" | tail -1)
   rm -f "$store/current.yaml"
-  duration=$(running_flags | sed -n 's/^--cluster-signing-duration=//p' | tail -1)
-  echo "NOTE: $manifest was changed since the lab started: your change is kept (the controller manager runs with" \
-       "${duration:+--cluster-signing-duration=$duration}${duration:-no --cluster-signing-duration flag}). To put the" \
-       "original back and start over: ckslab reset signing-config"
+  echo "NOTE: $manifest was changed since the lab started: your change is kept (it has" \
+       "${duration:+--cluster-signing-duration=$duration}${duration:-no --cluster-signing-duration flag})." \
+       "signing.yaml still records the duration from before your change. To put the original back and do the lab again:" \
+       "ckslab reset signing-config"
   exit 0
 elif ! cmp -s "$store/current.yaml" "$original"; then
   echo "NOTE: An earlier run changed $manifest: the original is restored (for every learner of this cluster)."
@@ -70,6 +58,18 @@ rm -f "$store/current.yaml"
 wanted=$(python3 -c 'import sys, yaml
 print("\n".join(yaml.safe_load(open(sys.argv[1]))["spec"]["containers"][0]["command"][1:]))' "$original")
 
+running_flags() {
+  if [ "$backend" = kind ]; then
+    kubectl -n kube-system get pod -l component=kube-controller-manager -o json | python3 -c 'import json, sys
+pods = [p for p in json.load(sys.stdin)["items"] if p.get("status", {}).get("phase") == "Running"]
+print("\n".join(pods[0]["spec"]["containers"][0]["command"][1:]) if pods else "")'
+  else
+    local pid
+    pid=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["details"]["pids"]["kube-controller-manager"])' "$root/.lab/state.json")
+    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n +2 || true
+  fi
+}
 
 if [ "$(running_flags)" != "$wanted" ]; then
   if [ "$backend" = kind ]; then
