@@ -9,6 +9,7 @@ a user namespace of its own), `ckslab controlplane restart`, kubectl.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
+from cryptography import x509
 from notebook_run import run_learner_copy
 
 from cluster import binaries
@@ -100,8 +102,8 @@ def fresh_messages(learner: Learner, issued: SetupRecord) -> dict[str, str]:
         "check-expiration": f"expiration.yaml does not exist in {learner.workspace}.",
         "renewed": ("None of the 11 certificates kubeadm manages was renewed: they are still the ones the lab "
                     f"started with, which expire on {ends} UTC."),
-        "restarted": ("controller-manager.conf is not renewed yet: kube-controller-manager cannot use a new "
-                      "certificate before there is one."),
+        "restarted": ("controller-manager.conf and scheduler.conf are not renewed yet: kube-controller-manager and "
+                      "kube-scheduler cannot use new certificates before there are some."),
         "apiserver-serving": (f"The API server serves the certificate the lab started with (expiring on {ends} UTC), "
                               "and apiserver.crt is not renewed yet."),
         "admin-conf": f"admin.conf still holds the certificate the lab started with, which expires on {ends} UTC.",
@@ -144,18 +146,54 @@ def test_renewing_without_restarting(learner: Learner, tmp_path: Path) -> None:
     assert record.wait_serving(learner.root) == 0  # the API server reloads its serving certificate by itself
     failing = learner.failing(tmp_path)
     assert set(failing) == {"check-expiration", "restarted", "admin-conf", "cas"}, failing
-    assert failing["restarted"].startswith("kube-controller-manager (pid ")
-    assert "before controller-manager.conf was renewed at " in failing["restarted"]
-    assert failing["restarted"].endswith("it reads its kubeconfig once, when it starts, so it still authenticates "
-                                         f"with the old certificate, which expires on "
-                                         f"{issued.certificates['controller-manager.conf'].not_after:%Y-%m-%d %H:%M} UTC.")
-    assert failing["admin-conf"].startswith(f"Your kubeconfig {learner.root / '.lab' / 'kubeconfig'} (what `ckslab env` "
-                                            "exports, your ~/.kube/config) still holds the old admin certificate")
+    # Both components at once, each with the certificate it holds: setup's, since neither restarted since.
+    manager, scheduler = failing["restarted"].split(" kube-scheduler (pid ")
+    assert manager.startswith("kube-controller-manager (pid ") and "before controller-manager.conf was last written at " in manager
+    for said, conf in ((manager, "controller-manager.conf"), (scheduler, "scheduler.conf")):
+        setup = issued.certificates[conf]
+        assert said.endswith("it reads its kubeconfig once, when it starts, so it still authenticates with the "
+                             f"certificate the lab started with (serial {setup.serial:x}), which expires on "
+                             f"{setup.not_after:%Y-%m-%d %H:%M} UTC."), said
+    hint = learner.steps(tmp_path, "restarted")["restarted"]["hint"]
+    assert hint == "ckslab controlplane restart controller-manager && ckslab controlplane restart scheduler"
+    assert failing["admin-conf"].startswith(f"Your kubeconfig {learner.root / '.lab' / 'kubeconfig'} (your copy of "
+                                            "admin.conf, what `ckslab env` exports) still holds the old admin certificate")
     learner.restart("controller-manager")
     failing = learner.failing(tmp_path, "restarted")
     assert failing["restarted"].startswith("kube-scheduler (pid "), failing
     learner.restart("scheduler")
     assert learner.failing(tmp_path, "restarted") == {}
+    # A second renewal: the components hold the first renewal's certificates now, not setup's.
+    first = {conf: read_kubeconfig_cert(learner, conf) for conf in ("controller-manager.conf", "scheduler.conf")}
+    learner.kubeadm("certs", "renew", "controller-manager.conf")
+    said = learner.failing(tmp_path, "restarted")["restarted"]
+    assert said.startswith("kube-controller-manager (pid ") and "kube-scheduler" not in said, said
+    now = read_kubeconfig_cert(learner, "controller-manager.conf")
+    assert (f"before controller-manager.conf was last written at " in said
+            and f"(serial {now.serial_number:x}, valid until {now.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)" in said), said
+    assert said.endswith("so it still authenticates with the certificate controller-manager.conf held at "
+                         f"{said.split(' started at ')[1][:8]} UTC, from an earlier renewal."), said
+    assert f"{issued.certificates['controller-manager.conf'].not_after:%Y-%m-%d %H:%M}" not in said
+    assert first["controller-manager.conf"].serial_number != now.serial_number
+    learner.restart("controller-manager")
+
+
+def read_kubeconfig_cert(learner: Learner, conf: str) -> x509.Certificate:
+    """The client certificate embedded in the kubeconfig ``conf`` of the node (.lab/local/etc/kubernetes)."""
+    doc = yaml.safe_load((learner.root / ".lab" / "local" / "etc" / "kubernetes" / conf).read_text())
+    return x509.load_pem_x509_certificate(base64.b64decode(doc["users"][0]["user"]["client-certificate-data"]))
+
+
+def test_a_partial_renewal_names_every_kubeconfig_and_hints_renew_all(learner: Learner, tmp_path: Path) -> None:
+    learner.start()
+    learner.kubeadm("certs", "renew", "apiserver")
+    step = learner.steps(tmp_path, "restarted")["restarted"]
+    assert step["message"] == ("controller-manager.conf and scheduler.conf are not renewed yet: kube-controller-manager "
+                               "and kube-scheduler cannot use new certificates before there are some.")
+    assert step["hint"] == (f"unshare -r kubeadm certs renew all --rootfs {learner.root / '.lab' / 'local'}, then "
+                            "ckslab controlplane restart controller-manager && ckslab controlplane restart scheduler")
+    renewed = learner.steps(tmp_path, "renewed")["renewed"]
+    assert renewed["hint"] == f"unshare -r kubeadm certs renew all --rootfs {learner.root / '.lab' / 'local'}"
 
 
 def test_one_certificate_renewed_only(learner: Learner, tmp_path: Path) -> None:
@@ -230,3 +268,24 @@ def test_a_static_pod_in_back_off_is_said_so() -> None:
     assert why_not_running(status) == " (its container is waiting: CrashLoopBackOff; it last exited with 1, Error)"
     bare = client.V1ContainerStatus(name="x", image="i", image_id="", ready=False, restart_count=0)
     assert why_not_running(bare) == ""
+
+
+def test_the_wrong_kubeconfig_copied_is_named_with_why_it_matters(learner: Learner, tmp_path: Path) -> None:
+    """super-admin.conf (system:masters) or controller-manager.conf copied as the admin's kubeconfig."""
+    learner.start()
+    learner.kubeadm("certs", "renew", "all")
+    ours = learner.root / ".lab" / "kubeconfig"
+    kept = ours.read_bytes()
+    etc = learner.root / ".lab" / "local" / "etc" / "kubernetes"
+    try:
+        ours.write_bytes((etc / "super-admin.conf").read_bytes())
+        said = learner.failing(tmp_path, "admin-conf")["admin-conf"]
+        assert said.startswith(f"Your kubeconfig {ours} does not hold admin.conf's renewed certificate: it holds "
+                               "super-admin.conf's certificate (CN=kubernetes-super-admin, O=system:masters): its group "
+                               "system:masters bypasses RBAC"), said
+        ours.write_bytes((etc / "controller-manager.conf").read_bytes())
+        said = learner.failing(tmp_path, "admin-conf")["admin-conf"]
+        assert ("it holds controller-manager.conf's certificate (CN=system:kube-controller-manager): kubectl then acts "
+                "as the controller manager") in said, said
+    finally:
+        ours.write_bytes(kept)
