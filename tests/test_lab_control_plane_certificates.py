@@ -133,8 +133,18 @@ def test_the_solution_earns_full_marks_and_reset_starts_again(learner: Learner, 
     kubeconfig = (learner.root / ".lab" / "kubeconfig").read_bytes()
     assert learner.steps(tmp_path)["admin-conf"]["passed"]  # grading changed nothing
     assert (learner.root / ".lab" / "kubeconfig").read_bytes() == kubeconfig
+    # The notebook's start cell run again (issue 20): the renewed certificates are kept, and it says so.
+    again = learner.ckslab("start", LAB)
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = " ".join(again.stderr.split())
+    assert "The lab was started on this cluster at " in said and "its certificates are kept as they are" in said, said
+    assert "ckslab reset control-plane-certificates" in said, said
+    assert all(s["passed"] for s in learner.steps(tmp_path).values())
+    assert (learner.root / ".lab" / "kubeconfig").read_bytes() == kubeconfig
+    (learner.workspace / ".kubeadm.sh").write_text("node=\n")  # the notebook's helper, as its cell writes it
     reset = learner.ckslab("reset", LAB)
     assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert (learner.workspace / ".kubeadm.sh").read_text() == "node=\n"  # not moved to the backup
     again = record.load(learner.root)
     assert again is not None
     assert learner.failing(tmp_path) == fresh_messages(learner, again)

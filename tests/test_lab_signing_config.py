@@ -171,6 +171,14 @@ def test_the_solution_earns_full_marks_and_reset_restores_the_original_flags(lea
     assert sum(s["points"] for s in steps.values()) == 100
     assert f"{DURATION}=720h" in running
     assert (learner.running_flags(), learner.manifest.read_text()) == (running, manifest)  # grading changed nothing
+    # The notebook's start cell run again (issue 20): the changed manifest is kept, and it says so.
+    again = learner.ckslab("start", LAB, "--user", learner.user)
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = " ".join(again.stderr.split())
+    assert (f"{learner.manifest} was changed since the lab started: your change is kept (it has "
+            f"{DURATION}=720h)") in said and "ckslab reset signing-config" in said, said
+    assert (learner.running_flags(), learner.manifest.read_text()) == (running, manifest)
+    assert all(s["passed"] for s in learner.steps(tmp_path).values())
     reset = learner.ckslab("reset", LAB, "--user", learner.user)
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert learner.running_flags()[1:] == original[1:]
