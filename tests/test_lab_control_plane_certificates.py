@@ -299,3 +299,25 @@ def test_the_wrong_kubeconfig_copied_is_named_with_why_it_matters(learner: Learn
                 "as the controller manager") in said, said
     finally:
         ours.write_bytes(kept)
+
+
+def test_a_renewal_that_expires_sooner_is_said_so_not_called_the_labs_certificate(learner: Learner,
+                                                                                 tmp_path: Path) -> None:
+    """admin.conf re-issued for 24h (a shorter certificateValidityPeriod): messages state what the file holds now."""
+    issued = learner.start()
+    config = learner.root / ".lab" / "local" / "etc" / "kubernetes" / "test-short-validity.yaml"
+    config.write_text("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: 24h\n")
+    try:
+        learner.kubeadm("certs", "renew", "admin.conf", "--config", "/etc/kubernetes/test-short-validity.yaml")
+    finally:
+        config.unlink()
+    now = read_kubeconfig_cert(learner, "admin.conf")
+    failing = learner.failing(tmp_path)
+    lab_end = f"{issued.certificates['admin.conf'].not_after:%Y-%m-%d %H:%M} UTC"
+    assert failing["admin-conf"] == (
+        f"admin.conf holds another certificate (serial {now.serial_number:x}) than the lab started with, but it "
+        f"expires on {now.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, no later than that one ({lab_end}).")
+    assert failing["renewed"].endswith(
+        f"admin.conf was re-issued (serial {now.serial_number:x}) but expires on "
+        f"{now.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, no later than the certificate the lab started with ({lab_end}).")
+    assert not failing["renewed"].startswith("admin.conf"), failing["renewed"]
