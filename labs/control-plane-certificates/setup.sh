@@ -35,8 +35,8 @@ if [ -z "${CKSLAB_AGAIN:-}" ] && [ -s "$record" ]; then
     expires=$(kubectl config view --raw --minify -o jsonpath='{.users[0].user.client-certificate-data}' | base64 -d \
       | openssl x509 -noout -enddate | cut -d= -f2)
     echo "NOTE: The lab was started on this cluster at $started: its certificates are kept as they are, renewed" \
-         "or not (.lab/kubeconfig's expires on $expires). To re-issue the 5-day certificates and start over" \
-         "(undoing your renewals): ckslab reset control-plane-certificates"
+         "or not (.lab/kubeconfig's expires on $expires); expiration.yaml still records the dates from before" \
+         "renewal. To re-issue the 5-day certificates and do the lab again: ckslab reset control-plane-certificates"
     exit 0
   fi
 fi
