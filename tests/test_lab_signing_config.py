@@ -339,10 +339,15 @@ def test_the_notebook_runs_twice_and_earns_full_marks(own_cluster: LocalBackend,
                                                       tmp_path: Path) -> None:
     monkeypatch.setenv("CKSLAB_ROOT", str(own_cluster.lab.root))
     monkeypatch.delenv("CKSLAB_USER", raising=False)
-    for _ in range(2):  # idempotent: the second run starts from the first one's end
+    # A learner doing the lab from its start: the notebook's start cell keeps what the tests above changed.
+    reset = subprocess.run([sys.executable, "-m", "ckslab", "reset", LAB], capture_output=True, text=True,
+                           env=os.environ.copy(), timeout=300, check=False)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    for run in range(2):  # idempotent: the second run starts from the first one's end, which its start keeps
         _path, _nb, outputs = run_learner_copy(LAB, timeout=240)
-        assert "[FAIL]" not in outputs and "Score: 100/100, every step passes." in outputs
+        assert "[FAIL]" not in outputs and "Score: 100/100, every step passes." in outputs, outputs[-3000:]
         assert "notAfter=" in outputs
+        assert ("your change is kept" in " ".join(outputs.split())) == (run == 1)
     report_file = tmp_path / "report.json"
     graded = subprocess.run([sys.executable, "-m", "ckslab", "grade", LAB, "--json", str(report_file)],
                             capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False)

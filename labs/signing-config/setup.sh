@@ -36,10 +36,10 @@ if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster"
   echo "$cluster" > "$store/cluster"
   echo "saved the controller manager's manifest as $original"
 elif ! cmp -s "$store/current.yaml" "$original" && [ -z "${CKSLAB_AGAIN:-}" ]; then
-  duration=$(sed -n 's/^ *- --cluster-signing-duration=//p' "$store/current.yaml" | tail -1)
+  duration=$(sed -n 's/^ *- --cluster-signing-duration=/--cluster-signing-duration=/p' "$store/current.yaml" | tail -1)
   rm -f "$store/current.yaml"
   echo "NOTE: $manifest was changed since the lab started: your change is kept (it has" \
-       "${duration:+--cluster-signing-duration=$duration}${duration:-no --cluster-signing-duration flag})." \
+       "${duration:-no --cluster-signing-duration flag})." \
        "signing.yaml still records the duration from before your change. To put the original back and do the lab again:" \
        "ckslab reset signing-config"
   exit 0
@@ -85,5 +85,5 @@ if [ "$(running_flags)" != "$wanted" ]; then
 fi
 echo "the controller manager runs with its original configuration:"
 running_flags | grep -E -- '^--(cluster-signing|controllers)' || true
-duration=$(running_flags | sed -n 's/^--cluster-signing-duration=//p' | tail -1)
-echo "NOTE: The controller manager runs with its original configuration: ${duration:+--cluster-signing-duration=$duration}${duration:-no --cluster-signing-duration flag (the default, 8760h)}."
+duration=$(running_flags | grep -- '^--cluster-signing-duration=' | tail -1 || true)
+echo "NOTE: The controller manager runs with its original configuration: ${duration:-no --cluster-signing-duration flag (the default, 8760h)}."
