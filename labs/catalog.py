@@ -68,6 +68,9 @@ class Lab:
     backends: tuple[str, ...] = ()
     #: Why the lab needs those backends (``requires:`` in lab.yaml), for the refusal elsewhere.
     requires: str = ""
+    #: Files the lab's notebook writes for its own later cells (``helpers:`` in lab.yaml, e.g. .kubeadm.sh):
+    #: not the learner's work, so ``reset`` leaves them in the workspace.
+    helpers: tuple[str, ...] = ()
 
     def runs_on(self, backend: str) -> bool:
         """Whether the lab can be done on a cluster of ``backend`` (kind, local, existing)."""
@@ -160,4 +163,5 @@ def _parse(doc: Any, lab_id: str) -> Lab:
     return Lab(id=lab_id, title=str(doc["title"]), summary=str(doc.get("summary", "")),
                notebook=str(doc["notebook"]), user=str(doc["user"]),
                workspace=str(doc["workspace"]), steps=steps, backends=backends,
-               requires=str(doc.get("requires", "")))
+               requires=str(doc.get("requires", "")),
+               helpers=tuple(str(h) for h in doc.get("helpers", [])))

@@ -36,6 +36,10 @@ def add_parser(sub: Any) -> None:
             s.add_argument("step", nargs="?", help="the step id")
         if name == "reset":
             s.add_argument("--step", help="reset this step and the ones after it only")
+        if name == "start":
+            s.add_argument("--again", action="store_true",
+                           help="start the lab over in the cluster, undoing your changes there (your files stay); "
+                                "without it a second start keeps what is there")
         if name == "solve":
             s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         if name == "notebook":
@@ -66,7 +70,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     run = engine.prepare(args.lab, args.user)
-    engine.start(run, _say)
+    engine.start(run, _say, again=args.again)
     # "for jane" only in a lab about a user: control-plane-certificates has none (its lab.yaml's
     # user names only its workspace).
     who = f" for {run.user}" if catalog.load(run.lab.id).names_user() else ""

@@ -60,8 +60,11 @@ class LabRun:
     def progress_file(self) -> Path:
         return self.root / ".lab" / "progress" / f"{self.lab.id}--{self.user}.json"
 
-    def env(self) -> dict[str, str]:
+    def env(self, again: bool = False) -> dict[str, str]:
         """The environment of setup and solution scripts: admin kubeconfig, pinned kubectl, user.
+
+        ``CKSLAB_AGAIN`` is 1 when the lab starts over (``reset``, ``solve``, ``start --again``): a setup
+        then undoes an earlier run's changes; without it, it keeps what an earlier start and the learner made.
 
         On kind also ``CKSLAB_KIND_NODE`` (the control-plane node's container) and ``CKSLAB_ENGINE``
         (the client of the engine ``up`` recorded, docker or podman, that runs ``exec`` in it).
@@ -69,7 +72,8 @@ class LabRun:
         path = os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
                                 os.environ.get("PATH", "")])
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path, "CKSLAB_USER": self.user,
-               "CKSLAB_SUFFIX": self.suffix, "CKSLAB_WORKSPACE": str(self.workspace)}
+               "CKSLAB_SUFFIX": self.suffix, "CKSLAB_WORKSPACE": str(self.workspace),
+               "CKSLAB_AGAIN": "1" if again else ""}
         state_file = self.kubeconfig.parent / "state.json"
         try:
             current = state.read(state_file)
@@ -127,12 +131,12 @@ def require_backend(run: LabRun) -> None:
 NOTE = "NOTE: "
 
 
-def _script(run: LabRun, name: str, progress: Progress) -> None:
+def _script(run: LabRun, name: str, progress: Progress, again: bool = False) -> None:
     script = catalog.LABS_DIR / run.lab.id / name
     if not script.is_file():
         return
     progress(f"running {run.lab.id}/{name}")
-    done = subprocess.run(["bash", str(script)], cwd=run.workspace, env=run.env(), capture_output=True,
+    done = subprocess.run(["bash", str(script)], cwd=run.workspace, env=run.env(again), capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
     for line in done.stdout.splitlines():  # what the script found and adapted to, for the learner
         if line.startswith(NOTE):
@@ -161,12 +165,16 @@ def update_notebook(run: LabRun) -> Path:
     return kept
 
 
-def start(run: LabRun, progress: Progress) -> None:
-    """Create the workspace, the learner's notebook copy and whatever the lab needs in the cluster."""
+def start(run: LabRun, progress: Progress, again: bool = False) -> None:
+    """Create the workspace, the learner's notebook copy and whatever the lab needs in the cluster.
+
+    Safe to run twice: a later start keeps what an earlier one and the learner made (each setup.sh
+    says what it kept); ``again`` starts the lab over (what ``reset`` and ``solve`` do).
+    """
     _require_cluster(run)
     run.workspace.mkdir(parents=True, exist_ok=True)
     ensure_notebook(run, progress)
-    _script(run, "setup.sh", progress)
+    _script(run, "setup.sh", progress, again)
     record(run, {"started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
@@ -227,12 +235,17 @@ def prune_backups(run: LabRun) -> list[Path]:
     return old
 
 
+def _kept_in_place(run: LabRun) -> set[Path]:
+    """What reset leaves in the workspace: the learner's notebook (it may be open) and its helpers."""
+    return {run.notebook.path, *(run.workspace / h for h in run.lab.helpers)}
+
+
 def _move_contents(run: LabRun, backup: Path) -> None:
-    """Move everything in the workspace to ``backup``, but copy the learner's notebook (it may be open)."""
+    """Move everything in the workspace to ``backup``, but copy the notebook and its helpers (they stay)."""
     backup.mkdir(parents=True)
-    notebook = run.notebook.path
+    kept = _kept_in_place(run)
     for entry in sorted(run.workspace.iterdir()):
-        if entry == notebook:
+        if entry in kept and entry.is_file():
             shutil.copy2(entry, backup / entry.name)
         else:
             shutil.move(str(entry), str(backup / entry.name))
@@ -257,7 +270,7 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     _delete_objects(run, steps, progress)
     backup: Path | None = None
     if from_step is None:
-        if run.workspace.is_dir() and any(p != run.notebook.path for p in run.workspace.iterdir()):
+        if run.workspace.is_dir() and any(p not in _kept_in_place(run) for p in run.workspace.iterdir()):
             backup = _backup_folder(run)
             _move_contents(run, backup)
     else:
@@ -271,13 +284,13 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     if backup is not None:
         prune_backups(run)
     run.progress_file.unlink(missing_ok=True)
-    start(run, progress)
+    start(run, progress, again=True)
     return backup
 
 
 def solve(run: LabRun, progress: Progress) -> None:
-    """Run the lab's reference solution in the workspace (overwrites the files it makes)."""
-    start(run, progress)
+    """Run the lab's reference solution in the workspace, from the lab's start (overwrites the files it makes)."""
+    start(run, progress, again=True)
     if not (catalog.LABS_DIR / run.lab.id / "solution.sh").is_file():
         raise CkslabError(f"the lab {run.lab.id} has no reference solution.")
     _script(run, "solution.sh", progress)

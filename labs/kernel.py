@@ -44,6 +44,8 @@ from labs.results import FAIL_COLOUR, Notice
 GRADE_CALL = re.compile(r"^\s*lab\.grade\(", re.M)
 CHECK_CALL = re.compile(r"""lab\.check\(\s*["']([\w-]+)["']\s*,\s*["']([\w-]+)["']""")
 SETUP_CALL = re.compile(r"^\s*lab\.setup\(", re.M)
+#: A markdown heading line: its title.
+HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
 #: Seconds a bash cell gets to end after the kernel is interrupted, before SIGKILL.
 INTERRUPT_GRACE = 2.0
 #: What kubectl prints when a kubeconfig user has no credentials: client-go's PromptingAuthLoader
@@ -56,6 +58,8 @@ class Cell:
     index: int
     id: str
     source: str
+    #: The title of the last markdown heading above the cell ("" when none), to name it to a learner.
+    heading: str = ""
 
 
 class NotebookCells:
@@ -80,11 +84,15 @@ class NotebookCells:
         meta = doc.get("metadata", {}).get("ckslab", {})
         self.lab_id = str(meta.get("lab", "")) if isinstance(meta, dict) else ""
         self.cells = []
+        heading = ""
         for index, cell in enumerate(doc.get("cells", [])):
-            if cell.get("cell_type") == "code":
-                source = cell.get("source", "")
-                source = "".join(source) if isinstance(source, list) else str(source)
-                self.cells.append(Cell(index, str(cell.get("id", "")), source))
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else str(source)
+            if cell.get("cell_type") == "markdown":
+                titles = HEADING.findall(source)
+                heading = titles[-1].strip() if titles else heading
+            elif cell.get("cell_type") == "code":
+                self.cells.append(Cell(index, str(cell.get("id", "")), source, heading))
 
     def find(self, cell_id: str | None, source: str) -> Cell | None:
         """The cell with this id, else the only cell with this source; None for a cell of the learner's."""
@@ -95,6 +103,12 @@ class NotebookCells:
                     return cell
         same = [cell for cell in self.cells if cell.source.strip() == source.strip()]
         return same[0] if len(same) == 1 else None
+
+    def writer_of(self, helper: str) -> Cell | None:
+        """The cell that writes the file ``helper`` (a shell redirection ``> helper``)."""
+        self._load()
+        pattern = re.compile(rf">\s*{re.escape(helper)}(?![\w.-])")
+        return next((cell for cell in self.cells if pattern.search(cell.source)), None)
 
     def check_cell(self, lab_id: str, step: str) -> Cell | None:
         """The cell that checks ``step`` of ``lab_id``."""
@@ -193,12 +207,36 @@ def _pre_run_cell(info: Any) -> None:
         return
     if GRADE_CALL.search(cell.source):
         return
+    missing = _missing_helper(session.notebook, cell, session.workspace)
+    if missing:
+        session.skip_current = True
+        show(Notice(f"Not run: {missing}", FAIL_COLOUR))
+        return
     blocking = sorted((index, step, title) for step, (title, index) in session.failing.items() if index < cell.index)
     if blocking:
         _index, step, title = blocking[0]
         session.skip_current = True
         show(Notice(f"Not run: the check of step {step} ({title}) failed above. Fix that step as its "
                        "message and hint say, run its check cell again, then this cell.", FAIL_COLOUR))
+
+
+def _missing_helper(notebook: NotebookCells, cell: Cell, workspace: Path) -> str:
+    """Why ``cell`` cannot run: a helper of the lab it uses (lab.yaml ``helpers:``) is not in the workspace; or ""."""
+    from labs import catalog
+
+    try:
+        helpers = catalog.load(session.lab_id).helpers
+    except Exception:  # an unknown or damaged lab: the setup cell says so
+        return ""
+    for helper in helpers:
+        writer = notebook.writer_of(helper)
+        if helper not in cell.source or writer is None or writer.index == cell.index:
+            continue
+        if not (workspace / helper).is_file():
+            where = f"the cell under “{writer.heading}”" if writer.heading else "the cell of this notebook that writes it"
+            return (f"this cell needs {helper}, which {where} writes, and {workspace / helper} is missing. "
+                    "Run that cell, then this one.")
+    return ""
 
 
 def _back_to_workspace() -> None:

@@ -277,6 +277,30 @@ def test_kubeconfig_without_use_context(learner: Learner) -> None:
     assert learner.steps()["access"]["hint"] == f"kubectl config use-context {learner.user} --kubeconfig {name}"
 
 
+def test_the_access_hint_followed_exactly_leads_to_a_working_kubeconfig(learner: Learner) -> None:
+    """`kubectl config set-credentials ...` alone (the old hint) leaves no context: the next hint names the rest."""
+    learner.everything()
+    name = learner.path(".kubeconfig").name
+    learner.path(".kubeconfig").unlink()
+    (learner.ws / "ca.crt").write_bytes(learner.cluster.ca_certificate())  # what the step certificate saved
+    hint = learner.steps()["access"]["hint"]
+    assert [c.split(" --")[0] for c in hint.split(" && ")] == [
+        "kubectl config set-cluster ckslab", f"kubectl config set-credentials {learner.user}",
+        f"kubectl config set-context {learner.user}", f"kubectl config use-context {learner.user}"], hint
+    learner.bash(f"kubectl config set-credentials {learner.user} --client-certificate={learner.user}.crt "
+                 f"--client-key={learner.user}.key --embed-certs --kubeconfig {name}")
+    step = learner.steps()["access"]
+    assert step["message"].startswith(f"{name} has no context, so kubectl knows no user or cluster for it and tries "
+                                      f"http://localhost:8080 (clusters: none; users: {learner.user}). A kubeconfig "
+                                      "needs a cluster (kubectl config set-cluster"), step["message"]
+    assert "set-context" in step["message"] and "use-context" in step["message"]
+    assert [c.split(" --")[0] for c in step["hint"].split(" && ")] == [
+        "kubectl config set-cluster ckslab", f"kubectl config set-context {learner.user}",
+        f"kubectl config use-context {learner.user}"], step["hint"]
+    learner.bash(step["hint"])  # exactly as given
+    assert learner.steps()["access"]["passed"]
+
+
 def test_kubeconfig_without_a_certificate_authority(learner: Learner) -> None:
     """set-cluster with --server only: kubectl says x509: certificate signed by unknown authority."""
     learner.everything()

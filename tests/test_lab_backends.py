@@ -124,3 +124,30 @@ def test_a_grade_that_cannot_run_says_why_without_terminal_colour_codes(lab_root
     shown = notebook._grade(LAB, None)
     assert str(shown).startswith(f"Could not grade {LAB}: ckslab: error: the lab {LAB} needs BACKEND=kind"), shown
     assert "\x1b" not in str(shown)
+
+
+def _needs_node_access(lab: catalog.Lab) -> bool:
+    """Whether a lab's setup reaches the control plane's files (kind node or .lab/local): ckslab controlplane, kubeadm."""
+    setup = (catalog.LABS_DIR / lab.id / "setup.sh").read_text()
+    return any(word in setup for word in ("ckslab controlplane", "kubeadm", "CKSLAB_KIND_NODE", "$engine"))
+
+
+def test_every_lab_whose_setup_needs_the_nodes_names_its_backends() -> None:
+    """A setup that reaches the node's files cannot run on `existing`: lab.yaml must say so, so start refuses first."""
+    needing = [lab.id for lab in catalog.all_labs() if _needs_node_access(lab)]
+    assert {"control-plane-certificates", "signing-config", "node-certificates"} <= set(needing)
+    assert [lab_id for lab_id in needing if catalog.load(lab_id).runs_on("existing")] == []
+
+
+@pytest.mark.parametrize("lab", ["control-plane-certificates", "signing-config"])
+@pytest.mark.parametrize("command", ["start", "reset", "solve"])
+def test_a_lab_that_changes_the_control_plane_refuses_the_existing_backend_in_one_line(
+        lab_root: Path, lab: str, command: str) -> None:
+    """Not "cannot be done on the existing backend" and then "is ready for jane" with its first step."""
+    _cluster(lab_root, "existing")
+    done = ckslab(lab_root, command, lab, *(["--yes"] if command == "solve" else []))
+    said = (done.stdout + done.stderr).strip()
+    assert done.returncode == 2 and len(said.splitlines()) == 1, said
+    assert said.startswith(f"ckslab: error: the lab {lab} needs BACKEND=kind or BACKEND=local (") , said
+    assert "this cluster is existing" in said and "make up BACKEND=kind" in said and "is ready" not in said
+    assert not (lab_root / "workspace" / lab).exists()  # nothing was made

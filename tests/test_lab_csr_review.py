@@ -55,7 +55,7 @@ class Review:
                               timeout=60, check=check)
 
     def start(self) -> None:
-        started = ckslab(self.root, "start", LAB, "--user", self.user)
+        started = ckslab(self.root, "start", LAB, "--user", self.user, "--again")  # every request pending again
         assert started.returncode == 0, started.stdout + started.stderr
 
     def decide(self, approve: tuple[str, ...] = (), deny: tuple[str, ...] = ()) -> None:

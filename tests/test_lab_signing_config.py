@@ -64,7 +64,7 @@ class Learner:
                               check=True).stdout
 
     def start(self) -> None:
-        started = self.ckslab("start", LAB, "--user", self.user)
+        started = self.ckslab("start", LAB, "--user", self.user, "--again")  # afresh, whatever the last test left
         assert started.returncode == 0, started.stdout + started.stderr
 
     def pid(self) -> int:
@@ -172,6 +172,14 @@ def test_the_solution_earns_full_marks_and_reset_restores_the_original_flags(lea
     assert sum(s["points"] for s in steps.values()) == 100
     assert f"{DURATION}=720h" in running
     assert (learner.running_flags(), learner.manifest.read_text()) == (running, manifest)  # grading changed nothing
+    # The notebook's start cell run again (issue 20): the changed manifest is kept, and it says so.
+    again = learner.ckslab("start", LAB, "--user", learner.user)
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = " ".join(again.stderr.split())
+    assert (f"{learner.manifest} was changed since the lab started: your change is kept (it has "
+            f"{DURATION}=720h)") in said and "ckslab reset signing-config" in said, said
+    assert (learner.running_flags(), learner.manifest.read_text()) == (running, manifest)
+    assert all(s["passed"] for s in learner.steps(tmp_path).values())
     reset = learner.ckslab("reset", LAB, "--user", learner.user)
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert learner.running_flags()[1:] == original[1:]
@@ -342,10 +350,15 @@ def test_the_notebook_runs_twice_and_earns_full_marks(own_cluster: LocalBackend,
                                                       tmp_path: Path) -> None:
     monkeypatch.setenv("CKSLAB_ROOT", str(own_cluster.lab.root))
     monkeypatch.delenv("CKSLAB_USER", raising=False)
-    for _ in range(2):  # idempotent: the second run starts from the first one's end
+    # A learner doing the lab from its start: the notebook's start cell keeps what the tests above changed.
+    reset = subprocess.run([sys.executable, "-m", "ckslab", "reset", LAB], capture_output=True, text=True,
+                           env=os.environ.copy(), timeout=300, check=False)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    for run in range(2):  # idempotent: the second run starts from the first one's end, which its start keeps
         _path, _nb, outputs = run_learner_copy(LAB, timeout=240)
-        assert "[FAIL]" not in outputs and "Score: 100/100, every step passes." in outputs
+        assert "[FAIL]" not in outputs and "Score: 100/100, every step passes." in outputs, outputs[-3000:]
         assert "notAfter=" in outputs
+        assert ("your change is kept" in " ".join(outputs.split())) == (run == 1)
     report_file = tmp_path / "report.json"
     graded = subprocess.run([sys.executable, "-m", "ckslab", "grade", LAB, "--json", str(report_file)],
                             capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False)

@@ -320,3 +320,41 @@ def test_the_expiry_cell_of_expiry_rotation_says_what_to_do_when_the_certificate
     said = ran.stdout + ran.stderr
     assert ran.returncode != 0 and "expired" not in said, said
     assert said == "There is no jane.crt yet: run the cell above first (ckslab start expiry-rotation makes it).\n"
+
+
+def test_a_cell_whose_helper_is_missing_says_which_cell_writes_it(tmp_path: Path) -> None:
+    """Notebook 06's later cells `source .kubeadm.sh`: without it they say what to run, not 'No such file'."""
+    lab_id = "control-plane-certificates"
+    assert ".kubeadm.sh" in catalog.load(lab_id).helpers
+    setup = (FAKE_LAB + f"WORKSPACE = Path({str(tmp_path)!r})\n" + f'lab.setup("{lab_id}")')
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(setup),
+        nbformat.v4.new_markdown_cell("## Where kubeadm's files are\n\nThe next cell writes a helper."),
+        nbformat.v4.new_code_cell("%%bash\necho 'where=node' > .kubeadm.sh"),
+        nbformat.v4.new_markdown_cell("## 1. Check"),
+        nbformat.v4.new_code_cell("%%bash\nsource .kubeadm.sh\necho \"kubeadm runs on the $where\"")])
+    nb.metadata["ckslab"] = {"lab": lab_id}
+    nbformat.write(nb, tmp_path / "lab.ipynb")
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        _run(client, nb, 0)
+        skipped = _run(client, nb, 4)
+        assert skipped.strip() == (f"Not run: this cell needs .kubeadm.sh, which the cell under “Where kubeadm's files "
+                                   f"are” writes, and {tmp_path / '.kubeadm.sh'} is missing. Run that cell, then "
+                                   "this one."), skipped
+        assert "No such file" not in skipped
+        _run(client, nb, 2)
+        assert _run(client, nb, 4) == "kubeadm runs on the node\n"
+
+
+def test_reset_keeps_the_notebooks_helpers_in_the_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper such as .kubeadm.sh is the notebook's, not the learner's work: it stays, with a copy in the backup."""
+    monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
+    run = engine.prepare("control-plane-certificates")
+    run.workspace.mkdir(parents=True)
+    (run.workspace / ".kubeadm.sh").write_text("node=\n")
+    (run.workspace / "expiration.yaml").write_text("apiserver_expires: 2026-12-10\n")
+    backup = tmp_path / "backup"
+    engine._move_contents(run, backup)
+    assert sorted(p.name for p in run.workspace.iterdir()) == [".kubeadm.sh"]
+    assert sorted(p.name for p in backup.iterdir()) == [".kubeadm.sh", "expiration.yaml"]

@@ -69,6 +69,23 @@ class LabFiles:
         return (f"kubectl config set-credentials {self.user} --client-certificate={self.crt.name} "
                 f"--client-key={self.key.name} --embed-certs --kubeconfig {self.kubeconfig.name}")
 
+    def set_cluster(self, cluster: str = "ckslab") -> str:
+        """set-cluster with the admin kubeconfig's server (what `ckslab env` exports) and the cluster CA."""
+        return (f"kubectl config set-cluster {cluster} "
+                "--server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}') "
+                f"--certificate-authority=ca.crt --embed-certs --kubeconfig {self.kubeconfig.name}")
+
+    def set_context(self, cluster: str = "ckslab", user: str = "") -> str:
+        user = user or self.user
+        return (f"kubectl config set-context {self.user} --cluster={cluster} --user={user} "
+                f"--kubeconfig {self.kubeconfig.name} && kubectl config use-context {self.user} "
+                f"--kubeconfig {self.kubeconfig.name}")
+
+    @property
+    def make_kubeconfig(self) -> str:
+        """The four commands of a kubeconfig: a cluster, credentials, a context joining them, made current."""
+        return f"{self.set_cluster()} && {self.set_credentials} && {self.set_context()}"
+
     @property
     def whoami(self) -> str:
         return f"kubectl auth whoami --kubeconfig {self.kubeconfig.name}"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.step("access")
 
 
 def _learner_api(lab: LabFiles) -> client.ApiClient:
-    text = files.read_bytes(lab.kubeconfig, lab.set_credentials)
+    text = files.read_bytes(lab.kubeconfig, lab.make_kubeconfig)
     _check_current_context(lab, text)
     try:
         return kube.client_for(lab.kubeconfig)
@@ -41,18 +41,35 @@ def _check_current_context(lab: LabFiles, text: bytes) -> None:
     contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
     current, name = doc.get("current-context"), lab.kubeconfig.name
     use = f"kubectl config use-context {contexts[0] if len(contexts) == 1 else 'CONTEXT'} --kubeconfig {name}"
-    if not current:
+    if contexts and not current:
         fail(f"{name} has no current-context, so kubectl knows no user or cluster for it and tries "
              "http://localhost:8080 ('The connection to the server localhost:8080 was refused'); its "
-             f"contexts: {', '.join(map(str, contexts)) or 'none'}.",
-             use if contexts else lab.set_credentials)
-    if current not in contexts:
+             f"contexts: {', '.join(map(str, contexts))}.", use)
+    if contexts and current not in contexts:
         fail(f"{name}'s current-context is {current!r}, which is not one of its contexts "
-             f"({', '.join(map(str, contexts)) or 'none'}).", use if contexts else lab.set_credentials)
+             f"({', '.join(map(str, contexts))}).", use)
+    if not contexts:
+        _no_context(lab, doc)
+
+
+def _no_context(lab: LabFiles, doc: dict[str, object]) -> None:
+    """A kubeconfig with no context (set-credentials alone): what it has, and the commands for what it lacks."""
+    def names(key: str) -> list[str]:
+        found = doc.get(key)
+        return [str(e.get("name")) for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+    clusters, users, name = names("clusters"), names("users"), lab.kubeconfig.name
+    has = "; ".join(f"{what}: {', '.join(found) or 'none'}" for what, found in (("clusters", clusters), ("users", users)))
+    commands = ([] if clusters else [lab.set_cluster()]) + ([] if lab.user in users else [lab.set_credentials])
+    commands.append(lab.set_context(clusters[0] if len(clusters) == 1 else "ckslab"))
+    fail(f"{name} has no context, so kubectl knows no user or cluster for it and tries http://localhost:8080 "
+         f"({has}). A kubeconfig needs a cluster (kubectl config set-cluster: server and CA), credentials "
+         "(set-credentials: certificate and key) and a context joining them (set-context), made current "
+         "(use-context, or --context on every command).", " && ".join(commands))
 
 
 def test_kubeconfig_exists(lab: LabFiles) -> None:
-    files.read_bytes(lab.kubeconfig, lab.set_credentials)
+    files.read_bytes(lab.kubeconfig, lab.make_kubeconfig)
 
 
 def test_kubeconfig_loads(lab: LabFiles) -> None:

@@ -48,6 +48,11 @@ class CertLab:
     def start(self) -> str:
         return f"ckslab start {LAB_ID}"
 
+    @property
+    def reset(self) -> str:
+        """Starts the lab over (a second ``start`` keeps the certificates as they are)."""
+        return f"ckslab reset {LAB_ID}"
+
     def kubeadm(self, args: str) -> str:
         if self.backend == "kind":
             return f"{self.engine} exec {self.node} kubeadm {args}"

@@ -51,6 +51,8 @@ class SetupRecord:
     ca_fingerprint: str
     certificates: dict[str, Issued]
     cas: dict[str, Issued]
+    #: When setup wrote the record (its file's modification time), after restarting the components.
+    recorded_at: dt.datetime | None = None
 
 
 def is_renewed(cert: x509.Certificate | None, issued: Issued) -> bool:
@@ -86,7 +88,8 @@ def load(root: Path) -> SetupRecord | None:
         def table(raw: dict[str, dict[str, str]]) -> dict[str, Issued]:
             return {n: Issued(int(v["serial"], 16), dt.datetime.fromisoformat(v["not_after"])) for n, v in raw.items()}
 
-        return SetupRecord(str(doc["ca_fingerprint"]), table(doc["certificates"]), table(doc["cas"]))
+        recorded_at = dt.datetime.fromtimestamp((root / RECORD).stat().st_mtime, dt.timezone.utc)
+        return SetupRecord(str(doc["ca_fingerprint"]), table(doc["certificates"]), table(doc["cas"]), recorded_at)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -55,4 +55,4 @@ def test_cas_unchanged(lab: CertLab, pki: NodePki, setup_record: SetupRecord) ->
                if (c := pki.get(n).cert) is None or c.serial_number != setup_record.cas[n].serial]
     expect(not changed, f"{', '.join(changed)} {'is' if len(changed) == 1 else 'are'} not the CA the lab started "
                         "with: kubeadm certs renew never replaces a CA, and a CA replaced by hand invalidates every "
-                        "certificate it signed (see the notebook on CA rotation).", lab.start)
+                        "certificate it signed (see the notebook on CA rotation).", lab.reset)

@@ -12,6 +12,11 @@
 # <root>/.lab/kubeconfig admin.conf's new credentials, and records every serial in
 # <root>/.lab/control-plane-certificates/setup.json for the graders. The CAs are kept: the cluster
 # keeps working for every other lab, and a reset starts the lab again from 5 days before expiry.
+#
+# Safe to run twice: when that record exists for this cluster (its CA), a later `ckslab start` keeps
+# the certificates as they are (renewed or not) and says so; only CKSLAB_AGAIN=1 (`ckslab reset`,
+# `ckslab solve`, `ckslab start --again`) re-issues the 5-day certificates. lab.yaml's backends keep
+# it off the existing backend, whose files ckslab cannot reach.
 set -euo pipefail
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
@@ -20,10 +25,20 @@ engine="${CKSLAB_ENGINE:-docker}"
 backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
 validity=120h
 
-if [ "$backend" = existing ]; then
-  echo "NOTE: control-plane-certificates cannot be done on the existing backend: ckslab cannot reach the" \
-       "files of a control plane it did not create. Use make up BACKEND=local (or kind)."
-  exit 0
+record="$root/.lab/control-plane-certificates/setup.json"
+if [ -z "${CKSLAB_AGAIN:-}" ] && [ -s "$record" ]; then
+  # The cluster CA's SHA-256, as the record keeps it: the kubeconfig's certificate-authority-data is ca.crt.
+  ca=$(kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' \
+    | base64 -d | openssl x509 -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
+  if grep -q "\"ca_fingerprint\": \"$ca\"" "$record"; then
+    started=$(date -u -r "$record" '+%Y-%m-%d %H:%M UTC')
+    expires=$(kubectl config view --raw --minify -o jsonpath='{.users[0].user.client-certificate-data}' | base64 -d \
+      | openssl x509 -noout -enddate | cut -d= -f2)
+    echo "NOTE: The lab was started on this cluster at $started: its certificates are kept as they are, renewed" \
+         "or not (.lab/kubeconfig's expires on $expires); expiration.yaml still records the dates from before" \
+         "renewal. To re-issue the 5-day certificates and do the lab again: ckslab reset control-plane-certificates"
+    exit 0
+  fi
 fi
 
 short_config="apiVersion: kubeadm.k8s.io/v1beta4

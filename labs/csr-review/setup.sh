@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Setup of the csr-review lab: five users submit CertificateSigningRequests for the reviewer.
 # `ckslab start csr-review` runs it in the lab's workspace with KUBECONFIG set to the admin
-# kubeconfig, the pinned kubectl first on PATH, and CKSLAB_USER (reviewer by default). It is
-# idempotent: it deletes what an earlier run made, then submits every request again, pending.
+# kubeconfig, the pinned kubectl first on PATH, and CKSLAB_USER (reviewer by default).
+# Safe to run twice: a later `ckslab start` keeps the requests there are, with your decisions, and
+# submits only the missing ones; CKSLAB_AGAIN=1 (`ckslab reset`, `ckslab solve`, `ckslab start --again`)
+# deletes what an earlier run made and submits every request again, pending.
 #
 # The requesters' keys and requests are kept in requests/. Each CSR is created *as* its requester
 # (impersonation, which the admin may do: it is cluster-admin), so spec.username and the
@@ -11,12 +13,25 @@ set -euo pipefail
 user="${CKSLAB_USER:-reviewer}"
 requesters=("$user-alice" "$user-bob" "$user-carol" "$user-dave" "$user-erin")
 
-kubectl delete --ignore-not-found "${requesters[@]/#/csr/}" "clusterrolebinding/$user-ops-admins" \
-  "clusterrolebinding/$user-csr-requesters" "clusterrole/$user-csr-requester"
+rbac=("clusterrolebinding/$user-ops-admins" "clusterrolebinding/$user-csr-requesters" "clusterrole/$user-csr-requester")
+if [ -n "${CKSLAB_AGAIN:-}" ]; then
+  kubectl delete --ignore-not-found "${requesters[@]/#/csr/}" "${rbac[@]}"
+fi
+kept=()
+for name in "${requesters[@]}"; do
+  if condition=$(kubectl get csr "$name" -o jsonpath='{.status.conditions[*].type}' 2>/dev/null); then
+    kept+=("$name (${condition:-Pending})")
+  fi
+done
+if [ ${#kept[@]} -gt 0 ]; then
+  echo "NOTE: Kept from an earlier start, with your decisions: $(printf '%s, ' "${kept[@]}" | sed 's/, $//')." \
+       "To submit every request again, pending: ckslab reset csr-review"
+fi
 
 # The group of the ops team's certificates, bound to cluster-admin; and, since users may not create
 # CSRs by default, the right to create them for the five requesters (the verbs the docs list).
-{
+kubectl get "${rbac[@]}" >/dev/null 2>&1 || {
+  kubectl delete --ignore-not-found "${rbac[@]}" >/dev/null
   cat <<YAML
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -49,6 +64,9 @@ YAML
 submit() {
   local name=$1 subject=$2
   shift 2
+  if kubectl get csr "$name" >/dev/null 2>&1; then
+    return  # kept (said above)
+  fi
   openssl genrsa -out "requests/$name.key" 2048 2>/dev/null
   openssl req -new -key "requests/$name.key" -subj "$subject" -out "requests/$name.csr"
   {

@@ -3,7 +3,10 @@
 # the control-plane node's kubelet asks for a serving certificate, and a forged request waits beside it.
 # It runs in the lab's workspace with KUBECONFIG (the admin kubeconfig), the pinned kubectl and
 # python3 first on PATH, CKSLAB_KIND_NODE (the node container) and CKSLAB_ENGINE (docker or podman).
-# Idempotent; every run starts the lab over, for every learner of the cluster (the kubelet is shared):
+# Safe to run twice: when an earlier start on this node recorded its forged CSR (and the kubelet still has
+# serverTLSBootstrap: true), a later `ckslab start` keeps the lab as it is (your decisions, the kubelet's certificates) and says so. With
+# CKSLAB_AGAIN=1 (`ckslab reset`, `ckslab solve`, `ckslab start --again`) it starts the lab over, for every
+# learner of the cluster (the kubelet is shared):
 #
 # 1. deletes the forged CSR of an earlier run and every kubernetes.io/kubelet-serving CSR of the node;
 # 2. sets serverTLSBootstrap: true in the node's /var/lib/kubelet/config.yaml (kept from then on: an
@@ -36,6 +39,18 @@ for item in json.load(sys.stdin)["items"]:
     if not who or item["spec"].get("username") == who:
         print(item["metadata"]["name"], "pending" if not item.get("status", {}).get("conditions") else "decided")' "${1:-}"
 }
+
+# Started before on this node: its forged CSR was recorded, and the kubelet runs with serverTLSBootstrap (a new
+# cluster's does not). The CSRs themselves may be gone: the csrcleaner deletes decided ones after an hour.
+if [ -z "${CKSLAB_AGAIN:-}" ] && [ -s "$store/forged-csr" ] \
+   && "$engine" exec "$node" grep -q '^serverTLSBootstrap: true' /var/lib/kubelet/config.yaml; then
+  forged=$(cat "$store/forged-csr")
+  condition=$(kubectl get csr "$forged" -o jsonpath='{.status.conditions[*].type}' 2>/dev/null || echo "deleted")
+  echo "NOTE: The lab was started on this node before: it is kept as it is (the forged CSR $forged:" \
+       "${condition:-Pending}; the kubelet keeps its serving certificate, if approved). To start over:" \
+       "ckslab reset node-certificates"
+  exit 0
+fi
 
 # 1. Start over.
 if [ -s "$store/forged-csr" ]; then

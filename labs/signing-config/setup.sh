@@ -9,6 +9,9 @@
 # changed, and restarts the controller manager if the flags it runs with are not the original
 # ones: on the local backend with `ckslab controlplane restart`, on kind the kubelet does it.
 # The controller manager is shared: this puts it back for every learner of the cluster.
+# Safe to run twice: a plain `ckslab start` keeps a manifest changed since the lab started, and says so;
+# only CKSLAB_AGAIN=1 (`ckslab reset`, `ckslab solve`, `ckslab start --again`) restores the original.
+# lab.yaml's backends keep it off the existing backend, whose controller manager ckslab cannot change.
 set -euo pipefail
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
@@ -17,12 +20,6 @@ original="$store/original-kube-controller-manager.yaml"
 node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
 engine="${CKSLAB_ENGINE:-docker}"
 backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
-
-if [ "$backend" = existing ]; then
-  echo "signing-config cannot be done on the existing backend: ckslab neither sees nor changes the" \
-       "controller manager of a cluster it did not create. Use make up BACKEND=local (or kind)."
-  exit 0
-fi
 
 # The manifest: `ckslab controlplane show` prints "# <path>[ in the node container ...]" first.
 mkdir -p "$store"
@@ -38,6 +35,14 @@ if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster"
   mv "$store/current.yaml" "$original"
   echo "$cluster" > "$store/cluster"
   echo "saved the controller manager's manifest as $original"
+elif ! cmp -s "$store/current.yaml" "$original" && [ -z "${CKSLAB_AGAIN:-}" ]; then
+  duration=$(sed -n 's/^ *- --cluster-signing-duration=/--cluster-signing-duration=/p' "$store/current.yaml" | tail -1)
+  rm -f "$store/current.yaml"
+  echo "NOTE: $manifest was changed since the lab started: your change is kept (it has" \
+       "${duration:-no --cluster-signing-duration flag})." \
+       "signing.yaml still records the duration from before your change. To put the original back and do the lab again:" \
+       "ckslab reset signing-config"
+  exit 0
 elif ! cmp -s "$store/current.yaml" "$original"; then
   echo "NOTE: An earlier run changed $manifest: the original is restored (for every learner of this cluster)."
   if [ "$backend" = kind ]; then  # written beside, then moved in: the kubelet never reads half a file
@@ -80,5 +85,5 @@ if [ "$(running_flags)" != "$wanted" ]; then
 fi
 echo "the controller manager runs with its original configuration:"
 running_flags | grep -E -- '^--(cluster-signing|controllers)' || true
-duration=$(running_flags | sed -n 's/^--cluster-signing-duration=//p' | tail -1)
-echo "NOTE: The controller manager runs with its original configuration: ${duration:+--cluster-signing-duration=$duration}${duration:-no --cluster-signing-duration flag (the default, 8760h)}."
+duration=$(running_flags | grep -- '^--cluster-signing-duration=' | tail -1 || true)
+echo "NOTE: The controller manager runs with its original configuration: ${duration:-no --cluster-signing-duration flag (the default, 8760h)}."
