@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ckslab import jupyter as jupyter_cli
+from ckslab import node_cli
 from cluster import backends, binaries, controlplane, paths
 from cluster.backends.base import Backend
-from cluster.backends.kind import KindBackend
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError, UsageError
 from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
@@ -144,15 +144,13 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
     if args.action == "show":
         sys.stdout.write(backend.show_component(component))
         return 0
-    if not isinstance(backend, (LocalBackend, KindBackend)):
-        raise CkslabError(f"the {backend.name} cluster's control plane is not ckslab's to look into or restart.",
-                          "Ask its administrator, or use a cluster ckslab runs: make up BACKEND=kind (or local).")
+    node = backend.node()  # NodeUnreachable (with its fix) where the control plane is not ckslab's
     if args.action == "flags":
-        sys.stdout.write("\n".join(backend.running_command(component)) + "\n")
+        sys.stdout.write("\n".join(node.running_command(component)) + "\n")
         return 0
     backend.restart(component, _progress())
     out.print(f"{component} restarted from its manifest.")
-    if component == controlplane.CONTROLLER_MANAGER and not controlplane.signs_csrs(backend.running_command(component)):
+    if component == controlplane.CONTROLLER_MANAGER and not controlplane.signs_csrs(node.running_command(component)):
         out.print("Note: its --controllers turn the CSR signer (csrsigning) off: approved CSRs stay unsigned "
                   "until it runs again.", soft_wrap=True)
     return 0
@@ -183,7 +181,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if status.healthy:
             findings.append(preflight.signs_client_certificates(lab.kubeconfig, backend.ca_certificate()))
             findings.append(preflight.certificate_expiry(lab.kubeconfig))
-        if status.healthy and isinstance(backend, LocalBackend):
+        if status.healthy:
             findings += backend.security_findings()
     table = Table(title="ckslab doctor")
     for column in ("check", "ok", "detail", "fix"):
@@ -262,6 +260,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")
     s.add_argument("--learners", type=int, default=30, help="class size to grade (default 30; 0 skips it)")
     s.set_defaults(func=cmd_bench)
+    node_cli.add_parser(sub)
     grade_cli.add_parser(sub)
     labs_cli.add_parser(sub)
     jupyter_cli.add_parser(sub)

@@ -22,6 +22,7 @@ import yaml
 
 from cluster import binaries, controlplane, docker, paths, preflight, state
 from cluster.backends import kind_config as config
+from cluster.backends.kind_node import KindNode
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
 from cluster.process import log_tail
@@ -301,11 +302,14 @@ class KindBackend(Backend):
         return ClusterStatus(self.name, current.version, current.server,
                              [ComponentStatus("control-plane node", running, answers, detail)])
 
-    def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    def node(self) -> KindNode:
+        """The control-plane node container of the cluster ``up`` recorded, reached with ``engine()``."""
         if state.read(self.lab.state_file) is None:
             raise CkslabError("no kind cluster is up.", "Run `make up BACKEND=kind` first.")
-        return subprocess.run([engine()[1], "exec", *(["-i"] if stdin is not None else []), self._container, *command],
-                              input=stdin, capture_output=True, timeout=timeout, check=False)
+        return KindNode(self._container, engine()[1])
+
+    def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return self.node().exec(*command, stdin=stdin, timeout=timeout)
 
     def _node_file(self, path: str) -> bytes:
         shown = self._node("cat", path)
@@ -322,14 +326,8 @@ class KindBackend(Backend):
         return self._node_file("/etc/kubernetes/pki/ca.crt")
 
     def running_command(self, component: str) -> list[str]:
-        """The command line the component's process runs with in the node (``/proc/<pid>/cmdline``)."""
-        # The oldest process whose command line starts with the component's name (pgrep -x compares
-        # the 15-character comm, too short for kube-controller-manager).
-        shown = self._node("sh", "-c", f"pid=$(pgrep -o -f '^{component}( |$)') && cat /proc/$pid/cmdline")
-        if shown.returncode != 0 or not shown.stdout:
-            raise CkslabError(f"no {component} process runs in the node {self._container}.",
-                              f"See `{engine()[1]} exec {self._container} crictl ps -a --name {component}`.")
-        return shown.stdout.rstrip(b"\0").decode().split("\0")
+        """The command line the component's process runs with in the node (``Node.running_command``)."""
+        return self.node().running_command(component)
 
     def _manifest_command(self, component: str) -> list[str]:
         path = f"/etc/kubernetes/manifests/{component}.yaml"
