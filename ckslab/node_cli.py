@@ -29,6 +29,11 @@ def add_parser(sub: Any) -> None:
     a = actions.add_parser("cat", help="print a file of the node (/etc/kubernetes/...)")
     a.add_argument("path", nargs="+")
     a.set_defaults(func=cmd_cat)
+    a = actions.add_parser("rm", help="remove a file of the node (nothing when it is missing)")
+    a.add_argument("path")
+    a.set_defaults(func=cmd_rm)
+    a = actions.add_parser("info", help="the node's name, and whether a kubelet runs it (static pods)")
+    a.set_defaults(func=cmd_info)
     a = actions.add_parser("write", help="replace a file of the node with standard input, at once")
     a.add_argument("path")
     a.set_defaults(func=cmd_write)
@@ -82,6 +87,17 @@ def cmd_cat(args: argparse.Namespace) -> int:
 
 def cmd_write(args: argparse.Namespace) -> int:
     current_node().write_file(args.path, sys.stdin.buffer.read())
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    current_node().remove_file(args.path)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    node = current_node()
+    sys.stdout.write(f"name: {node.name}\nkubelet: {'yes' if node.runs_kubelet else 'no'}\n")
     return 0
 
 

@@ -20,12 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client
 
 from cluster import pki
+from cluster.backends.kind_node import KindNode
 from graders.node_certificates.lab import (NodeLab, describe, is_nodes_own, node_names, parse_date, quoted_boolean,
                                            request_of, sans_of)
 
 NODE = "ckslab-control-plane"
 LAB = NodeLab(workspace=Path("/nowhere"), user="admin", root=Path("/"),
-              node=NODE, engine="/usr/bin/docker")
+              cluster_node=KindNode(NODE, "/usr/bin/docker"))
 
 
 def _csr(requestor: str, cn: str, dns: list[str], ips: list[str]) -> client.V1CertificateSigningRequest:
@@ -104,7 +105,7 @@ def test_a_lab_never_started_says_so_in_the_approve_step(tmp_path: Path) -> None
     from graders.node_certificates.lab import NodeLab
     from graders.node_certificates.test_3_approve_serving import test_the_kubelet_has_a_serving_certificate as check
 
-    lab = NodeLab(tmp_path / "workspace", "admin", tmp_path, NODE, "docker")
+    lab = NodeLab(tmp_path / "workspace", "admin", tmp_path, KindNode(NODE, "docker"))
     with pytest.raises(StepFailure) as failed:
         check(lab, [], None, None)  # type: ignore[arg-type]  # the admin client is not asked on this path
     assert failed.value.message.startswith("The lab has not been started on this cluster")

@@ -28,6 +28,9 @@ def _pid_of(component: str) -> str:
 class KindNode(Node):
     """The node container ``container``, reached with the engine client ``client`` (docker or podman)."""
 
+    runs_kubelet = True
+    mtime_resolution = 1.0
+
     def __init__(self, container: str, client: str) -> None:
         self.name = container
         self.client = client
@@ -57,10 +60,23 @@ class KindNode(Node):
     def kubeadm_typed(self, args: str) -> str:
         return self.typed(f"kubeadm {args}")
 
+    def shell_env(self) -> dict[str, str]:
+        return {"CKSLAB_KIND_NODE": self.name, "CKSLAB_ENGINE": self.client}
+
+    def admin_kubeconfig_typed(self, dest: str) -> str:
+        # admin.conf names the API server by its address inside kind's network: kind exports one for here.
+        return f"kind export kubeconfig --name {self.name.removesuffix('-control-plane')} --kubeconfig {dest}"
+
     def write_file(self, node_path: str, data: bytes) -> None:
         done = self.exec("sh", "-c", _WRITE, "sh", node_path, stdin=data)
         if done.returncode != 0:
             raise NodeError(f"cannot write {self.where(node_path)}: {done.stderr.decode(errors='replace').strip()}",
+                            _UNREACHABLE)
+
+    def remove_file(self, node_path: str) -> None:
+        done = self.exec("rm", "-f", node_path)
+        if done.returncode != 0:
+            raise NodeError(f"cannot remove {self.where(node_path)}: {done.stderr.decode(errors='replace').strip()}",
                             _UNREACHABLE)
 
     def running_command(self, component: str) -> list[str]:
@@ -82,3 +98,10 @@ class KindNode(Node):
         except (ValueError, IndexError) as err:
             raise NodeError(f"cannot tell when {component} started in the node {self.name} ({err}).",
                             _UNREACHABLE) from err
+
+    def process_of(self, component: str) -> str:
+        shown = self.exec("sh", "-c", f"{_pid_of(component)} && echo $pid")
+        if shown.returncode != 0 or not shown.stdout.strip():
+            raise ComponentNotRunning(f"no {component} process runs in the node {self.name}.",
+                                      f"See `{self.typed(f'crictl ps -a --name {component}')}`.")
+        return f"pid {shown.stdout.decode().strip()} in the node container {self.name}"

@@ -264,9 +264,9 @@ class LocalBackend(Backend):
         current = self._state()
         if current is None or current.backend != self.name:
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
-        return LocalNode(self.layout, self._recorded_pid)
+        return LocalNode(self.layout, self.pid_of)
 
-    def _recorded_pid(self, component: str) -> int:
+    def pid_of(self, component: str) -> int:
         """The pid ``.lab/state.json`` records for ``component`` now (0 when none)."""
         current = self._state()
         pids = current.details.get("pids", {}) if current is not None else {}

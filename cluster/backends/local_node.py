@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from cluster import binaries, process
-from cluster.backends.node import EXEC_TIMEOUT, ComponentNotRunning, Node, NodeError
+from cluster.backends.node import EXEC_TIMEOUT, ComponentNotRunning, Node, NodeError, last_error
 from cluster.controlplane import Layout
 
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
@@ -26,6 +26,8 @@ class LocalNode(Node):
     """The local plane laid out in ``layout``; ``pid_of(component)`` is its recorded pid (0 when none)."""
 
     name = "local"
+    runs_kubelet = False
+    mtime_resolution = 0.0
 
     def __init__(self, layout: Layout, pid_of: Callable[[str], int]) -> None:
         self.layout = layout
@@ -46,9 +48,15 @@ class LocalNode(Node):
     def typed(self, command: str, interactive: bool = False) -> str:
         return command
 
+    def _trees(self) -> tuple[str, ...]:
+        """The tree's path as given and with its symlinks resolved (a component's command line has one)."""
+        return tuple(dict.fromkeys((str(self.rootfs), os.path.realpath(self.rootfs))))
+
     def path(self, node_path: str) -> str:
-        if node_path.startswith(str(self.rootfs) + "/") or not node_path.startswith("/"):
-            return node_path if node_path.startswith("/") else str(self.rootfs / node_path)
+        if not node_path.startswith("/"):
+            return str(self.rootfs / node_path)
+        if any(node_path.startswith(tree + "/") for tree in self._trees()):
+            return node_path  # already a path here (what a component's flags name)
         return str(self.rootfs) + node_path
 
     def _kubeadm_argv(self, args: list[str]) -> list[str]:
@@ -63,6 +71,9 @@ class LocalNode(Node):
     def kubeadm_typed(self, args: str) -> str:
         return f"unshare -r kubeadm {args} --rootfs {self.rootfs}"
 
+    def admin_kubeconfig_typed(self, dest: str) -> str:
+        return f"cp {self.path('/etc/kubernetes/admin.conf')} {dest}"
+
     def write_file(self, node_path: str, data: bytes) -> None:
         target = Path(self.path(node_path))
         temporary = target.parent / f".{target.name}.ckslab-new"
@@ -76,13 +87,25 @@ class LocalNode(Node):
         except OSError as err:
             raise NodeError(f"cannot write {target} ({err.strerror}).", _UNREACHABLE) from err
 
+    def remove_file(self, node_path: str) -> None:
+        try:
+            Path(self.path(node_path)).unlink(missing_ok=True)
+        except OSError as err:
+            raise NodeError(f"cannot remove {self.path(node_path)} ({err.strerror}).", _UNREACHABLE) from err
+
     def _running_pid(self, component: str) -> int:
         pid = self._pid_of(component)
-        if not pid or not process.is_running(pid, str(self.rootfs)):
+        if not pid or not any(process.is_running(pid, tree) for tree in self._trees()):
+            log = self.layout.log(component)
+            try:
+                said = last_error(log.read_text(errors="replace").splitlines()[-40:])
+            except OSError:
+                said = ""
             raise ComponentNotRunning(
-                f"{component} is not running (was pid {pid}); its log is {self.layout.log(component)}.",
+                f"{component} is not running (was pid {pid}); its log is {log}"
+                + (f"; its log ends: {said.rstrip('.')}." if said else "."),
                 f"`make up` starts it again from its manifest; after an edit: ckslab controlplane restart "
-                f"{component.removeprefix('kube-')}")
+                f"{component.removeprefix('kube-')}", was=f"pid {pid}", log=str(log), last_error=said)
         return pid
 
     def running_command(self, component: str) -> list[str]:
@@ -98,3 +121,6 @@ class LocalNode(Node):
         if started is None:
             raise ComponentNotRunning(f"{component} (pid {pid}) is not running.", "Run `make up` to restart it.")
         return started
+
+    def process_of(self, component: str) -> str:
+        return f"pid {self._running_pid(component)}"

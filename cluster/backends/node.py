@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import re
 import subprocess
 from dataclasses import dataclass
 from typing import Sequence
@@ -30,6 +31,8 @@ AUDIT_LOG_PATH = "--audit-log-path"
 #: Prints each path's modification time and content, or that it is missing: one exec for many files.
 _READ_MANY = ('for f in "$@"; do if [ -r "$f" ]; then printf "\\n=== %s %s\\n" "$f" "$(stat -c %Y "$f")"; '
               'cat "$f"; else printf "\\n=== %s missing\\n" "$f"; fi; done')
+#: A line of a failing component's log worth quoting: cobra's "Error: ..." or a klog error ("E1130 ...").
+_ERROR_LINE = re.compile(r"^(Error: |E\d{4} )")
 #: The audit log and its rotated files (``--audit-log-maxbackup``: ``audit-<time>.log`` beside it), oldest first.
 _READ_AUDIT = 'cat "${1%.log}"-*.log "$1" 2>/dev/null; true'
 
@@ -43,7 +46,15 @@ class NodeUnreachable(NodeError):
 
 
 class ComponentNotRunning(NodeError):
-    """No process of the control-plane component runs on the node."""
+    """No process of the control-plane component runs on the node.
+
+    Where the node knows them: ``was`` the process it last ran ("pid 1234"), ``log`` where its output
+    went, and ``last_error`` the last error line of that log (cobra's "Error: ...", a klog "E1130 ...").
+    """
+
+    def __init__(self, message: str, hint: str = "", *, was: str = "", log: str = "", last_error: str = "") -> None:
+        super().__init__(message, hint)
+        self.was, self.log, self.last_error = was, log, last_error
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,14 @@ def flag_value(command: Sequence[str], flag: str) -> str | None:
 class Node(abc.ABC):
     """The control-plane node of a running cluster (its only one on every backend ckslab runs)."""
 
-    #: The node's name: kind's container (``ckslab-control-plane``), ``local`` for the local plane.
+    #: The node's name: kind's container (``ckslab-control-plane``, also its Kubernetes Node name),
+    #: ``local`` for the local plane.
     name: str
+    #: Whether a kubelet runs on the node: it runs the control plane as static pods and restarts a pod
+    #: whose manifest changed by itself (kind); without one, ``ckslab controlplane restart`` does (local).
+    runs_kubelet: bool
+    #: Seconds to which :class:`NodeFile` mtimes are known (1.0 where ``stat -c %Y`` reads them).
+    mtime_resolution: float
 
     # --- running commands -------------------------------------------------------------------
 
@@ -109,6 +126,18 @@ class Node(abc.ABC):
     @abc.abstractmethod
     def kubeadm_typed(self, args: str) -> str:
         """The kubeadm command line a learner types for ``args`` on this node."""
+
+    @abc.abstractmethod
+    def admin_kubeconfig_typed(self, dest: str) -> str:
+        """The command a learner types to make ``dest`` a copy of the node's admin.conf usable from here."""
+
+    def shell_env(self) -> dict[str, str]:
+        """Variables a learner's shell (a notebook's ``%%bash`` cell) gets to reach the node by hand.
+
+        kind: ``CKSLAB_KIND_NODE`` (the container) and ``CKSLAB_ENGINE`` (docker or podman), for
+        ``$CKSLAB_ENGINE exec $CKSLAB_KIND_NODE ...`` as ``ssh node`` on the exam; none on a node that is here.
+        """
+        return {}
 
     # --- files ------------------------------------------------------------------------------
 
@@ -139,6 +168,10 @@ class Node(abc.ABC):
     def write_file(self, node_path: str, data: bytes) -> None:
         """Replace ``node_path`` with ``data`` at once (written beside, then renamed: never half a file)."""
 
+    @abc.abstractmethod
+    def remove_file(self, node_path: str) -> None:
+        """Remove ``node_path`` (nothing when it is missing)."""
+
     # --- the control plane's processes ------------------------------------------------------
 
     @abc.abstractmethod
@@ -148,6 +181,10 @@ class Node(abc.ABC):
     @abc.abstractmethod
     def started_at(self, component: str) -> dt.datetime:
         """When the running ``component`` process started (UTC, to 10 ms); ComponentNotRunning if none."""
+
+    @abc.abstractmethod
+    def process_of(self, component: str) -> str:
+        """The running ``component``'s process, as a sentence names it ("pid 1234"); ComponentNotRunning if none."""
 
     def audit_log(self) -> AuditLog:
         """The audit log the API server writes (its running ``--audit-log-path``), rotated files first.
@@ -167,6 +204,12 @@ class Node(abc.ABC):
 
 
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
+
+
+def last_error(lines: Sequence[str]) -> str:
+    """The last error line among a component's log ``lines`` (at most 200 characters), or ""."""
+    errors = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
+    return errors[-1][:200] if errors else ""
 
 
 def unreachable(backend: str) -> NodeUnreachable:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.backends import kind
 from graders import kube
+from graders.cluster_node import node_at
 from graders.control_plane_certificates import node_pki, record
 from graders.control_plane_certificates.lab import LAB_ID, CertLab
 from graders.control_plane_certificates.node_pki import NodePki
@@ -24,10 +24,7 @@ DEFAULT_USER = "jane"
 def lab() -> CertLab:
     workspace, user = kube.lab_context(LAB_ID, DEFAULT_USER)
     root = kube.kubeconfig_path().resolve().parent.parent
-    backend = node_pki.backend_of(root)
-    if backend == "kind":
-        return CertLab(workspace, user, root, backend, kind.node_for(root / ".lab" / "state.json"), kind.engine()[1])
-    return CertLab(workspace, user, root, backend)
+    return CertLab(workspace, user, root, node_at(root))
 
 
 @pytest.fixture(scope="session")

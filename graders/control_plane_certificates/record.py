@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from cluster.backends import kind
+from cluster.errors import CkslabError
 from cluster.paths import write_private
 from cluster.waiting import WaitTimeout, wait_until
 from graders.control_plane_certificates import node_pki, serving
@@ -102,14 +101,9 @@ def copy_admin(root: Path) -> None:
 
 
 def admin_conf(found: node_pki.NodePki) -> dict[str, Any]:
-    """admin.conf as a kubeconfig document; OSError, CalledProcessError or ValueError when unreadable."""
-    path = found.get("admin.conf").path
-    if found.backend == "local":
-        text = Path(path).read_bytes()
-    else:
-        text = subprocess.run([kind.engine()[1], "exec", found.node, "cat", path], capture_output=True,
-                              timeout=30, check=True).stdout
-    doc = yaml.safe_load(text)
+    """admin.conf as a kubeconfig document; NodeError or ValueError when unreadable."""
+    path = f"{node_pki.KUBEADM_ETC}/{node_pki.RENEWED['admin.conf']}"
+    doc = yaml.safe_load(found.node.read_file(path))
     if not isinstance(doc, dict):
         raise ValueError(f"{path} is not a kubeconfig")
     return doc
@@ -145,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{root / '.lab' / 'kubeconfig'} now holds admin.conf's client certificate and key")
             return 0
         doc = snapshot(node_pki.read(root))
-    except (StepFailure, ValueError, OSError, KeyError, TypeError) as err:
+    except (StepFailure, CkslabError, ValueError, OSError, KeyError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     (root / RECORD).parent.mkdir(parents=True, exist_ok=True)

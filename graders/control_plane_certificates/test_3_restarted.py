@@ -2,8 +2,8 @@
 
 Both read their kubeconfig (with its embedded client certificate) once, when they start, and keep
 that certificate until they stop: renewing the file changes nothing for the running process, which
-fails once the old certificate expires. The evidence is the process's (local) or the static pod
-container's (kind) start time against the kubeconfig's modification time. The API server and etcd
+fails once the old certificate expires. The evidence is the process's start time on the node
+(``Node.started_at``) against the kubeconfig's modification time. The API server and etcd
 reload their certificate files by themselves in v1.37 (the notebook shows where); step
 apiserver-serving grades the API server by what it serves.
 """
@@ -23,8 +23,8 @@ from graders.expect import fail
 
 pytestmark = pytest.mark.step("restarted")
 
-#: A process's start is known to 10 ms on local (clock ticks); kind's times are whole seconds.
-SLACK = {"local": dt.timedelta(milliseconds=20), "kind": dt.timedelta(seconds=1)}
+#: A process's start is known to 10 ms (clock ticks); a file's mtime to ``Node.mtime_resolution``.
+SLACK = dt.timedelta(milliseconds=20)
 
 
 def _restarted_after_renewal(component: str, conf: str, lab: CertLab, pki: NodePki, setup_record: SetupRecord,
@@ -34,11 +34,9 @@ def _restarted_after_renewal(component: str, conf: str, lab: CertLab, pki: NodeP
     if not is_renewed(found.cert, issued):
         fail(f"{conf} is not renewed yet: {component} cannot use a new certificate before there is one.",
              f"{lab.renew(conf)}, then {lab.restart(component)}")
-    running = components.started(lab.root, lab.backend, admin_api, component)
-    if running.at is None:
-        fail(f"could not check: the start time of {component} ({running.where}) cannot be read.", "ckslab status")
+    running = components.started(pki.node, admin_api, component)
     written = found.written
-    if running.at + SLACK.get(lab.backend, dt.timedelta(seconds=1)) >= written:
+    if running.at + SLACK + dt.timedelta(seconds=pki.node.mtime_resolution) >= written:
         return
     fail(f"{component} ({running.where}) started at {running.at:%H:%M:%S} UTC, before {conf} was renewed at "
          f"{written:%H:%M:%S} UTC: it reads its kubeconfig once, when it starts, so it still authenticates with the "
