@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubernetes import client
-
 from cluster import backends
 from cluster.backends.node import ComponentNotRunning, NodeError, NodeUnreachable
 from cluster.errors import CkslabError
@@ -25,12 +23,9 @@ from graders.audit import Unavailable
 NOT_STARTED_BY_CKSLAB = "ckslab cannot read the audit log of a cluster it did not start (the existing backend)"
 
 
-def read_trail(kubeconfig: Path, api: client.ApiClient | None = None) -> audit.Trail | Unavailable:
-    """The CSR trail of the cluster whose admin kubeconfig is ``kubeconfig`` (``<root>/.lab/kubeconfig``).
-
-    ``api`` is accepted for the callers' convenience and not needed: the node is read directly.
-    """
-    lab = LabPaths(kubeconfig.resolve().parent.parent)
+def read_trail(root: Path) -> audit.Trail | Unavailable:
+    """The CSR trail of the cluster recorded under the project root ``root``, or why there is none."""
+    lab = LabPaths(root)
     try:
         node = backends.node_of(lab)
     except NodeUnreachable:

@@ -24,14 +24,12 @@ from graders.signing_config import controller, flags
 STATUS = "ckslab status"
 
 
-def cause(csr_name: str, admin_api: client.ApiClient, kubeconfig: Path | None = None) -> tuple[str, str]:
+def cause(csr_name: str, admin_api: client.ApiClient, root: Path) -> tuple[str, str]:
     """(message, hint) for the approved CSR ``csr_name`` that has no certificate.
 
-    ``kubeconfig``: the lab's admin kubeconfig (default: the grader's $KUBECONFIG); its project
-    root's ``.lab/state.json`` names the backend.
+    ``root``: the project root of the graded cluster (the grading context's), whose node is read.
     """
     head = f"The CSR {csr_name} is approved but has no certificate yet"
-    root = (kubeconfig or kube.kubeconfig_path()).resolve().parent.parent
     try:
         backends.node_of(LabPaths(root))
     except CkslabError:  # a cluster ckslab did not start (or none recorded): no node to look at
