@@ -91,8 +91,9 @@ test: setup binaries browser ## Run every test: unit tests and tests on a real l
 test-unit: setup ## Run the fast tests that need no cluster
 	$(PYTEST) -m "not cluster"
 
-lint: setup ## Type-check the library code (mypy --strict)
+lint: setup ## Type-check the library code (mypy --strict) and check its layers (lint-imports)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 kind-ready: setup ## Make this machine able to run kind: checks the engine, installs/starts one where needed
 	@$(CKSLAB) kind-ready

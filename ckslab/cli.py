@@ -224,7 +224,7 @@ def cmd_kind_ready(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from cluster import bench
+    from ckslab import bench
 
     return bench.main(args.json, args.csrs, out, _progress(), args.learners)
 
