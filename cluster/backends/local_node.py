@@ -13,10 +13,10 @@ import datetime as dt
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from cluster import binaries, process
-from cluster.backends.node import EXEC_TIMEOUT, ComponentNotRunning, Node, NodeError, last_error
+from cluster.backends.node import EXEC_TIMEOUT, ComponentNotRunning, Node, NodeError, NodeFile, last_error
 from cluster.controlplane import Layout
 
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
@@ -73,6 +73,17 @@ class LocalNode(Node):
 
     def admin_kubeconfig_typed(self, dest: str) -> str:
         return f"cp {self.path('/etc/kubernetes/admin.conf')} {dest}"
+
+    def read_files(self, node_paths: Sequence[str]) -> dict[str, NodeFile]:
+        """Each path's content and modification time (to the nanosecond the file system keeps)."""
+        found = {}
+        for node_path in node_paths:
+            path = Path(self.path(node_path))
+            try:
+                found[node_path] = NodeFile(str(path), path.read_bytes(), path.stat().st_mtime)
+            except OSError:
+                found[node_path] = NodeFile(str(path), None)
+        return found
 
     def write_file(self, node_path: str, data: bytes) -> None:
         target = Path(self.path(node_path))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.backends.node import Node
+from cluster.paths import LabPaths
 
 LAB_ID = "control-plane-certificates"
 #: ``ckslab controlplane restart`` names, by the component's own name.
@@ -41,7 +42,7 @@ class CertLab:
     @property
     def kubeconfig(self) -> Path:
         """ckslab's admin kubeconfig: the learner's own copy of admin.conf."""
-        return self.root / ".lab" / "kubeconfig"
+        return LabPaths(self.root).kubeconfig
 
     @property
     def start(self) -> str:
