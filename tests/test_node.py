@@ -158,3 +158,14 @@ def test_ckslab_node_gives_scripts_the_same(local_cluster: LocalBackend) -> None
     os.unlink(local_cluster.layout.etc / "ckslab-test.txt")
     wrong = ckslab("flags", "kubelet")
     assert wrong.returncode == 2 and b"unknown component" in wrong.stderr and b"Traceback" not in wrong.stderr
+
+
+def test_ckslab_node_on_an_existing_cluster_is_one_line_with_its_fix(lab_root: Path) -> None:
+    (lab_root / ".lab").mkdir()
+    (lab_root / ".lab" / "state.json").write_text('{"backend": "existing", "version": "v1.37.0", "server": "s"}')
+    for args in (("node", "info"), ("node", "flags", "apiserver"), ("controlplane", "flags", "apiserver")):
+        done = subprocess.run([sys.executable, "-m", "ckslab", *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "CKSLAB_ROOT": str(lab_root), "COLUMNS": "400"}, check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "cannot reach the nodes of the existing cluster" in done.stderr and "BACKEND=local" in done.stderr
