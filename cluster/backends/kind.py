@@ -394,12 +394,16 @@ class KindBackend(Backend):
     def _refuse_crash(self, component: str, before: set[str]) -> None:
         """Raise when a container started since ``before`` has exited: the manifest's command fails."""
         crashed = [c for c in self._containers(component, "exited") if c not in before]
-        if not crashed:
-            return
-        log = self._node("crictl", "logs", "--tail", "30", crashed[0])
+        for container in crashed:
+            log = self._node("crictl", "logs", "--tail", "30", container)
+            if log.returncode == 0:  # else the kubelet removed it meanwhile: crictl's own error is no quote
+                break
+        else:
+            return  # none left to quote: the kubelet starts it again, and the next look reads that one
         lines = (log.stdout + log.stderr).decode(errors="replace").splitlines()
         errors = [line.strip() for line in lines if _ERROR_LINE.match(line)]
         said = f": {errors[-1][:200]}" if errors else ""
+        crashed = [container]
         raise CkslabError(f"{component} started from its edited manifest and exited{said}.",
                           f"Fix /etc/kubernetes/manifests/{component}.yaml in the node ({engine()[1]} exec -it {self._container} "
                           f"bash); the kubelet starts it again. Its log: {engine()[1]} exec {self._container} crictl logs {crashed[0]}")
