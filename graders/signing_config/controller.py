@@ -68,6 +68,12 @@ def read(root: Path, admin_api: client.ApiClient) -> ControllerManager:
         process = node.process_of(controlplane.CONTROLLER_MANAGER)
     except ComponentNotRunning as err:
         if node.runs_kubelet:
+            others = _duplicates(node)
+            if others:  # the kubelet may be switching between two definitions of the pod: that is the cause
+                fail(f"The controller manager is not running now, and {' and '.join(others)} also defines the static "
+                     f"pod {controlplane.CONTROLLER_MANAGER}: the kubelet runs only one pod of a name.",
+                     f"Move {' and '.join(others)} out of {MANIFEST_DIR}/ (keep backups outside it, e.g. in /root); "
+                     "the kubelet then runs the edited manifest")
             _pod_not_running(admin_api, node, where)
         said = f"; its log ends: {err.last_error.rstrip('.')}" if err.last_error else ""
         fail(f"The controller manager is not running (was {err.was or 'not started'}): it may have failed to start "
