@@ -96,8 +96,9 @@ test-unit: setup ## Run the fast tests that need no cluster
 class-proxy: setup ## Install JupyterHub's proxy (npm's configurable-http-proxy, pinned) into the cache, for ckslab class
 	@$(CKSLAB) class proxy
 
-lint: setup ## Type-check the library code (mypy --strict)
+lint: setup ## Type-check the library code (mypy --strict) and check its layers (lint-imports)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 kind-ready: setup ## Make this machine able to run kind: checks the engine, installs/starts one where needed
 	@$(CKSLAB) kind-ready

@@ -20,9 +20,9 @@ from rich.text import Text
 
 from ckslab import jupyter as jupyter_cli
 from ckslab.classhost import cli as class_cli
+from ckslab import node_cli
 from cluster import backends, binaries, controlplane, paths
 from cluster.backends.base import Backend
-from cluster.backends.kind import KindBackend
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError, UsageError
 from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
@@ -154,15 +154,13 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
         if isinstance(backend, LocalBackend):  # on stderr: stdout stays the manifest, for scripts
             err.print(backend.following_note(component), soft_wrap=True, markup=False)
         return 0
-    if not isinstance(backend, (LocalBackend, KindBackend)):
-        raise CkslabError(f"the {backend.name} cluster's control plane is not ckslab's to look into or restart.",
-                          "Ask its administrator, or use a cluster ckslab runs: make up BACKEND=kind (or local).")
+    node = backend.node()  # NodeUnreachable (with its fix) where the control plane is not ckslab's
     if args.action == "flags":
-        sys.stdout.write("\n".join(backend.running_command(component)) + "\n")
+        sys.stdout.write("\n".join(node.running_command(component)) + "\n")
         return 0
     backend.restart(component, _progress())
     out.print(f"{component} restarted from its manifest.")
-    if component == controlplane.CONTROLLER_MANAGER and not controlplane.signs_csrs(backend.running_command(component)):
+    if component == controlplane.CONTROLLER_MANAGER and not controlplane.signs_csrs(node.running_command(component)):
         out.print("Note: its --controllers turn the CSR signer (csrsigning) off: approved CSRs stay unsigned "
                   "until it runs again.", soft_wrap=True)
     return 0
@@ -196,7 +194,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if status.healthy and not distrust:
             findings.append(preflight.signs_client_certificates(lab.kubeconfig, backend.ca_certificate()))
             findings.append(preflight.certificate_expiry(lab.kubeconfig))
-        if status.healthy and not distrust and isinstance(backend, LocalBackend):
+        if status.healthy and not distrust:
             findings += backend.security_findings()
     show_findings(findings, out)
     return 0 if all(f.ok for f in findings) else 1
@@ -264,7 +262,7 @@ def cmd_kind_ready(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from cluster import bench
+    from ckslab import bench
 
     return bench.main(args.json, args.csrs, out, _progress(), args.learners)
 
@@ -300,6 +298,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")
     s.add_argument("--learners", type=int, default=30, help="class size to grade (default 30; 0 skips it)")
     s.set_defaults(func=cmd_bench)
+    node_cli.add_parser(sub)
     grade_cli.add_parser(sub)
     labs_cli.add_parser(sub)
     jupyter_cli.add_parser(sub)

@@ -6,7 +6,7 @@ the deadline it had. Setup scripts run in a private folder under ``.lab/exam/`` 
 keys of a task never reach the learner's workspace) with the admin kubeconfig of the task's
 context; reference solutions run in the workspace with the learner's kubeconfig, switching
 context as the statement says. Grading runs the score plugin's pytest process once per task in
-its context (graders.cli.grade), and again in the other contexts for a task that earned less
+its context (graders.runner.grade), and again in the other contexts for a task that earned less
 than its maximum, to say where its work was done.
 """
 
@@ -28,7 +28,7 @@ from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, clusters, debrief
 from exam.attempt import Attempt, TaskAttempt
-from graders import cli as grade_cli
+from graders import runner
 from graders.exam import inputs
 
 Progress = Callable[[str], None]
@@ -169,8 +169,11 @@ class Session:
         with tempfile.TemporaryDirectory(prefix="grade-", dir=self.dir) as tmp:
             given = Path(tmp) / "task.json"
             inputs.write(given, inputs.TaskInput(drawn.id, drawn.values, self.workspace))
-            return grade_cli.grade(task.rendered(drawn.values).as_lab(), "", self.workspace,
-                                   clusters.admin_kubeconfig(self.project, context), exam_input=given)
+            graded = runner.context_for(task.rendered(drawn.values).as_lab(), "", self.workspace,
+                                        clusters.admin_kubeconfig(self.project, context),
+                                        clusters.backend_for(self.project, context).lab.root,
+                                        {k: str(v) for k, v in drawn.values.items()})
+            return dict(runner.grade(graded, exam_input=given).to_json())
 
     def grade(self, attempt: Attempt, only: Sequence[TaskAttempt] | None = None,
               elsewhere: bool = True) -> dict[str, debrief.Graded]:
@@ -179,7 +182,7 @@ class Session:
         up: dict[str, str] = {}
         for context in attempts.CONTEXTS:
             try:
-                grade_cli.check_cluster(clusters.admin_kubeconfig(self.project, context))
+                runner.check_cluster(clusters.admin_kubeconfig(self.project, context))
                 up[context] = ""
             except CkslabError as err:
                 up[context] = f"the cluster of context {context} did not answer at grading time ({err.message})"

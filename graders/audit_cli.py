@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     lab_run = engine.prepare(args.lab, args.user)
     if not lab_run.kubeconfig.is_file():
         raise NoAuditLog("no cluster is up.", "Run `make up` first.")
-    trail = audit_source.read_trail(lab_run.kubeconfig)
+    trail = audit_source.read_trail(lab_run.root)
     if isinstance(trail, audit.Unavailable):
         raise NoAuditLog(f"no audit log can be read: {trail.reason}.",
                          "On the local and kind backends ckslab starts the API server with an audit log.")

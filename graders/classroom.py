@@ -20,7 +20,7 @@ import multiprocessing
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -28,6 +28,8 @@ from rich.text import Text
 
 from cluster import paths
 from cluster.errors import CkslabError, UsageError
+from graders import runner
+from graders.report import Report
 from labs import catalog, engine
 
 out = Console(highlight=False)
@@ -45,10 +47,15 @@ class Learner:
 @dataclass
 class Row:
     learner: Learner
-    report: dict[str, Any] | None = None
+    report: Report | None = None
     error: str = ""
     seconds: float = 0.0
     steps: dict[str, bool] = field(default_factory=dict)
+
+
+#: Rosters that are not files, by the name given instead of a path: ``hub`` (the class ``ckslab class up``
+#: hosts) is registered by ``ckslab.classhost.grading``, a layer above this one.
+ROSTER_SOURCES: dict[str, Callable[[catalog.Lab], list[Learner]]] = {}
 
 
 def read_roster(path: Path, lab: catalog.Lab) -> list[Learner]:
@@ -56,10 +63,9 @@ def read_roster(path: Path, lab: catalog.Lab) -> list[Learner]:
 
     ``hub`` instead of a file: the class ``ckslab class up`` hosts here, read from its JupyterHub.
     """
-    if str(path) == "hub":
-        from ckslab.classhost import grading  # the class is a layer above the graders: imported on demand
-
-        return grading.roster_from_hub(lab)
+    source = ROSTER_SOURCES.get(str(path))
+    if source is not None:
+        return source(lab)
     try:
         text = path.read_text()
     except OSError as err:
@@ -88,29 +94,26 @@ def read_roster(path: Path, lab: catalog.Lab) -> list[Learner]:
     return learners
 
 
+def root_of(kubeconfig: Path) -> Path:
+    """The project root a roster's kubeconfig belongs to: ``<root>`` of a ``<root>/.lab/kubeconfig``,
+    else this machine's (whose ``.lab/state.json`` then says nothing of that cluster)."""
+    resolved = kubeconfig.resolve()
+    return resolved.parent.parent if resolved.parent.name == ".lab" else paths.project_root()
+
+
 def grade_one(lab: catalog.Lab, learner: Learner, reports: Path) -> Row:
-    """Grade one learner, in this (forked) process: it changes the environment and stdout."""
-    import pytest
-
-    from graders import cli as grade_cli  # a cycle at import time: cli imports this module lazily
-
+    """Grade one learner, in this (forked) process: it points stdout and stderr at /dev/null."""
     started = time.monotonic()
     row = Row(learner)
     try:
         engine.prepare(lab.id, learner.name)  # validates the name
-        grade_cli.check_cluster(learner.kubeconfig)
+        runner.check_cluster(learner.kubeconfig)
         report_file = reports / f"{learner.name}.json"
         report_file.unlink(missing_ok=True)
-        os.environ.clear()
-        os.environ.update(grade_cli.grading_env(learner.name, learner.workspace, learner.kubeconfig))
-        sys.dont_write_bytecode = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        code = pytest.main(grade_cli.pytest_args(lab.for_user(learner.name), report_file, None,
-                                                 reports / f"{learner.name}.junit.xml"))
-        row.report = grade_cli.read_report(report_file, int(code), "")
-        row.steps = {s["id"]: s["passed"] for s in row.report["steps"]}
+        context = runner.context_for(lab, learner.name, learner.workspace, learner.kubeconfig,
+                                     root_of(learner.kubeconfig))
+        row.report = runner.grade_here(context, report_file, reports / f"{learner.name}.junit.xml")
+        row.steps = {s.id: s.passed for s in row.report.steps}
     except CkslabError as err:
         row.error = str(err).splitlines()[0]
     row.seconds = time.monotonic() - started
@@ -122,7 +125,7 @@ def _preload() -> None:
     import pytest  # noqa: F401
     from kubernetes import client  # noqa: F401
 
-    from graders import cli, files, issuance, kube, manifest, plugin  # noqa: F401
+    from graders import files, issuance, kube, manifest, plugin  # noqa: F401
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,8 +156,8 @@ def write_csv(path: Path, lab: catalog.Lab, rows: list[Row]) -> None:
             if r.report is None:
                 writer.writerow([r.learner.name, "", lab.max_score, "", f"not graded: {r.error}", *[""] * len(ids)])
             else:
-                writer.writerow([r.learner.name, r.report["score"], r.report["max_score"],
-                                 str(r.report["passed"]).lower(), "graded",
+                writer.writerow([r.learner.name, r.report.score, r.report.max_score,
+                                 str(r.report.passed).lower(), "graded",
                                  *["pass" if r.steps.get(i) else "fail" for i in ids]])
 
 
@@ -163,17 +166,17 @@ def scoreboard(lab: catalog.Lab, rows: list[Row], elapsed: float) -> str:
     esc = html.escape
     head = "".join(f"<th title='{esc(s.title)}'>{esc(s.id)}<br><small>{s.points} pts</small></th>" for s in lab.steps)
     body = []
-    for r in sorted(rows, key=lambda r: (r.report is None, -(r.report or {}).get("score", 0), r.learner.name)):
+    for r in sorted(rows, key=lambda r: (r.report is None, -(r.report.score if r.report else 0), r.learner.name)):
         if r.report is None:
             cells = f"<td class='err' colspan='{len(lab.steps) + 1}'>not graded: {esc(r.error)}</td>"
         else:
-            by_id = {s["id"]: s for s in r.report["steps"]}
-            cells = f"<td class='score'>{r.report['score']}/{r.report['max_score']}</td>" + "".join(
-                f"<td class='{'pass' if by_id[s.id]['passed'] else 'fail'}' title='{esc(by_id[s.id]['message'])}'>"
-                f"{'✔' if by_id[s.id]['passed'] else '✘'}</td>" for s in lab.steps)
+            by_id = {s.id: s for s in r.report.steps}
+            cells = f"<td class='score'>{r.report.score}/{r.report.max_score}</td>" + "".join(
+                f"<td class='{'pass' if by_id[s.id].passed else 'fail'}' title='{esc(by_id[s.id].message)}'>"
+                f"{'✔' if by_id[s.id].passed else '✘'}</td>" for s in lab.steps)
         body.append(f"<tr><th class='name'>{esc(r.learner.name)}</th>{cells}</tr>")
     graded = [r for r in rows if r.report is not None]
-    average = sum(r.report["score"] for r in graded if r.report) / len(graded) if graded else 0
+    average = sum(r.report.score for r in graded if r.report) / len(graded) if graded else 0
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(lab.id)} scoreboard</title>
 <style>
@@ -200,7 +203,7 @@ def show(lab: catalog.Lab, rows: list[Row], elapsed: float, target: Path) -> Non
         if r.report is None:
             table.add_row(r.learner.name, "[red]not graded[/red]", Text(r.error), *[""] * (len(lab.steps) - 1))
         else:
-            table.add_row(r.learner.name, f"{r.report['score']}/{r.report['max_score']}",
+            table.add_row(r.learner.name, f"{r.report.score}/{r.report.max_score}",
                           *["[green]pass[/green]" if r.steps.get(s.id) else "[red]fail[/red]" for s in lab.steps])
     out.print(table)
     out.print(f"Wrote {target / 'class.csv'}, {target / 'scoreboard.html'} and {target / 'learners'}/.")

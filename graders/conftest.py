@@ -1,9 +1,10 @@
-"""Fixtures every lab's graders share: the admin client, the cluster CA and the audit trail.
+"""Fixtures every lab's graders share: the grading context, the admin client, the CA, the node, the audit trail.
 
 ``ckslab grade`` runs pytest with ``-c graders/pytest.ini``, so this folder is the rootdir and
-this conftest applies to every ``graders/<lab>/``; a lab's own conftest may override a fixture
-(signing-config reads its admin kubeconfig from the project root). The runner sets ``KUBECONFIG``
-(the admin kubeconfig), ``CKSLAB_WORKSPACE`` and ``CKSLAB_USER``. The cluster is only read.
+this conftest applies to every ``graders/<lab>/``. The runner writes one
+:class:`~graders.context.GradingContext`; the score plugin reads it once (``config.stash``) and its
+``context`` fixture hands it to the graders: the lab, the user, the workspace, the project root and
+the admin kubeconfig come from there only. The cluster is only read.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import pytest
 from cryptography import x509
 from kubernetes import client
 
+from cluster.backends.node import Node
 from graders import audit, audit_source, kube
+from graders.cluster_node import node_at
+from graders.context import GradingContext
 
 
 @pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    return kube.admin_client()
+def admin_api(context: GradingContext) -> client.ApiClient:
+    """A client with the context's admin kubeconfig."""
+    return kube.admin_client(context.kubeconfig)
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +32,12 @@ def cluster_ca(admin_api: client.ApiClient) -> x509.Certificate:
 
 
 @pytest.fixture(scope="session")
-def trail(admin_api: client.ApiClient) -> audit.Trail | audit.Unavailable:
+def node(context: GradingContext) -> Node:
+    """The cluster's control-plane node (``Backend.node()``); a StepFailure where ckslab cannot reach it."""
+    return node_at(context.root)
+
+
+@pytest.fixture(scope="session")
+def trail(context: GradingContext) -> audit.Trail | audit.Unavailable:
     """The API server's audit log of CSR writes, or why none can be read."""
-    return audit_source.read_trail(kube.kubeconfig_path(), admin_api)
+    return audit_source.read_trail(context.root)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,30 +54,15 @@ def contexts(kubeconfig: Path) -> tuple[str, str, list[str]]:
     return str(current["name"]), user, [str(c["name"]) for c in listed if c["name"] != current["name"]]
 
 
-def kubeconfig_path() -> Path:
-    """The admin kubeconfig the runner passes as $KUBECONFIG (``<root>/.lab/kubeconfig``)."""
-    return Path(os.environ.get("KUBECONFIG") or ".lab/kubeconfig")
-
-
-def admin_client() -> client.ApiClient:
-    """The client of the admin kubeconfig the runner passes as $KUBECONFIG; a StepFailure if unusable."""
-    path = os.environ.get("KUBECONFIG")
-    if not path or not Path(path).is_file():
-        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
-             "Run `make up`, then grade again.")
+def admin_client(kubeconfig: Path) -> client.ApiClient:
+    """The client of the admin ``kubeconfig`` (the grading context's); a StepFailure if unusable."""
+    if not kubeconfig.is_file():
+        fail(f"could not check: the admin kubeconfig {kubeconfig} does not exist.", "Run `make up`, then grade again.")
     try:
-        return client_for(Path(path))
+        return client_for(kubeconfig)
     except Exception as err:
-        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({brief(err)}).",
+        fail(f"could not check: the admin kubeconfig {kubeconfig} cannot be loaded ({brief(err)}).",
              "Run `make up`, then grade again.")
-
-
-def lab_context(lab_id: str, default_user: str) -> tuple[Path, str]:
-    """The workspace and user the runner passes as $CKSLAB_WORKSPACE and $CKSLAB_USER."""
-    workspace = os.environ.get("CKSLAB_WORKSPACE")
-    if not workspace:
-        fail("could not check: CKSLAB_WORKSPACE is not set.", f"Grade with: ckslab grade {lab_id}")
-    return Path(workspace), os.environ.get("CKSLAB_USER") or default_user
 
 
 def server_of(api: client.ApiClient) -> str:

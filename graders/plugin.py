@@ -5,7 +5,9 @@ Modelled on pytest's own junitxml plugin: ``--ckslab-lab`` registers a recorder 
 ``pytest_sessionfinish``. Tests say which step they grade with ``@pytest.mark.step("id")``; the
 recorder runs them in the lab's step order and ``--ckslab-step`` keeps one step only. The
 learner never sees a traceback: a ``StepFailure`` gives the message and hint, any other error
-becomes "could not check: ...". Load it with ``-p graders.plugin``.
+becomes "could not check: ...". Load it with ``-p graders.plugin``. It also reads the grading
+context the runner wrote (``graders/context.py``, named by ``$CKSLAB_GRADING_CONTEXT``) once, into
+``config.stash``, where the ``context`` fixture finds it.
 
 The mock exam's tasks are scored the same way: ``--ckslab-exam-task FILE`` (graders.exam.inputs)
 scores the tests as the checks of that task (``Task.as_lab``), and the ``observe`` fixture records
@@ -16,7 +18,6 @@ what a check expected and found, which the report then carries as ``expected``/`
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Generator
@@ -24,7 +25,8 @@ from typing import Callable, Generator
 import pytest
 
 from cluster.errors import CkslabError
-from graders.expect import StepFailure
+from graders.context import GradingContext, from_environment
+from graders.expect import StepFailure, fail
 from graders.scoring import CheckResult, score
 from labs.catalog import Lab, load
 
@@ -50,20 +52,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{STEP_MARKER}(id): the lab step a grader test belongs to")
     lab_id, exam_task = config.getoption("ckslab_lab"), config.getoption("ckslab_exam_task")
     json_path, only_step = config.getoption("ckslab_json"), config.getoption("ckslab_step")
+    if not lab_id and not exam_task:
+        if json_path or only_step:
+            raise pytest.UsageError("--ckslab-json and --ckslab-step need --ckslab-lab")
+        return
+    try:
+        context = from_environment()
+    except CkslabError as err:
+        raise pytest.UsageError(str(err)) from err
+    if context is not None:
+        config.stash[context_key] = context
     if exam_task:
         if hasattr(config, "workerinput"):
             return
         _record(config, _exam_lab(Path(exam_task)), json_path, only_step)
         return
-    if not lab_id:
-        if json_path or only_step:
-            raise pytest.UsageError("--ckslab-json and --ckslab-step need --ckslab-lab")
-        return
     if hasattr(config, "workerinput"):  # an xdist worker: the controller writes the report
         return
     try:
         lab = load(lab_id)
-        lab = lab.for_user(os.environ.get("CKSLAB_USER") or lab.user)
+        lab = lab.for_user(context.user if context is not None else lab.user)
         if only_step:
             lab.step(only_step)
     except CkslabError as err:
@@ -94,6 +102,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if recorder is not None:
         del config.stash[recorder_key]
         config.pluginmanager.unregister(recorder)
+
+
+@pytest.fixture(scope="session")
+def context(request: pytest.FixtureRequest) -> GradingContext:
+    """What this run grades: the context the runner wrote (``graders.runner``), read once in configure."""
+    found = request.config.stash.get(context_key, None)
+    if found is None:
+        fail("could not check: the graders run without a grading context.", "Grade with: ckslab grade LAB")
+    return found
 
 
 @pytest.fixture
@@ -209,3 +226,5 @@ class ScoreRecorder:
 
 
 recorder_key = pytest.StashKey[ScoreRecorder]()
+#: The grading context of this run (absent when pytest runs the graders without ``ckslab grade``).
+context_key = pytest.StashKey[GradingContext]()

@@ -3,14 +3,15 @@
 A step passes only when every one of its tests passed, and earns all of its points or none.
 Its message is the first failing test's (tests run in lab order, file order within a step), or
 the step's success message, or a note a passing test left (e.g. "the CSR was garbage-collected,
-which is normal"). ``Report.to_json`` is the exact document ``ckslab grade --json`` writes.
+which is normal"). The report is ``graders.report.Report``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NotRequired, Sequence, TypedDict
+from typing import Sequence
 
+from graders.report import Report, StepResult
 from labs.catalog import Lab
 
 NO_TESTS = "could not check: no grader ran for this step (see the pytest output)."
@@ -30,73 +31,6 @@ class CheckResult:
     observed: str = ""
 
 
-@dataclass(frozen=True)
-class StepResult:
-    id: str
-    title: str
-    passed: bool
-    points: int
-    max_points: int
-    message: str
-    hint: str
-    expected: str = ""
-    observed: str = ""
-
-
-class StepJson(TypedDict):
-    id: str
-    title: str
-    passed: bool
-    points: int
-    max_points: int
-    message: str
-    hint: str
-    #: Only in the reports of graders that record them (the exam's): the labs' shape is unchanged.
-    expected: NotRequired[str]
-    observed: NotRequired[str]
-
-
-class ReportJson(TypedDict):
-    lab: str
-    score: int
-    max_score: int
-    passed: bool
-    steps: list[StepJson]
-
-
-@dataclass(frozen=True)
-class Report:
-    lab: str
-    steps: tuple[StepResult, ...]
-
-    @property
-    def score(self) -> int:
-        return sum(s.points for s in self.steps)
-
-    @property
-    def max_score(self) -> int:
-        return sum(s.max_points for s in self.steps)
-
-    @property
-    def passed(self) -> bool:
-        return all(s.passed for s in self.steps)
-
-    def to_json(self) -> ReportJson:
-        return {
-            "lab": self.lab, "score": self.score, "max_score": self.max_score,
-            "passed": self.passed,
-            "steps": [_step_json(s) for s in self.steps],
-        }
-
-
-def _step_json(s: StepResult) -> StepJson:
-    doc = StepJson(id=s.id, title=s.title, passed=s.passed, points=s.points, max_points=s.max_points,
-                   message=s.message, hint=s.hint)
-    if s.expected or s.observed:
-        doc["expected"], doc["observed"] = s.expected, s.observed
-    return doc
-
-
 def score(lab: Lab, results: Sequence[CheckResult], only_step: str | None = None) -> Report:
     """The report of ``lab`` (only of ``only_step`` when given) from its tests' ``results``."""
     steps = [s for s in lab.steps if only_step is None or s.id == only_step]
@@ -114,4 +48,4 @@ def score(lab: Lab, results: Sequence[CheckResult], only_step: str | None = None
             note = next((r.note for r in mine if r.note), "")
             graded.append(StepResult(step.id, step.title, True, step.points, step.points,
                                      note or step.success, "", seen.expected, seen.observed))
-    return Report(lab.id, tuple(graded))
+    return Report(lab.id, tuple(graded), whole=only_step is None)

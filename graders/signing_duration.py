@@ -62,7 +62,7 @@ def main() -> int:
 
     from graders import files, kube
 
-    kubeconfig = kube.kubeconfig_path()
+    kubeconfig = Path(os.environ.get("KUBECONFIG") or ".lab/kubeconfig")  # a lab script's environment
     workspace = Path(os.environ.get("CKSLAB_WORKSPACE") or ".")
     user = os.environ.get("CKSLAB_USER") or "jane"
     leaked = workspace / "leaked" / f"{user}-ci.crt"

@@ -3,9 +3,9 @@
 The kube-controller-manager's csrsigning controller signs approved CSRs of the kubernetes.io
 signers (pkg/controller/certificates/signer). An approved CSR without ``status.certificate`` means
 it does not run, runs without that controller (``--controllers=...,-csrsigning``), or has not
-got to it yet. On the local and kind backends the controller manager's real process or static pod
-is read (graders.signing_config.controller); on a cluster ckslab did not start, only the question
-can be asked.
+got to it yet. Where ckslab reaches the control-plane node (``Backend.node()``) the controller
+manager's real process is read (graders.signing_config.controller); on a cluster ckslab did not
+start, only the question can be asked.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from kubernetes import client
 
-from cluster import state
+from cluster import backends
+from cluster.paths import LabPaths
 from cluster.errors import CkslabError
 from graders import kube
 from graders.expect import StepFailure
@@ -23,19 +24,15 @@ from graders.signing_config import controller, flags
 STATUS = "ckslab status"
 
 
-def cause(csr_name: str, admin_api: client.ApiClient, kubeconfig: Path | None = None) -> tuple[str, str]:
+def cause(csr_name: str, admin_api: client.ApiClient, root: Path) -> tuple[str, str]:
     """(message, hint) for the approved CSR ``csr_name`` that has no certificate.
 
-    ``kubeconfig``: the lab's admin kubeconfig (default: the grader's $KUBECONFIG); its project
-    root's ``.lab/state.json`` names the backend.
+    ``root``: the project root of the graded cluster (the grading context's), whose node is read.
     """
     head = f"The CSR {csr_name} is approved but has no certificate yet"
-    root = (kubeconfig or kube.kubeconfig_path()).resolve().parent.parent
     try:
-        current = state.read(root / ".lab" / "state.json")
-    except CkslabError:
-        current = None
-    if current is None or current.backend not in ("local", "kind"):  # a cluster ckslab did not start
+        backends.node_of(LabPaths(root))
+    except CkslabError:  # a cluster ckslab did not start (or none recorded): no node to look at
         return f"{head}: is the cluster's controller manager running with its CSR signer?", ""
     try:
         cm = controller.read(root, admin_api)

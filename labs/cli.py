@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cluster.errors import UsageError
+from graders.report import StepResult
 from labs import catalog, engine
 
 out = Console(highlight=False)
@@ -116,14 +117,12 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_failing(run: engine.LabRun) -> dict[str, Any] | None:
-    """The graded report of the first step that fails (its reason and hint), None when all pass."""
-    from graders import cli as grade_cli
+def _first_failing(run: engine.LabRun) -> StepResult | None:
+    """The graded first step that fails (its reason and hint), None when all pass."""
+    from graders import runner
 
-    grade_cli.check_cluster(run.kubeconfig)
-    report = grade_cli.grade(run.lab, run.user, run.workspace, run.kubeconfig)
-    failing: list[dict[str, Any]] = [s for s in report["steps"] if not s["passed"]]
-    return failing[0] if failing else None
+    runner.check_cluster(run.kubeconfig)
+    return runner.grade(runner.context_for(run.lab, run.user, run.workspace, run.kubeconfig, run.root)).failing()
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
@@ -138,12 +137,12 @@ def cmd_hint(args: argparse.Namespace) -> int:
     if failing is None:
         out.print(f"Every step of {run.lab.id} passes: nothing left to hint at.")
         return 0
-    step = run.lab.step(failing["id"])
+    step = run.lab.step(failing.id)
     # The graded hint answers the mistake made (a v1beta1 manifest, wrapped base64, ...); the
     # step's own hint is the command of a learner who has not started it.
     out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}", soft_wrap=True)
-    out.print(Text(failing["message"]), soft_wrap=True)
-    out.print(Text(f"hint: {failing['hint'] or step.hint}"), soft_wrap=True)
+    out.print(Text(failing.message), soft_wrap=True)
+    out.print(Text(f"hint: {failing.hint or step.hint}"), soft_wrap=True)
     return 0
 
 

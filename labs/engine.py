@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from cluster import binaries, paths, state
-from cluster.backends import kind
+from cluster import backends, binaries, paths, state
 from cluster.errors import CkslabError, UsageError
 from labs import catalog, learner_copy
 
@@ -66,21 +65,18 @@ class LabRun:
         ``CKSLAB_AGAIN`` is 1 when the lab starts over (``reset``, ``solve``, ``start --again``): a setup
         then undoes an earlier run's changes; without it, it keeps what an earlier start and the learner made.
 
-        On kind also ``CKSLAB_KIND_NODE`` (the control-plane node's container) and ``CKSLAB_ENGINE``
-        (the client of the engine ``up`` recorded, docker or podman, that runs ``exec`` in it).
+        Scripts reach the control-plane node with ``ckslab node``; the variables of ``Node.shell_env``
+        (on kind ``CKSLAB_KIND_NODE`` and ``CKSLAB_ENGINE``) are added for notebooks' shell cells.
         """
         path = os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
                                 os.environ.get("PATH", "")])
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path, "CKSLAB_USER": self.user,
                "CKSLAB_SUFFIX": self.suffix, "CKSLAB_WORKSPACE": str(self.workspace),
                "CKSLAB_AGAIN": "1" if again else ""}
-        state_file = self.kubeconfig.parent / "state.json"
         try:
-            current = state.read(state_file)
-        except CkslabError:
-            current = None
-        if current is not None and current.backend == "kind":
-            env.update(CKSLAB_KIND_NODE=kind.node_for(state_file), CKSLAB_ENGINE=kind.engine_for(state_file)[1])
+            env.update(backends.node_of(paths.LabPaths(self.root)).shell_env())
+        except CkslabError:  # no cluster, or one whose nodes ckslab cannot reach
+            pass
         return env
 
 

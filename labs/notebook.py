@@ -2,32 +2,27 @@
 
 ``setup()`` points the kernel (and every ``%%bash`` cell it runs) at the lab's cluster and
 workspace and hooks the lab into the kernel (``labs/kernel.py``); ``check()`` grades one step
-and ``grade()`` the whole lab, each in a separate process (``ckslab grade``), so nothing done in
-the notebook can change how it is graded. Both show their result through IPython's display
-protocol (``labs/results.py``): rich in JupyterLab, plain text elsewhere. Neither raises: a
+and ``grade()`` the whole lab with ``graders.runner``, whose graders run in a process of their own,
+so nothing done in the notebook can change how it is graded. Both show the one score report type
+(``graders.report.Report``) through IPython's display protocol: rich in JupyterLab, plain text
+elsewhere. Neither raises: a
 learner sees a verdict, or one line saying why there is none.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 from cluster import paths
 from cluster.errors import CkslabError
+from graders import runner
+from graders.report import Report
 from labs import catalog, engine, kernel
-from labs.results import FAIL_COLOUR, Notice, Report
+from labs.results import FAIL_COLOUR, Notice
 
-#: A terminal colour or style code (ECMA-48 SGR): ipykernel exports FORCE_COLOR=1, so rich in ``ckslab grade``
-#: colours its errors even into a pipe; a Notice is HTML, where the codes would show as text.
-ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-#: Seconds a check may take: the graders' own limit (graders/cli.py GRADING_TIMEOUT) and a margin.
-CHECK_TIMEOUT = 320.0
 
 
 def setup(lab_id: str) -> Path | None:
@@ -75,23 +70,23 @@ def setup(lab_id: str) -> Path | None:
 
 
 def _grade(lab_id: str, step: str | None) -> Report | Notice:
-    """Run ``ckslab grade`` in a process of its own; its report, or a Notice saying why there is none."""
-    with tempfile.TemporaryDirectory(prefix="ckslab-check-") as tmp:
-        report_path = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "ckslab", "grade", lab_id, "--json", str(report_path)]
+    """Grade with ``graders.runner`` (the graders run in a process of their own); the report, or why none.
+
+    A whole grade is kept in the learner's progress record, as ``ckslab grade`` keeps it.
+    """
+    try:
+        run = engine.prepare(lab_id)
         if step:
-            command += ["--step", step]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=CHECK_TIMEOUT,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return Notice(f"Could not grade {step or lab_id}: grading took over {CHECK_TIMEOUT:.0f}s. "
-                          "Run `make status`; `make up` restarts what is down.", FAIL_COLOUR)
-        if not report_path.exists():
-            said = ANSI_CODE.sub("", done.stderr or done.stdout)
-            why = " ".join(said.split()) or f"ckslab grade exited with {done.returncode}"
-            return Notice(f"Could not grade {step or lab_id}: {why}", FAIL_COLOUR)
-        return Report.from_report(json.loads(report_path.read_text()), whole=step is None)
+            run.lab.step(step)
+        engine.require_backend(run)
+        runner.check_cluster(run.kubeconfig)
+        report = runner.grade(runner.context_for(run.lab, run.user, run.workspace, run.kubeconfig, run.root),
+                              step=step)
+    except CkslabError as err:
+        return Notice(f"Could not grade {step or lab_id}: {' '.join(str(err).split())}", FAIL_COLOUR)
+    if step is None:
+        engine.record(run, {**report.progress(), "graded": time.strftime("%Y-%m-%d %H:%M")})
+    return report
 
 
 def check(lab_id: str, step: str) -> bool:

@@ -226,7 +226,7 @@ def test_a_refused_pull_is_remembered_for_an_hour_not_retried_by_every_up(fake_d
 
     monkeypatch.setenv("CKSLAB_CACHE", str(tmp_path / "cache"))
     fake = fake_docker("usable without image")
-    kind.engine.cache_clear()
+    kind.detected_engine.cache_clear()
     monkeypatch.setattr(nodeimage, "ensure", lambda progress, client: SimpleNamespace(reference="ckslab/node:v1.37.0"))
     pulls = lambda: [c for c in calls(fake) if c.startswith("pull ")]  # noqa: E731
     kind.choose_image(lambda _m: None)

@@ -14,6 +14,7 @@ from rich.console import Console
 from cluster import kubeconfig, pki
 from cluster.backends.local import LocalBackend
 from graders import cli
+from graders.report import Report
 
 
 def grade(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -60,12 +61,12 @@ def test_table_shows_messages_verbatim() -> None:
     console = Console(record=True, width=200)
     cli.out, saved = console, cli.out
     try:
-        cli.show({"lab": "certificates-api", "score": 10, "max_score": 30, "passed": False, "steps": [
+        cli.show(Report.from_json({"lab": "certificates-api", "score": 10, "max_score": 30, "passed": False, "steps": [
             {"id": "private-key", "title": "t", "passed": True, "points": 10, "max_points": 10,
              "message": "fine.", "hint": ""},
             {"id": "csr-object", "title": "t", "passed": False, "points": 0, "max_points": 20,
              "message": "jane-csr.yaml has no spec.usages; use usages: [client auth].", "hint": "[bold]x"},
-        ]})
+        ]}))
     finally:
         cli.out = saved
     text = console.export_text()

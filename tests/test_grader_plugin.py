@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from graders.context import ENV, GradingContext
 from labs import catalog
 
 LAB = catalog.load("certificates-api").for_user("jane")
@@ -136,8 +137,13 @@ def test_would_fail():
 
 
 def test_the_user_fills_titles_and_hints(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CKSLAB_USER", "jane-x")
-    pytester.makepyfile(HEADER + "@pytest.mark.step('private-key')\ndef test_key():\n    fail('m')\n")
+    """The user is the grading context's, which the runner writes and the plugin reads once."""
+    context = GradingContext("certificates-api", "jane-x", pytester.path, pytester.path, pytester.path / "kubeconfig")
+    context.write(pytester.path / "context.json")
+    monkeypatch.setenv(ENV, str(pytester.path / "context.json"))
+    monkeypatch.setenv("CKSLAB_USER", "not-read")  # the environment is no input of the graders
+    pytester.makepyfile(HEADER + "@pytest.mark.step('private-key')\ndef test_key(context):\n"
+                        "    assert context.user == 'jane-x' and context.values == {}\n    fail('m')\n")
     _, report = grade(pytester, "--ckslab-step", "private-key")
     assert report is not None and report["steps"][0]["hint"] == "openssl genrsa -out jane-x.key 2048"
     assert report["steps"][0]["title"] == "jane-x.key: a private key for jane-x"

@@ -122,7 +122,7 @@ def test_a_grade_that_cannot_run_says_why_without_terminal_colour_codes(lab_root
     _cluster(lab_root, "local")
     monkeypatch.setenv("FORCE_COLOR", "1")
     shown = notebook._grade(LAB, None)
-    assert str(shown).startswith(f"Could not grade {LAB}: ckslab: error: the lab {LAB} needs BACKEND=kind"), shown
+    assert str(shown).startswith(f"Could not grade {LAB}: the lab {LAB} needs BACKEND=kind"), shown
     assert "\x1b" not in str(shown)
 
 

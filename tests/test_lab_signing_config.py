@@ -299,7 +299,7 @@ def test_the_signer_turned_off_on_purpose(learner: Learner, tmp_path: Path) -> N
     assert step["hint"].startswith(f"Remove -csrsigning from --controllers in {learner.manifest}, then "), step
     # Every lab's grader asks the same question of an approved, unsigned CSR (graders.unsigned).
     kubeconfig = learner.cluster.kubeconfig()
-    message, hint = unsigned.cause(name, kube.client_for(kubeconfig), kubeconfig)
+    message, hint = unsigned.cause(name, kube.client_for(kubeconfig), learner.cluster.lab.root)
     assert message == (f"The CSR {name} is approved but has no certificate yet: the controller manager runs without "
                        "its CSR signer (--controllers=*,-csrsigning,*,bootstrapsigner,tokencleaner turns csrsigning "
                        "off), so nothing is signed."), message

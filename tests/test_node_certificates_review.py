@@ -20,12 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client
 
 from cluster import pki
+from cluster.backends.kind_node import KindNode
 from graders.node_certificates.lab import (NodeLab, describe, is_nodes_own, node_names, parse_date, quoted_boolean,
                                            request_of, sans_of)
 
 NODE = "ckslab-control-plane"
 LAB = NodeLab(workspace=Path("/nowhere"), user="admin", root=Path("/"),
-              node=NODE, engine="/usr/bin/docker")
+              cluster_node=KindNode(NODE, "/usr/bin/docker"))
 
 
 def _csr(requestor: str, cn: str, dns: list[str], ips: list[str]) -> client.V1CertificateSigningRequest:
@@ -104,13 +105,16 @@ def test_a_lab_never_started_says_so_in_the_approve_step(tmp_path: Path) -> None
     from graders.node_certificates.lab import NodeLab
     from graders.node_certificates.test_3_approve_serving import test_the_kubelet_has_a_serving_certificate as check
 
-    lab = NodeLab(tmp_path / "workspace", "admin", tmp_path, NODE, "docker")
+    from graders.context import GradingContext
+
+    lab = NodeLab(tmp_path / "workspace", "admin", tmp_path, KindNode(NODE, "docker"))
+    context = GradingContext("node-certificates", "admin", lab.workspace, tmp_path, tmp_path / ".lab" / "kubeconfig")
     with pytest.raises(StepFailure) as failed:
-        check(lab, [], None, None)  # type: ignore[arg-type]  # the admin client is not asked on this path
+        check(lab, [], None, None, context)  # type: ignore[arg-type]  # the admin client is not asked on this path
     assert failed.value.message.startswith("The lab has not been started on this cluster")
     assert failed.value.hint == "ckslab start node-certificates"
     lab.forged_record.parent.mkdir(parents=True)
     lab.forged_record.write_text("csr-forged\n")  # started, but the kubelet asks for nothing
     with pytest.raises(StepFailure) as failed:
-        check(lab, [], None, None)  # type: ignore[arg-type]
+        check(lab, [], None, None, context)  # type: ignore[arg-type]
     assert "is serverTLSBootstrap on?" in failed.value.message

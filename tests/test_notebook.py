@@ -76,7 +76,7 @@ def _contrast(hex_colour: str) -> float:
 
 
 def test_a_grade_reads_as_plain_text_outside_a_browser() -> None:
-    text = str(Report.from_report(REPORT, whole=True))
+    text = str(Report.from_json(REPORT, whole=True))
     assert text.splitlines() == [
         "ckslab grade certificates-api",
         "[PASS] csr-file (20/20): jane.csr is a PEM request.",
@@ -87,13 +87,13 @@ def test_a_grade_reads_as_plain_text_outside_a_browser() -> None:
 
 
 def test_a_grade_in_html_is_escaped_has_no_table_and_hints_only_what_fails() -> None:
-    html = Report.from_report(REPORT, whole=True)._repr_html_()
+    html = Report.from_json(REPORT, whole=True)._repr_html_()
     assert "<table" not in html  # blocks that reflow at any width
     assert "[server auth] &lt;b&gt;" in html and "<b>" not in html and "CSR &lt;jane&gt;" in html
     assert html.count("ckslab-hint") == 1 and "kubectl apply -f jane-csr.yaml" in html
     assert "openssl req" not in html  # the passing step's hint is not shown
     assert "Score: 20/40" in html
-    single = Report.from_report({**REPORT, "steps": REPORT["steps"][1:]}, whole=False)._repr_html_()
+    single = Report.from_json({**REPORT, "steps": REPORT["steps"][1:]}, whole=False)._repr_html_()
     assert "Score" not in single and "csr-object" in single
 
 

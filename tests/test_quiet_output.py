@@ -130,7 +130,7 @@ def test_start_says_for_whom_only_in_a_lab_about_a_user(lab_root: Path, monkeypa
 
     assert [lab.id for lab in catalog.all_labs() if not lab.names_user()] == [
         "control-plane-certificates", "node-certificates"]
-    monkeypatch.setattr(engine, "start", lambda run, say: None)  # the cluster part is tested elsewhere
+    monkeypatch.setattr(engine, "start", lambda run, say, again=False: None)  # the cluster part is tested elsewhere
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("CKSLAB_USER", raising=False)
     assert cli.main(["start", "control-plane-certificates"]) == 0

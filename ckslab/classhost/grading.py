@@ -86,8 +86,8 @@ def _grade_as(where: ClassPaths, name: str) -> Grade:
     if graded.report is None:
         row["error"] = graded.error
     else:
-        row["score"], row["max_score"] = graded.report["score"], graded.report["max_score"]
-        row["passed"], row["steps"] = graded.report["passed"], graded.steps
+        row["score"], row["max_score"] = graded.report.score, graded.report.max_score
+        row["passed"], row["steps"] = graded.report.passed, graded.steps
     return row
 
 
@@ -145,3 +145,6 @@ def roster_from_hub(lab: catalog.Lab) -> list[classroom.Learner]:
         home = learner_home(name)
         found.append(classroom.Learner(name, home.lab.kubeconfig, engine.workspace_for(lab, name, home.root)))
     return found
+
+
+classroom.ROSTER_SOURCES["hub"] = roster_from_hub

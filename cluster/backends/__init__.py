@@ -15,7 +15,8 @@ from cluster.backends.base import Backend
 from cluster.backends.existing import ExistingBackend
 from cluster.backends.kind import KindBackend
 from cluster.backends.local import LocalBackend
-from cluster.errors import BackendUnavailable, StateCorrupted, UsageError
+from cluster.backends.node import Node, NodeError
+from cluster.errors import BackendUnavailable, CkslabError, StateCorrupted, UsageError
 from cluster.paths import LabPaths
 
 BACKENDS: dict[str, type[Backend]] = {"kind": KindBackend, "local": LocalBackend, "existing": ExistingBackend}
@@ -62,3 +63,14 @@ def running(lab: LabPaths) -> Backend | None:
         raise StateCorrupted(f"{lab.state_file} names an unknown backend {current.backend!r}.",
                              state.REPAIR_HINT)
     return cls(lab)
+
+
+def node_of(lab: LabPaths) -> Node:
+    """The control-plane node of the cluster recorded in ``lab`` (``Backend.node()``).
+
+    CkslabError when no cluster is up or the state file is damaged; NodeUnreachable on ``existing``.
+    """
+    backend = running(lab)
+    if backend is None:
+        raise NodeError(f"no cluster is up ({lab.state_file} records none).", "Run `make up` first.")
+    return backend.node()

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from cluster.backends.node import Node, unreachable
 from cluster.paths import LabPaths
+from cluster.preflight import Finding
 
 Progress = Callable[[str], None]
 
@@ -87,3 +89,19 @@ class Backend(abc.ABC):
 
     def kubeconfig(self) -> Path:
         return self.lab.kubeconfig
+
+    def node(self) -> Node:
+        """The cluster's control-plane node (``cluster.backends.node``): its files, commands and processes.
+
+        CkslabError when no cluster of this backend is up; :class:`~cluster.backends.node.NodeUnreachable`
+        for a backend whose nodes ckslab cannot reach (the default: ``existing``).
+        """
+        raise unreachable(self.name)
+
+    def restart(self, component: str, progress: Progress) -> None:
+        """Apply the component's manifest (restart it); NodeUnreachable where ckslab runs no control plane."""
+        raise unreachable(self.name)
+
+    def security_findings(self) -> list[Finding]:
+        """``ckslab doctor``'s security checks of the running plane; none where ckslab cannot look."""
+        return []

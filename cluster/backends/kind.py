@@ -23,6 +23,7 @@ import yaml
 
 from cluster import binaries, controlplane, docker, imageref, paths, podman, preflight, state
 from cluster.backends import kind_config as config
+from cluster.backends.kind_node import KindNode
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
 from cluster.process import log_tail
@@ -421,11 +422,14 @@ class KindBackend(Backend):
         return ClusterStatus(self.name, current.version, current.server,
                              [ComponentStatus("control-plane node", running, answers, detail)])
 
-    def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    def node(self) -> KindNode:
+        """The control-plane node container of the cluster ``up`` recorded, reached with ``engine()``."""
         if state.read(self.lab.state_file) is None:
             raise CkslabError("no kind cluster is up.", "Run `make up BACKEND=kind` first.")
-        return subprocess.run([engine()[1], "exec", *(["-i"] if stdin is not None else []), self._container, *command],
-                              input=stdin, capture_output=True, timeout=timeout, check=False)
+        return KindNode(self._container, engine()[1])
+
+    def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return self.node().exec(*command, stdin=stdin, timeout=timeout)
 
     def _node_file(self, path: str) -> bytes:
         shown = self._node("cat", path)
@@ -442,14 +446,8 @@ class KindBackend(Backend):
         return self._node_file("/etc/kubernetes/pki/ca.crt")
 
     def running_command(self, component: str) -> list[str]:
-        """The command line the component's process runs with in the node (``/proc/<pid>/cmdline``)."""
-        # The oldest process whose command line starts with the component's name (pgrep -x compares
-        # the 15-character comm, too short for kube-controller-manager).
-        shown = self._node("sh", "-c", f"pid=$(pgrep -o -f '^{component}( |$)') && cat /proc/$pid/cmdline")
-        if shown.returncode != 0 or not shown.stdout:
-            raise CkslabError(f"no {component} process runs in the node {self._container}.",
-                              f"See `{engine()[1]} exec {self._container} crictl ps -a --name {component}`.")
-        return shown.stdout.rstrip(b"\0").decode().split("\0")
+        """The command line the component's process runs with in the node (``Node.running_command``)."""
+        return self.node().running_command(component)
 
     def _manifest_command(self, component: str) -> list[str]:
         path = f"/etc/kubernetes/manifests/{component}.yaml"
@@ -516,12 +514,16 @@ class KindBackend(Backend):
     def _refuse_crash(self, component: str, before: set[str]) -> None:
         """Raise when a container started since ``before`` has exited: the manifest's command fails."""
         crashed = [c for c in self._containers(component, "exited") if c not in before]
-        if not crashed:
-            return
-        log = self._node("crictl", "logs", "--tail", "30", crashed[0])
+        for container in crashed:
+            log = self._node("crictl", "logs", "--tail", "30", container)
+            if log.returncode == 0:  # else the kubelet removed it meanwhile: crictl's own error is no quote
+                break
+        else:
+            return  # none left to quote: the kubelet starts it again, and the next look reads that one
         lines = (log.stdout + log.stderr).decode(errors="replace").splitlines()
         errors = [line.strip() for line in lines if _ERROR_LINE.match(line)]
         said = f": {errors[-1][:200]}" if errors else ""
+        crashed = [container]
         raise CkslabError(f"{component} started from its edited manifest and exited{said}.",
                           f"Fix /etc/kubernetes/manifests/{component}.yaml in the node ({engine()[1]} exec -it {self._container} "
                           f"bash); the kubelet starts it again. Its log: {engine()[1]} exec {self._container} crictl logs {crashed[0]}")

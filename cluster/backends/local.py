@@ -17,6 +17,7 @@ from pathlib import Path
 from cluster import binaries, certlist, controlplane, ports, preflight, process, security, state, staticpods
 from cluster.backends import local_kubelet
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
+from cluster.backends.local_node import LocalNode
 from cluster.backends.local_pki import bind_cluster_admins, ensure_pki, write_kubeconfigs
 from cluster.controlplane import APISERVER, COMPONENTS, ETCD, Layout, Ports
 from cluster.errors import CkslabError, ComponentFailed, StateCorrupted
@@ -300,16 +301,23 @@ class LocalBackend(Backend):
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
         return path.read_bytes()
 
-    def running_command(self, component: str) -> list[str]:
-        """The command line the component's process runs with (``/proc/<pid>/cmdline``)."""
+    def node(self) -> LocalNode:
+        """This machine as the plane's node: kubeadm's tree under ``.lab/local``, the recorded processes."""
         current = self._state()
         if current is None or current.backend != self.name:
             raise CkslabError("no local cluster is up.", "Run `make up` first.")
-        pid = int(current.details["pids"][component])
-        try:
-            return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
-        except OSError as err:
-            raise CkslabError(f"{component} (pid {pid}) is not running.", "Run `make up` to restart it.") from err
+        return LocalNode(self.layout, self.pid_of)
+
+    def pid_of(self, component: str) -> int:
+        """The pid ``.lab/state.json`` records for ``component`` now (0 when none)."""
+        current = self._state()
+        pids = current.details.get("pids", {}) if current is not None else {}
+        pid = pids.get(component, 0) if isinstance(pids, dict) else 0
+        return pid if isinstance(pid, int) else 0
+
+    def running_command(self, component: str) -> list[str]:
+        """The command line the component's process runs with (``Node.running_command``)."""
+        return self.node().running_command(component)
 
     def restart(self, component: str, progress: Progress, source: Path | None = None) -> None:
         """Stop one component and start it again from its (possibly edited) manifest.

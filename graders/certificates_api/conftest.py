@@ -1,7 +1,6 @@
 """What the certificates-api graders look at: the learner's workspace and the cluster, read once.
 
-The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder), ``KUBECONFIG`` (the
-admin kubeconfig) and ``CKSLAB_USER``. The cluster is read once per session and only read.
+The workspace and the user come from the grading context (``graders/context.py``). The cluster is read once per session and only read.
 """
 
 from __future__ import annotations
@@ -13,13 +12,12 @@ from kubernetes import client
 
 from graders import audit, issuance, kube
 from graders.certificates_api.lab import LabFiles
-
-DEFAULT_USER = "jane"
+from graders.context import GradingContext
 
 
 @pytest.fixture(scope="session")
-def lab() -> LabFiles:
-    return LabFiles(*kube.lab_context("certificates-api", DEFAULT_USER))
+def lab(context: GradingContext) -> LabFiles:
+    return LabFiles(context.workspace, context.user)
 
 
 @pytest.fixture(scope="session")

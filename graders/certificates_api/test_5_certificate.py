@@ -13,6 +13,7 @@ from cluster import pki
 from graders import files, issuance, kube, manifest, unsigned
 from graders.certificates_api.lab import LabFiles
 from graders.expect import StepFailure, because, expect, fail
+from graders.context import GradingContext
 
 pytestmark = pytest.mark.step("certificate")
 
@@ -23,7 +24,7 @@ def _crt(lab: LabFiles) -> x509.Certificate:
     return files.load_certificate(lab.crt, lab.save_crt)
 
 
-def test_csr_was_signed(lab: LabFiles, cluster_csr: CsrObject | None, admin_api: client.ApiClient) -> None:
+def test_csr_was_signed(lab: LabFiles, cluster_csr: CsrObject | None, admin_api: client.ApiClient, context: GradingContext) -> None:
     """The CSR, when the cluster still has it, carries the certificate to save."""
     if cluster_csr is None:  # gone: the tests below judge jane.crt on its own
         return
@@ -39,7 +40,7 @@ def test_csr_was_signed(lab: LabFiles, cluster_csr: CsrObject | None, admin_api:
         if signer != manifest.KUBE_APISERVER_CLIENT:
             fail(f"The CSR {user} is approved but not yet signed: its status.certificate is empty; no signer of "
                  f"this cluster signs for signerName {signer}.", "ckslab status")
-        fail(*unsigned.cause(user, admin_api))
+        fail(*unsigned.cause(user, admin_api, context.root))
 
 
 def test_crt_file_exists(lab: LabFiles) -> None:

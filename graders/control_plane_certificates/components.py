@@ -1,69 +1,62 @@
 """When each control-plane component started, read where it runs. Read only.
 
-local: the process whose pid ``.lab/state.json`` records, its start from ``/proc/<pid>/stat``.
-kind: the static pod's mirror pod in kube-system (label ``component=<name>``), the ``startedAt`` of
-its running container, which the kubelet reports for the container it really runs (a container
-stopped and started again by the kubelet has a new one).
+The start of the component's running process on the control-plane node (``Node.started_at``: its
+``/proc/<pid>/stat`` there, to 10 ms), whatever the backend. A component that does not run is
+explained with its mirror pod's container state where a kubelet runs it as a static pod
+(``kubectl -n kube-system get pod -l component=<name>``: CrashLoopBackOff, its last exit).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
+from typing import NoReturn
 
 from kubernetes import client
 
-from cluster import controlplane, process, state
-from cluster.backends import kind
+from cluster.backends.node import ComponentNotRunning, Node
+from cluster.errors import CkslabError
 from graders import kube
-from graders.expect import brief, fail
-
-_UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
+from graders.cluster_node import UNREACHABLE
+from graders.expect import fail
 
 
 @dataclass(frozen=True)
 class Started:
     component: str
-    #: When the running process or container started (None when not known).
-    at: dt.datetime | None
-    #: "pid 1234" or "pod kube-system/kube-scheduler-ckslab-control-plane".
+    #: When the running process started (UTC).
+    at: dt.datetime
+    #: "pid 1234", or "pid 57 in the node container ckslab-control-plane" (``Node.process_of``).
     where: str
 
 
-def started(root: Path, backend: str, api: client.ApiClient, component: str) -> Started:
+def started(node: Node, api: client.ApiClient, component: str) -> Started:
     """When ``component`` (kube-controller-manager, ...) started; a StepFailure when it does not run."""
-    if backend == "kind":
-        return _kind(api, kind.node_for(root / ".lab" / "state.json"), component)
-    current = state.read(root / ".lab" / "state.json")
-    pid = current.details.get("pids", {}).get(component) if current else None
-    layout = controlplane.Layout(root / ".lab" / "local")
-    if not isinstance(pid, int) or not process.is_running(pid, str(layout.base)):
-        fail(f"{component} is not running (was pid {pid}); its log is {layout.log(component)}.",
-             "make up (restarts what is down)")
-    return Started(component, process.start_time(pid), f"pid {pid}")
+    try:
+        return Started(component, node.started_at(component), node.process_of(component))
+    except ComponentNotRunning as err:
+        if not node.runs_kubelet:
+            fail(err.message, err.hint)
+        _not_running(api, node, component)
+    except CkslabError as err:
+        fail(f"could not check: {err.message}", err.hint or UNREACHABLE)
 
 
-def _kind(api: client.ApiClient, node: str, component: str) -> Started:
+def _not_running(api: client.ApiClient, node: Node, component: str) -> NoReturn:
+    why = ""
     try:
         pods = client.CoreV1Api(api).list_namespaced_pod(
             "kube-system", label_selector=f"component={component}", _request_timeout=kube.REQUEST_TIMEOUT).items
-    except Exception as err:
-        fail(f"could not check: the cluster did not answer when listing the pod of {component} ({brief(err)}).",
-             _UNREACHABLE)
-    pods = [p for p in pods if p.spec and p.spec.node_name == node] or pods
-    why = ""
-    for pod in pods:
+    except Exception:
+        pods = []  # the API server may be the one restarting: the node's word is enough
+    for pod in [p for p in pods if p.spec and p.spec.node_name == node.name] or pods:
         for status in (pod.status.container_statuses or []) if pod.status else []:
-            running = status.state.running if status.state else None
-            if running is not None:
-                return Started(component, running.started_at, f"pod kube-system/{pod.metadata.name if pod.metadata else component}")
             why = why or why_not_running(status)
     fail(f"{component} is not running now{why}. After etcd or the API server restarts, the controller manager and "
          "the scheduler may lose their leader lease and exit; the kubelet starts them again after a back-off "
          "(10 s, then doubling): wait, then check again.",
          f"kubectl -n kube-system get pod -l component={component} -w; "
-         f"{kind.engine()[1]} exec {node} crictl ps -a --name {component}")
+         f"{node.typed(f'crictl ps -a --name {component}')}")
 
 
 def why_not_running(status: client.V1ContainerStatus) -> str:

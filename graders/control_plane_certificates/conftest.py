@@ -1,33 +1,24 @@
 """What the control-plane-certificates graders look at, read once per session and only read.
 
-The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder), ``KUBECONFIG`` (the
-admin kubeconfig, ``<root>/.lab/kubeconfig``) and ``CKSLAB_USER``. The project root, where the
-cluster's state and setup's record are kept, is the kubeconfig's ``../..``.
+The workspace, the user and the project root (where setup's record is kept) come from the grading
+context; kubeadm's files are read on the cluster's node (``Backend.node()``).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from cluster.backends import kind
-from graders import kube
+from cluster.backends.node import Node
+from graders.context import GradingContext
 from graders.control_plane_certificates import node_pki, record
 from graders.control_plane_certificates.lab import LAB_ID, CertLab
 from graders.control_plane_certificates.node_pki import NodePki
 from graders.control_plane_certificates.record import SetupRecord
 from graders.expect import fail
 
-DEFAULT_USER = "jane"
-
-
 @pytest.fixture(scope="session")
-def lab() -> CertLab:
-    workspace, user = kube.lab_context(LAB_ID, DEFAULT_USER)
-    root = kube.kubeconfig_path().resolve().parent.parent
-    backend = node_pki.backend_of(root)
-    if backend == "kind":
-        return CertLab(workspace, user, root, backend, kind.node_for(root / ".lab" / "state.json"), kind.engine()[1])
-    return CertLab(workspace, user, root, backend)
+def lab(context: GradingContext, node: Node) -> CertLab:
+    return CertLab(context.workspace, context.user, context.root, node)
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,19 @@
-"""The control-plane-certificates lab's files and the commands its hints give, by backend. Pure code.
+"""The control-plane-certificates lab's files and the commands its hints give. No I/O.
 
-The commands are the ones a learner types where kubeadm's files are: in the kind node
-(``docker exec <node> kubeadm ...``), or on the local backend chrooted into ``.lab/local`` with
-``--rootfs`` (kubeadm v1.37 reads kubeconfigs from ``/etc/kubernetes`` only: there is no
-``--kubeconfig-dir`` for ``certs renew`` or ``check-expiration``), as root or in a user namespace of
-one's own, ``unshare -r``.
+The commands are the ones a learner types where kubeadm's files are, as the cluster's node names
+them (``Node.kubeadm_typed``): in the kind node (``<engine> exec <node> kubeadm ...``), or on the
+local backend chrooted into ``.lab/local`` with ``--rootfs`` (kubeadm v1.37 reads kubeconfigs from
+``/etc/kubernetes`` only: there is no ``--kubeconfig-dir`` for ``certs renew`` or
+``check-expiration``), as root or in a user namespace of one's own, ``unshare -r``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from cluster.backends.node import Node
+from cluster.paths import LabPaths
 
 LAB_ID = "control-plane-certificates"
 #: ``ckslab controlplane restart`` names, by the component's own name.
@@ -25,11 +28,8 @@ class CertLab:
     workspace: Path
     user: str
     root: Path
-    backend: str
-    #: The kind node's container ("" on the local backend).
-    node: str = ""
-    #: The engine's client on kind (docker or podman).
-    engine: str = "docker"
+    #: The cluster's control-plane node, where kubeadm's files are.
+    node: Node
 
     @property
     def expiration(self) -> Path:
@@ -42,7 +42,7 @@ class CertLab:
     @property
     def kubeconfig(self) -> Path:
         """ckslab's admin kubeconfig: the learner's own copy of admin.conf."""
-        return self.root / ".lab" / "kubeconfig"
+        return LabPaths(self.root).kubeconfig
 
     @property
     def start(self) -> str:
@@ -54,9 +54,7 @@ class CertLab:
         return f"ckslab reset {LAB_ID}"
 
     def kubeadm(self, args: str) -> str:
-        if self.backend == "kind":
-            return f"{self.engine} exec {self.node} kubeadm {args}"
-        return f"unshare -r kubeadm {args} --rootfs {self.root / '.lab' / 'local'}"
+        return self.node.kubeadm_typed(args)
 
     @property
     def check(self) -> str:
@@ -71,7 +69,4 @@ class CertLab:
 
     @property
     def copy_admin(self) -> str:
-        if self.backend == "kind":
-            cluster = self.node.removesuffix("-control-plane")
-            return f"kind export kubeconfig --name {cluster} --kubeconfig {self.kubeconfig}"
-        return f"cp {self.root / '.lab' / 'local' / 'etc' / 'kubernetes' / 'admin.conf'} {self.kubeconfig}"
+        return self.node.admin_kubeconfig_typed(str(self.kubeconfig))

@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from cluster.backends import kind
-from cluster.paths import write_private
+from cluster.errors import CkslabError
+from cluster.paths import LabPaths, write_private
 from cluster.waiting import WaitTimeout, wait_until
 from graders.control_plane_certificates import node_pki, serving
 from graders.expect import StepFailure
@@ -98,21 +97,16 @@ def copy_admin(root: Path) -> None:
     """Put admin.conf's client certificate and key into ``root``/.lab/kubeconfig, keeping its server."""
     found = node_pki.read(root)
     admin = admin_conf(found)
-    path = root / ".lab" / "kubeconfig"
+    path = LabPaths(root).kubeconfig
     doc = yaml.safe_load(path.read_text())
     doc["users"][0]["user"] = admin["users"][0]["user"]
     write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
 
 
 def admin_conf(found: node_pki.NodePki) -> dict[str, Any]:
-    """admin.conf as a kubeconfig document; OSError, CalledProcessError or ValueError when unreadable."""
-    path = found.get("admin.conf").path
-    if found.backend == "local":
-        text = Path(path).read_bytes()
-    else:
-        text = subprocess.run([kind.engine()[1], "exec", found.node, "cat", path], capture_output=True,
-                              timeout=30, check=True).stdout
-    doc = yaml.safe_load(text)
+    """admin.conf as a kubeconfig document; NodeError or ValueError when unreadable."""
+    path = f"{node_pki.KUBEADM_ETC}/{node_pki.RENEWED['admin.conf']}"
+    doc = yaml.safe_load(found.node.read_file(path))
     if not isinstance(doc, dict):
         raise ValueError(f"{path} is not a kubeconfig")
     return doc
@@ -120,7 +114,7 @@ def admin_conf(found: node_pki.NodePki) -> dict[str, Any]:
 
 def wait_serving(root: Path, timeout: float = SERVING_TIMEOUT) -> int:
     """Wait until the API server serves apiserver.crt as it is on disk (it reloads it by itself)."""
-    server = str(yaml.safe_load((root / ".lab" / "kubeconfig").read_text())["clusters"][0]["cluster"]["server"])
+    server = str(yaml.safe_load(LabPaths(root).kubeconfig.read_text())["clusters"][0]["cluster"]["server"])
 
     def serves_the_file() -> bool:
         return serving.served_certificate(server) == node_pki.read(root).get("apiserver").cert
@@ -145,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             return wait_serving(root)
         if args.action == "copy-admin":
             copy_admin(root)
-            print(f"{root / '.lab' / 'kubeconfig'} now holds admin.conf's client certificate and key")
+            print(f"{LabPaths(root).kubeconfig} now holds admin.conf's client certificate and key")
             return 0
         doc = snapshot(node_pki.read(root))
-    except (StepFailure, ValueError, OSError, KeyError, TypeError) as err:
+    except (StepFailure, CkslabError, ValueError, OSError, KeyError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     (root / RECORD).parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,8 @@
 
 Both read their kubeconfig (with its embedded client certificate) once, when they start, and keep
 that certificate until they stop: renewing the file changes nothing for the running process, which
-fails once the old certificate expires. The evidence is the process's (local) or the static pod
-container's (kind) start time against the kubeconfig's modification time. Which certificate a component
+fails once the old certificate expires. The evidence is the process's start time on the node
+(``Node.started_at``) against the kubeconfig's modification time. Which certificate a component
 not restarted still holds is said from that too: the one the lab started with when it started before
 setup's record was written (setup restarts both first), else one of a renewal made since, never a date
 that is not read now. The API server and etcd
@@ -26,8 +26,8 @@ from graders.expect import fail
 
 pytestmark = pytest.mark.step("restarted")
 
-#: A process's start is known to 10 ms on local (clock ticks); kind's times are whole seconds.
-SLACK = {"local": dt.timedelta(milliseconds=20), "kind": dt.timedelta(seconds=1)}
+#: A process's start is known to 10 ms (clock ticks); a file's mtime to ``Node.mtime_resolution``.
+SLACK = dt.timedelta(milliseconds=20)
 
 
 #: The components that read their kubeconfig only when they start, and that kubeconfig.
@@ -38,11 +38,9 @@ def _not_restarted(component: str, conf: str, lab: CertLab, pki: NodePki, setup_
                    admin_api: client.ApiClient) -> str:
     """Why ``component`` does not use ``conf``'s renewed certificate, from what is read now; "" when it does."""
     found = pki.get(conf)
-    running = components.started(lab.root, lab.backend, admin_api, component)
-    if running.at is None:
-        fail(f"could not check: the start time of {component} ({running.where}) cannot be read.", "ckslab status")
+    running = components.started(pki.node, admin_api, component)
     written = found.written
-    if running.at + SLACK.get(lab.backend, dt.timedelta(seconds=1)) >= written:
+    if running.at + SLACK + dt.timedelta(seconds=pki.node.mtime_resolution) >= written:
         return ""
     new = found.cert
     renewed = (f"serial {new.serial_number:x}, valid until {new.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"

@@ -1,7 +1,6 @@
 """What the csr-review graders look at: the lab's CSRs and every client CSR, read once and only read.
 
-The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder), ``KUBECONFIG`` (the
-admin kubeconfig) and ``CKSLAB_USER``. The cluster is read once per session; no test writes.
+The workspace and the user come from the grading context (``graders/context.py``). The cluster is read once per session; no test writes.
 """
 
 from __future__ import annotations
@@ -13,14 +12,14 @@ from kubernetes import client
 from graders import kube
 from graders.csr_review.lab import KUBE_APISERVER_CLIENT, Csr, ReviewLab
 from graders.expect import fail
+from graders.context import GradingContext
 
-DEFAULT_USER = "reviewer"
 _UNREACHABLE_HINT = "Run `ckslab status`; `make up` restarts what is down."
 
 
 @pytest.fixture(scope="session")
-def lab() -> ReviewLab:
-    return ReviewLab(*kube.lab_context("csr-review", DEFAULT_USER))
+def lab(context: GradingContext) -> ReviewLab:
+    return ReviewLab(context.workspace, context.user)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """What the expiry-rotation graders look at: the learner's workspace and the cluster, read once.
 
-The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder), ``KUBECONFIG`` (the
-admin kubeconfig) and ``CKSLAB_USER``. The cluster is only read (reviews store nothing).
+The workspace and the user come from the grading context (``graders/context.py``). The cluster is only read (reviews store nothing).
 """
 
 from __future__ import annotations
@@ -14,13 +13,12 @@ from kubernetes import client
 from graders import audit, files, issuance, kube, signing_duration
 from graders.expect import StepFailure, fail
 from graders.expiry_rotation.lab import LabFiles
-
-DEFAULT_USER = "jane"
+from graders.context import GradingContext
 
 
 @pytest.fixture(scope="session")
-def lab() -> LabFiles:
-    return LabFiles(*kube.lab_context("expiry-rotation", DEFAULT_USER))
+def lab(context: GradingContext) -> LabFiles:
+    return LabFiles(context.workspace, context.user)
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +53,10 @@ def collected(missing: issuance.MissingCsr | None) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def signing(lab: LabFiles, admin_api: client.ApiClient) -> signing_duration.SigningDuration | None:
+def signing(lab: LabFiles, admin_api: client.ApiClient, context: GradingContext) -> signing_duration.SigningDuration | None:
     """The --cluster-signing-duration in force, read from the cluster (None when nothing tells)."""
     try:
         leaked: x509.Certificate | None = files.load_certificate(lab.leaked_crt, "")
     except StepFailure:
         leaked = None
-    root = kube.kubeconfig_path().resolve().parent.parent
-    return signing_duration.read(root, admin_api, leaked, str(lab.leaked_crt.relative_to(lab.workspace)))
+    return signing_duration.read(context.root, admin_api, leaked, str(lab.leaked_crt.relative_to(lab.workspace)))

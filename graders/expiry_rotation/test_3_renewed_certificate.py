@@ -13,6 +13,7 @@ from cluster import pki
 from graders import absent, audit, files, issuance, kube, unsigned
 from graders.expect import StepFailure, because, expect, fail
 from graders.signing_duration import SigningDuration
+from graders.context import GradingContext
 from graders.expiry_rotation.lab import (RENEWED_EXPIRATION_SECONDS, TOLERANCE, LabFiles, issued_validity,
                                          spoken, validity_of)
 
@@ -65,7 +66,8 @@ def test_renewed_csr_asks_for_one_day(lab: LabFiles, renewed_csr: CsrObject | No
 
 
 def test_renewed_csr_was_signed(lab: LabFiles, renewed_csr: CsrObject | None, collected: str | None,
-                                note: Callable[[str], None], admin_api: client.ApiClient) -> None:
+                                note: Callable[[str], None], admin_api: client.ApiClient,
+                                context: GradingContext) -> None:
     csr = _in_cluster(lab, renewed_csr, collected, note)
     if csr is None:
         return
@@ -77,7 +79,7 @@ def test_renewed_csr_was_signed(lab: LabFiles, renewed_csr: CsrObject | None, co
     expect("Approved" in conditions, f"The CSR {lab.renewed} is still Pending: it has no Approved condition.",
            lab.approve)
     if kube.issued_certificate(csr) is None:
-        fail(*unsigned.cause(lab.renewed, admin_api))
+        fail(*unsigned.cause(lab.renewed, admin_api, context.root))
 
 
 def test_renewed_crt_holds_a_certificate(lab: LabFiles) -> None:

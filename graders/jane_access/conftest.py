@@ -1,7 +1,7 @@
 """What the jane-access graders look at: the cluster's RBAC, as the admin and as the user.
 
-The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder, with the user's
-kubeconfig that setup.sh made), ``KUBECONFIG`` (the admin kubeconfig) and ``CKSLAB_USER``.
+The workspace (with the user's kubeconfig that setup.sh made) and the user come from the grading
+context (``graders/context.py``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from graders import kube
 from graders.expect import brief, fail
 from graders.jane_access import access
 from graders.jane_access.lab import ROLE, LabNames
-
-DEFAULT_USER = "jane"
+from graders.context import GradingContext
 
 
 @pytest.fixture(scope="session")
-def lab() -> LabNames:
-    return LabNames(*kube.lab_context("jane-access", DEFAULT_USER))
+def lab(context: GradingContext) -> LabNames:
+    return LabNames(context.workspace, context.user)
 
 
 @pytest.fixture(scope="session")

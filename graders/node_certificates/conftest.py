@@ -1,8 +1,7 @@
 """What the node-certificates graders look at: the node, its kubelet's files, the serving CSRs.
 
-The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE``, ``KUBECONFIG`` (``<root>/.lab/kubeconfig``)
-and ``CKSLAB_USER``; the node container and the engine come from the cluster's state
-(``cluster.backends.kind.node_for``). Everything is read once per session and only read.
+The workspace, user and project root come from the grading context; the node is the cluster's own
+(``Backend.node()``), which must run a kubelet. Everything is read once per session and only read.
 """
 
 from __future__ import annotations
@@ -10,31 +9,22 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from cluster import state
-from cluster.backends import kind
-from cluster.errors import CkslabError
 from graders import kube
+from cluster.backends.node import Node
+from graders.context import GradingContext
 from graders.expect import brief, fail
 from graders.node_certificates import node
 from graders.node_certificates.lab import CLIENT_CURRENT, SERVER_CURRENT, SERVING_SIGNER, Csr, NodeLab, name_of
 
-DEFAULT_USER = "admin"
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
 
 
 @pytest.fixture(scope="session")
-def lab() -> NodeLab:
-    workspace, user = kube.lab_context("node-certificates", DEFAULT_USER)
-    root = kube.kubeconfig_path().resolve().parent.parent
-    state_file = root / ".lab" / "state.json"
-    try:
-        current = state.read(state_file)
-    except CkslabError as err:
-        fail(f"could not check: {err.message}", err.hint)
-    if current is None or current.backend != "kind":
+def lab(context: GradingContext, node: Node) -> NodeLab:
+    if not node.runs_kubelet:
         fail("This lab is done on the kind backend only: ckslab reads the kubelet's files inside the node.",
              "make down && make up BACKEND=kind")
-    return NodeLab(workspace, user, root, kind.node_for(state_file), kind.engine()[1])
+    return NodeLab(context.workspace, context.user, context.root, node)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from cryptography import x509
 from kubernetes import client
 
 from cluster import pki
+from cluster.backends.node import Node
 
 Csr = client.V1CertificateSigningRequest
 
@@ -41,13 +42,18 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%b %d %
 
 @dataclass(frozen=True)
 class NodeLab:
-    """One run of the lab: the learner's workspace, the project root, the node and its engine client."""
+    """One run of the lab: the learner's workspace, the project root, and the control-plane node."""
 
     workspace: Path
     user: str
     root: Path
-    node: str
-    engine: str
+    #: The node whose kubelet the lab is about (``Backend.node()``).
+    cluster_node: Node
+
+    @property
+    def node(self) -> str:
+        """The node's name (kind's container, its Kubernetes Node's name)."""
+        return self.cluster_node.name
 
     @property
     def identity(self) -> str:
@@ -73,8 +79,8 @@ class NodeLab:
     # --- hints ------------------------------------------------------------------------------
 
     def in_node(self, command: str) -> str:
-        """``docker exec NODE command``, with the engine's name as a learner types it."""
-        return f"{Path(self.engine).name} exec {self.node} {command}"
+        """``command`` as a learner types it to run it on the node (on kind, ``<engine> exec NODE command``)."""
+        return self.cluster_node.typed(command)
 
     @property
     def list_serving(self) -> str:

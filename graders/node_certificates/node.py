@@ -1,6 +1,6 @@
 """What the graders read inside the kind node: the kubelet's certificate files and configuration.
 
-Read only, through the engine's ``exec`` (``docker exec NODE ...``): the PEM certificate blocks of
+Read only, through the cluster's node (``Node.exec``: the engine's exec on kind): the PEM certificate blocks of
 ``kubelet-client-current.pem`` (which holds the private key too: only the CERTIFICATE blocks are
 copied out) and ``kubelet-server-current.pem``, where their symlinks point, and the kubelet's
 configuration. The configuration the kubelet runs is asked first (``/configz`` through the API
@@ -19,8 +19,9 @@ import yaml
 from cryptography import x509
 from kubernetes import client
 
+from cluster.errors import CkslabError
 from graders import kube
-from graders.expect import brief, fail
+from graders.expect import fail
 from graders.node_certificates.lab import KUBELET_CONFIG, RESET, NodeLab
 
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
@@ -45,12 +46,13 @@ class KubeletConfig:
 
 
 def run_in_node(lab: NodeLab, script: str) -> subprocess.CompletedProcess[str]:
-    """``sh -c script`` in the node container; a StepFailure when the engine cannot run it."""
+    """``sh -c script`` on the node; a StepFailure when it cannot be run there."""
     try:
-        return subprocess.run([lab.engine, "exec", lab.node, "sh", "-c", script], capture_output=True, text=True,
-                              timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        fail(f"could not check: {lab.engine} exec {lab.node} failed ({brief(err)}).", _UNREACHABLE)
+        done = lab.cluster_node.exec("sh", "-c", script, timeout=30)
+    except CkslabError as err:
+        fail(f"could not check: {err.message}", _UNREACHABLE)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(errors="replace"),
+                                       done.stderr.decode(errors="replace"))
 
 
 def certificate(lab: NodeLab, path: str) -> NodeCertificate | None:

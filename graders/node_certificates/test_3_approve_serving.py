@@ -22,6 +22,7 @@ from graders.kube import true_conditions
 from graders.node_certificates.lab import (SERVER_CURRENT, SERVING_SIGNER, Csr, NodeLab, certificate_of, describe,
                                            is_nodes_own, name_of)
 from graders.node_certificates.node import NodeCertificate
+from graders.context import GradingContext
 
 pytestmark = pytest.mark.step("approve-serving")
 
@@ -32,7 +33,7 @@ def _own(lab: NodeLab, serving_csrs: list[Csr]) -> list[Csr]:
 
 def test_the_kubelet_has_a_serving_certificate(lab: NodeLab, serving_csrs: list[Csr],
                                                server_cert: NodeCertificate | None,
-                                               admin_api: client.ApiClient) -> None:
+                                               admin_api: client.ApiClient, context: GradingContext) -> None:
     if server_cert is not None:
         return
     own = _own(lab, serving_csrs)
@@ -47,7 +48,7 @@ def test_the_kubelet_has_a_serving_certificate(lab: NodeLab, serving_csrs: list[
              f"({describe(newest)}) is still Pending, so the API server cannot reach it over TLS.",
              f"kubectl certificate approve {name_of(newest)}")
     if stuck:
-        fail(*unsigned.cause(name_of(stuck[-1]), admin_api))
+        fail(*unsigned.cause(name_of(stuck[-1]), admin_api, context.root))
     if denied:
         fail(f"{mistake}The kubelet of {lab.node} has no serving certificate; it submits a new CSR a few seconds "
              "after a denial.", f"{lab.list_serving}; approve the node's new request")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -20,6 +21,7 @@ from cluster.errors import CkslabError
 from graders import files, kube
 from graders.expect import brief, expect, fail
 from graders.node_certificates.lab import NodeLab
+from graders.context import GradingContext
 
 pytestmark = pytest.mark.step("logs-exec")
 
@@ -41,11 +43,11 @@ def pod(lab: NodeLab, admin_api: client.ApiClient) -> str:
     return str(running[0])
 
 
-def _kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
         kubectl = binaries.require(("kubectl",)).kubectl
         return subprocess.run([str(kubectl), *args], capture_output=True, text=True, timeout=60, check=False,
-                              env={**os.environ, "KUBECONFIG": str(kube.kubeconfig_path())},
+                              env={**os.environ, "KUBECONFIG": str(kubeconfig)},
                               stdin=subprocess.DEVNULL)
     except (CkslabError, OSError, subprocess.TimeoutExpired) as err:
         fail(f"could not check: kubectl could not run ({brief(err)}).", "make binaries")
@@ -59,16 +61,16 @@ def _refused(what: str, lab: NodeLab, done: subprocess.CompletedProcess[str]) ->
 
 
 @pytest.fixture(scope="module")
-def live_logs(lab: NodeLab, pod: str) -> str:
-    done = _kubectl("-n", "kube-system", "logs", pod)
+def live_logs(lab: NodeLab, pod: str, context: GradingContext) -> str:
+    done = _kubectl(context.kubeconfig, "-n", "kube-system", "logs", pod)
     expect(done.returncode == 0, _refused(f"kubectl -n kube-system logs {pod}", lab, done),
            f"{lab.list_serving}; approve the node's own request")
     return done.stdout
 
 
 @pytest.fixture(scope="module")
-def live_exec(lab: NodeLab, pod: str) -> str:
-    done = _kubectl("-n", "kube-system", "exec", pod, "--", *EXEC_COMMAND)
+def live_exec(lab: NodeLab, pod: str, context: GradingContext) -> str:
+    done = _kubectl(context.kubeconfig, "-n", "kube-system", "exec", pod, "--", *EXEC_COMMAND)
     expect(done.returncode == 0, _refused(f"kubectl -n kube-system exec {pod} -- {' '.join(EXEC_COMMAND)}", lab,
                                           done),
            f"{lab.list_serving}; approve the node's own request")

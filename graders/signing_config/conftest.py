@@ -1,15 +1,10 @@
 """What the signing-config graders look at: the answers file, the controller manager, the CSR.
 
-The runner (``ckslab grade``) sets ``CKSLAB_WORKSPACE`` (the lab's folder), ``KUBECONFIG`` (the
-admin kubeconfig, ``<root>/.lab/kubeconfig``) and ``CKSLAB_USER``. The project root, where the
-cluster's state and the original manifest are kept, is the kubeconfig's ``../..``. Everything is
-read once per session and only read.
+The workspace, the user and the project root (where the cluster's state and the original manifest
+are kept) come from the grading context. Everything is read once per session and only read.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -17,41 +12,16 @@ from kubernetes import client
 
 from cluster import controlplane
 from graders import audit, audit_source, issuance, kube
+from graders.context import GradingContext
 from graders.expect import fail
 from graders.signing_config import controller
 from graders.signing_config.controller import ControllerManager
 from graders.signing_config.flags import SigningConfig
 from graders.signing_config.lab import SigningLab
 
-DEFAULT_USER = "jane"
-
-
-def _kubeconfig() -> Path:
-    path = os.environ.get("KUBECONFIG")
-    if not path or not Path(path).is_file():
-        fail(f"could not check: the admin kubeconfig {path or '($KUBECONFIG unset)'} does not exist.",
-             "Run `make up`, then grade again.")
-    return Path(path)
-
-
 @pytest.fixture(scope="session")
-def lab() -> SigningLab:
-    workspace = os.environ.get("CKSLAB_WORKSPACE")
-    if not workspace:
-        fail("could not check: CKSLAB_WORKSPACE is not set.", "Grade with: ckslab grade signing-config")
-    return SigningLab(Path(workspace), os.environ.get("CKSLAB_USER") or DEFAULT_USER,
-                      _kubeconfig().resolve().parent.parent)
-
-
-@pytest.fixture(scope="session")
-def admin_api() -> client.ApiClient:
-    """A client with the admin kubeconfig the runner passes as $KUBECONFIG."""
-    path = _kubeconfig()
-    try:
-        return kube.client_for(path)
-    except Exception as err:
-        fail(f"could not check: the admin kubeconfig {path} cannot be loaded ({err}).",
-             "Run `make up`, then grade again.")
+def lab(context: GradingContext) -> SigningLab:
+    return SigningLab(context.workspace, context.user, context.root)
 
 
 @pytest.fixture(scope="session")
@@ -84,12 +54,6 @@ def short_csr(admin_api: client.ApiClient, lab: SigningLab) -> client.V1Certific
         detail = " ".join(str(err).split())[:160]
         fail(f"could not check: the cluster did not answer when reading the CSR {lab.csr_name} ({detail}).",
              "Run `ckslab status`; `make up` restarts what is down.")
-
-
-@pytest.fixture(scope="session")
-def trail(admin_api: client.ApiClient) -> audit.Trail | audit.Unavailable:
-    """The API server's audit log of CSR writes, or why none can be read."""
-    return audit_source.read_trail(_kubeconfig(), admin_api)
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,11 @@
 """The cluster's kube-controller-manager as it runs, and as its manifest says it should run.
 
 The two can differ: a manifest edited but not applied yet. The graders judge the running one,
-read where it really is, by backend (``.lab/state.json``):
-
-- local: the process whose pid the state file records; its flags from ``/proc/<pid>/cmdline``,
-  its start time from ``/proc/<pid>/stat``; the manifest is the file the backend starts it from.
-- kind: the static pod. Its manifest is read inside the node container (``docker exec``, or podman's), its
-  running command and start time from the mirror pod in kube-system, which the kubelet
-  publishes for the pod it really runs. (Not testable without Docker.)
-- existing: ckslab neither sees nor changes that control plane; the lab cannot be done there.
+read through the cluster's control-plane node (``cluster.backends.node``): the manifest
+``/etc/kubernetes/manifests/kube-controller-manager.yaml`` on the node, the running process's
+command line and start time. Where a kubelet runs it as a static pod (kind), a process that is not
+running is explained by its mirror pod in kube-system; elsewhere by its own log. A cluster ckslab
+did not create (``existing``) has no node ckslab can reach: the lab cannot be done there.
 
 Read only: nothing here writes to the cluster or to a file.
 """
@@ -16,8 +13,6 @@ Read only: nothing here writes to the cluster or to a file.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -25,34 +20,34 @@ from typing import NoReturn
 import yaml
 from kubernetes import client
 
-from cluster import controlplane, process, state
-from cluster.backends import kind
+from cluster import controlplane
+from cluster.backends.node import ComponentNotRunning, Node, last_error
 from cluster.errors import CkslabError
 from graders import kube
+from graders.cluster_node import UNREACHABLE, node_at
 from graders.expect import fail
 from graders.signing_config.flags import SigningConfig
-from graders.signing_config.lab import KIND_MANIFEST, KIND_MANIFEST_DIR
+from graders.signing_config.lab import MANIFEST, MANIFEST_DIR
 
-#: A line of a failing component's log worth quoting: cobra's "Error: ..." or a klog error ("E1130 ...").
-_ERROR_LINE = re.compile(r"^(Error: |E\d{4} )")
-_UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
+_UNREACHABLE = UNREACHABLE
 
 
 @dataclass(frozen=True)
 class ControllerManager:
     """The controller manager of the cluster being graded."""
 
-    backend: str
-    #: The flags of the process (local) or of the static pod the kubelet runs (kind).
+    #: The flags of the process that runs on the node.
     running: SigningConfig
     #: The flags its manifest holds: what the next restart will run.
     manifest: SigningConfig
     #: Where the manifest is, as the learner would name it.
     manifest_path: str
-    #: When the running controller manager started (None when not known).
+    #: When the running controller manager started.
     started_at: dt.datetime | None
-    #: "pid 1234" or "pod kube-system/kube-controller-manager-ckslab-control-plane".
+    #: "pid 1234", or "pid 57 in the node container ckslab-control-plane" (``Node.process_of``).
     where: str
+    #: The node it runs on (for the commands hints name).
+    node: Node
     #: Other files in the kubelet's manifest folder that define the same static pod (kind only):
     #: the kubelet runs one pod of a name, not necessarily the one of the edited manifest.
     duplicates: tuple[str, ...] = ()
@@ -60,19 +55,33 @@ class ControllerManager:
 
 def read(root: Path, admin_api: client.ApiClient) -> ControllerManager:
     """The controller manager of the cluster whose project root is ``root``, or a StepFailure."""
+    node = node_at(root)
+    where = node.where(MANIFEST)
     try:
-        current = state.read(root / ".lab" / "state.json")
+        text = node.read_file(MANIFEST).decode(errors="replace")
     except CkslabError as err:
-        fail(f"could not check: {err.message}", err.hint)
-    if current is None:
-        fail(f"could not check: no cluster is recorded in {root / '.lab' / 'state.json'}.", "Run `make up`.")
-    if current.backend == "local":
-        return _local(root, current)
-    if current.backend == "kind":
-        return _kind(admin_api, kind.node_for(root / ".lab" / "state.json"))
-    fail(f"This lab cannot be done on the {current.backend} backend: ckslab neither sees nor changes the "
-         "controller manager of a cluster it did not create.",
-         "Run the lab on a cluster ckslab creates: make down && make up BACKEND=local (or BACKEND=kind)")
+        fail(f"could not check: {err.message}", _UNREACHABLE)
+    manifest = _manifest_command(text, where)
+    try:
+        running = SigningConfig(tuple(node.running_command(controlplane.CONTROLLER_MANAGER)))
+        started = node.started_at(controlplane.CONTROLLER_MANAGER)
+        process = node.process_of(controlplane.CONTROLLER_MANAGER)
+    except ComponentNotRunning as err:
+        if node.runs_kubelet:
+            others = _duplicates(node)
+            if others:  # the kubelet may be switching between two definitions of the pod: that is the cause
+                fail(f"The controller manager is not running now, and {' and '.join(others)} also defines the static "
+                     f"pod {controlplane.CONTROLLER_MANAGER}: the kubelet runs only one pod of a name.",
+                     f"Move {' and '.join(others)} out of {MANIFEST_DIR}/ (keep backups outside it, e.g. in /root); "
+                     "the kubelet then runs the edited manifest")
+            _pod_not_running(admin_api, node, where)
+        said = f"; its log ends: {err.last_error.rstrip('.')}" if err.last_error else ""
+        fail(f"The controller manager is not running (was {err.was or 'not started'}): it may have failed to start "
+             f"from its manifest; its log is {err.log}{said}.",
+             f"Fix {where}, then ckslab controlplane restart controller-manager")  # make up would rewrite it
+    except CkslabError as err:
+        fail(f"could not check: {err.message}", _UNREACHABLE)
+    return ControllerManager(running, manifest, where, started, process, node, _duplicates(node))
 
 
 def _manifest_command(text: str, where: str) -> SigningConfig:
@@ -84,48 +93,8 @@ def _manifest_command(text: str, where: str) -> SigningConfig:
              f"Fix the YAML of {where}: spec.containers[0].command must be a list of strings.")
 
 
-def _local(root: Path, current: state.ClusterState) -> ControllerManager:
-    layout = controlplane.Layout(root / ".lab" / "local")
-    path = layout.manifest(controlplane.CONTROLLER_MANAGER)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        fail(f"could not check: the manifest {path} cannot be read ({err.strerror}).", _UNREACHABLE)
-    manifest = _manifest_command(text, str(path))
-    pid = current.details.get("pids", {}).get(controlplane.CONTROLLER_MANAGER)
-    if not isinstance(pid, int) or not process.is_running(pid, str(layout.base)):
-        log = layout.log(controlplane.CONTROLLER_MANAGER)
-        fail(f"The controller manager is not running (was pid {pid}): it may have failed to start from "
-             f"its manifest; its log is {log}{_last_error(log)}.",
-             f"Fix {path}, then ckslab controlplane restart controller-manager")  # make up would rewrite it
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    except OSError as err:
-        fail(f"could not check: the command line of pid {pid} cannot be read ({err.strerror}).", _UNREACHABLE)
-    running = SigningConfig(tuple(a.decode(errors="replace") for a in argv))
-    return ControllerManager("local", running, manifest, str(path), process.start_time(pid), f"pid {pid}")
-
-
-def _last_error(log: Path) -> str:
-    """The last error line of a component's log as '; its log ends: Error: ...', or '' when none."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()[-40:]
-    except OSError:
-        return ""
-    errors = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
-    return f"; its log ends: {errors[-1][:200].rstrip('.')}" if errors else ""
-
-
-def _kind(admin_api: client.ApiClient, node: str) -> ControllerManager:
-    where = f"{KIND_MANIFEST} in the node container {node}"
-    try:
-        done = subprocess.run([kind.engine()[1], "exec", node, "cat", KIND_MANIFEST], capture_output=True,
-                              text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        fail(f"could not check: {kind.engine()[1]} exec {node} failed ({err}).", _UNREACHABLE)
-    if done.returncode != 0:
-        fail(f"could not check: {where} cannot be read ({done.stderr.strip()[:160]}).", _UNREACHABLE)
-    manifest = _manifest_command(done.stdout, where)
+def _pod_not_running(admin_api: client.ApiClient, node: Node, where: str) -> NoReturn:
+    """Fail with why the kubelet's static pod of the controller manager does not run its process."""
     try:
         pods = client.CoreV1Api(admin_api).list_namespaced_pod(
             "kube-system", label_selector=f"component={controlplane.CONTROLLER_MANAGER}",
@@ -133,26 +102,19 @@ def _kind(admin_api: client.ApiClient, node: str) -> ControllerManager:
     except Exception as err:
         fail(f"could not check: the cluster did not answer when listing the controller manager's pod "
              f"({' '.join(str(err).split())[:160]}).", _UNREACHABLE)
-    pods = [p for p in pods if p.spec and p.spec.node_name == node] or pods
-    ready = [p for p in pods if p.status and p.status.phase == "Running"]
-    if not ready:
+    pods = [p for p in pods if p.spec and p.spec.node_name == node.name] or pods
+    if not pods:
         fail("The controller manager's static pod is not running: the kubelet may have failed to start it "
              f"from {where}.", "kubectl -n kube-system get pod -l component=kube-controller-manager; "
-             f"{kind.engine()[1]} exec {node} crictl ps -a --name kube-controller-manager")
-    pod = ready[0]
+             f"{node.typed('crictl ps -a --name kube-controller-manager')}")
+    pod = pods[0]
     name = str(pod.metadata.name if pod.metadata and pod.metadata.name else controlplane.CONTROLLER_MANAGER)
     statuses = (pod.status.container_statuses or []) if pod.status else []
-    running_state = statuses[0].state.running if statuses and statuses[0].state else None
-    if running_state is None:  # phase Running, container crash-looping: a flag it refuses
-        _not_running(admin_api, name, statuses[0] if statuses else None, where, node)
-    started = running_state.started_at
-    command = tuple(pod.spec.containers[0].command or ()) if pod.spec and pod.spec.containers else ()
-    return ControllerManager("kind", SigningConfig(command), manifest, where, started, f"pod kube-system/{name}",
-                             _duplicates(node))
+    _not_running(admin_api, name, statuses[0] if statuses else None, where, node)
 
 
 def _not_running(admin_api: client.ApiClient, pod: str, status: client.V1ContainerStatus | None,
-                 where: str, node: str) -> NoReturn:
+                 where: str, node: Node) -> NoReturn:
     """Fail with why the container of a Running pod is not running: its waiting reason, its own error."""
     waiting = status.state.waiting if status and status.state else None
     ended = status.state.terminated if status and status.state else None
@@ -165,34 +127,32 @@ def _not_running(admin_api: client.ApiClient, pod: str, status: client.V1Contain
     try:  # its last words: cobra prints "Error: invalid argument ..." for a flag it cannot parse
         log = client.CoreV1Api(admin_api).read_namespaced_pod_log(  # the exited container's, when waiting
             pod, "kube-system", previous=ended is None, tail_lines=30, _request_timeout=kube.REQUEST_TIMEOUT)
-        errors = [line.strip() for line in str(log).splitlines() if _ERROR_LINE.match(line.strip())]
-        said = f"; its log ends: {errors[-1][:200]}" if errors else ""
+        error = last_error(str(log).splitlines())
+        said = f"; its log ends: {error}" if error else ""
     except Exception:
         pass  # no previous container yet, or no log: the state alone says enough
     fail(f"The controller manager is not running: its container keeps exiting{why}{said}. Nothing is signed "
          "until it runs.",
-         f"Fix {where} ({kind.engine()[1]} exec -it {node} bash); the kubelet starts it again from the fixed manifest. "
+         f"Fix {where} ({node.typed('bash', interactive=True)}); the kubelet starts it again from the fixed manifest. "
          f"Its log: kubectl -n kube-system logs {pod} --previous")
 
 
-def _duplicates(node: str) -> tuple[str, ...]:
-    """Other manifests in the kubelet's folder with a pod named kube-controller-manager.
+def _duplicates(node: Node) -> tuple[str, ...]:
+    """Other manifests in the kubelet's folder with a pod named kube-controller-manager (none without a kubelet).
 
     The kubelet reads every file of the folder but hidden ones (pkg/kubelet/config/file.go), so a
     backup copy left there (``kube-controller-manager.yaml.bak``) is a second definition of the pod.
     """
-    folder = KIND_MANIFEST_DIR
-    listed = subprocess.run([kind.engine()[1], "exec", node, "grep", "-l", "kube-controller-manager", "-r", folder],
-                            capture_output=True, text=True, timeout=30, check=False)
+    if not node.runs_kubelet:
+        return ()
+    listed = node.exec("grep", "-l", "kube-controller-manager", "-r", MANIFEST_DIR)
     found = []
-    for path in listed.stdout.split():
-        if path == KIND_MANIFEST or Path(path).name.startswith(".") or Path(path).parent != Path(folder):
+    for path in listed.stdout.decode(errors="replace").split():
+        if path == MANIFEST or Path(path).name.startswith(".") or Path(path).parent != Path(MANIFEST_DIR):
             continue
-        shown = subprocess.run([kind.engine()[1], "exec", node, "cat", path], capture_output=True, text=True,
-                               timeout=30, check=False)
         try:
-            doc = yaml.safe_load(shown.stdout)
-        except yaml.YAMLError:
+            doc = yaml.safe_load(node.read_file(path))
+        except (yaml.YAMLError, CkslabError):
             continue
         if isinstance(doc, dict) and (doc.get("metadata") or {}).get("name") == controlplane.CONTROLLER_MANAGER:
             found.append(path)

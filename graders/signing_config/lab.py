@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.backends import kind
+from cluster.backends.node import Node
 
 #: The --cluster-signing-duration the lab asks for: 30 days.
 TARGET_TEXT = "720h"
@@ -19,8 +19,9 @@ TARGET = dt.timedelta(hours=720)
 #: Where setup.sh keeps the controller manager's manifest as it was before the lab (reset
 #: restores it), relative to the project root.
 ORIGINAL_MANIFEST = Path(".lab") / "signing-config" / "original-kube-controller-manager.yaml"
-KIND_MANIFEST_DIR = "/etc/kubernetes/manifests"
-KIND_MANIFEST = f"{KIND_MANIFEST_DIR}/kube-controller-manager.yaml"
+#: The controller manager's static pod manifest on the control-plane node (kubeadm's path).
+MANIFEST_DIR = "/etc/kubernetes/manifests"
+MANIFEST = f"{MANIFEST_DIR}/kube-controller-manager.yaml"
 SHOW = "ckslab controlplane show controller-manager"
 RESTART = "ckslab controlplane restart controller-manager"
 
@@ -67,16 +68,15 @@ class SigningLab:
     def show_flags(self) -> str:
         return f"{SHOW} | grep -E -- '--cluster-signing|--controllers'"
 
-    def change_duration(self, backend: str, manifest: str) -> str:
-        if backend == "kind":
+    def change_duration(self, node: Node) -> str:
+        if node.runs_kubelet:
             return (f"add the item - --cluster-signing-duration={TARGET_TEXT} to spec.containers[0].command in "
-                    f"{KIND_MANIFEST} ({kind.engine()[1]} exec -it {kind.node_for(self.root / '.lab' / 'state.json')} "
-                    "bash); the kubelet restarts the static pod")
+                    f"{MANIFEST} ({node.typed('bash', interactive=True)}); the kubelet restarts the static pod")
         return (f"add the item - --cluster-signing-duration={TARGET_TEXT} to spec.containers[0].command in "
-                f"{manifest}, then {RESTART}")
+                f"{node.path(MANIFEST)}, then {RESTART}")
 
-    def restart(self, backend: str) -> str:
-        if backend == "kind":
+    def restart(self, node: Node) -> str:
+        if node.runs_kubelet:
             return ("the kubelet restarts the static pod when the manifest changes: "
                     "kubectl -n kube-system get pod -l component=kube-controller-manager")
         return RESTART

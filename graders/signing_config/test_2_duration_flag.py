@@ -12,7 +12,7 @@ from cluster.controlplane import CONTROLLER_MANAGER
 from graders.expect import fail
 from graders.signing_config import flags
 from graders.signing_config.controller import ControllerManager
-from graders.signing_config.lab import KIND_MANIFEST_DIR, TARGET, TARGET_TEXT, SigningLab
+from graders.signing_config.lab import MANIFEST_DIR, TARGET, TARGET_TEXT, SigningLab
 
 pytestmark = pytest.mark.step("duration-flag")
 
@@ -26,12 +26,12 @@ def test_running_controller_manager_has_the_new_duration(lab: SigningLab, cm: Co
         others = " and ".join(cm.duplicates)
         fail(f"The running controller manager ({cm.where}) runs with {now}, not your edited manifest: {others} "
              f"also defines the static pod {CONTROLLER_MANAGER}, and the kubelet runs only one pod of a name.",
-             f"Move {others} out of {KIND_MANIFEST_DIR}/ (keep backups outside it, e.g. in /root); the kubelet "
+             f"Move {others} out of {MANIFEST_DIR}/ (keep backups outside it, e.g. in /root); the kubelet "
              "then runs the edited manifest")
     if manifest.duration == TARGET:
         fail(f"The manifest says {flags.SIGNING_DURATION}={manifest.duration_text} but the running controller "
-             f"manager ({cm.where}) still runs with {now}: restart it.", lab.restart(cm.backend))
-    change = lab.change_duration(cm.backend, cm.manifest_path)
+             f"manager ({cm.where}) still runs with {now}: restart it.", lab.restart(cm.node))
+    change = lab.change_duration(cm.node)
     if running.duration_text is None:
         fail(f"The running controller manager has no {flags.SIGNING_DURATION} flag, so it signs for the default "
              f"{flags.show_duration(flags.DEFAULT_DURATION)}; the lab asks for "

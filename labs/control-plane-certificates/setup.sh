@@ -2,7 +2,9 @@
 # Setup of the control-plane-certificates lab: a control plane whose certificates expire in 5 days.
 # `ckslab start|reset control-plane-certificates` runs it in the lab's workspace with KUBECONFIG set
 # to the admin kubeconfig (<root>/.lab/kubeconfig), the pinned kubectl, kubeadm and `ckslab` first on
-# PATH; on kind also CKSLAB_KIND_NODE and CKSLAB_ENGINE.
+# PATH. kubeadm runs where the cluster's /etc/kubernetes is, through `ckslab node kubeadm` (in kind's
+# node container; on the local backend chrooted into .lab/local with --rootfs, as root or in a user
+# namespace of one's own, unshare -r).
 #
 # A new cluster's certificates are minutes old, so renewing them proves little. This re-issues every
 # certificate and kubeconfig kubeadm manages from the same CAs (kubeadm itself does it:
@@ -20,10 +22,13 @@
 set -euo pipefail
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
-node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
-engine="${CKSLAB_ENGINE:-docker}"
-backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
 validity=120h
+
+if ! ckslab node info >/dev/null 2>&1; then
+  echo "NOTE: control-plane-certificates cannot be done on this cluster: ckslab cannot reach the" \
+       "files of a control plane it did not create. Use make up BACKEND=local (or kind)."
+  exit 0
+fi
 
 record="$root/.lab/control-plane-certificates/setup.json"
 if [ -z "${CKSLAB_AGAIN:-}" ] && [ -s "$record" ]; then
@@ -44,24 +49,13 @@ fi
 short_config="apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 certificateValidityPeriod: $validity"
-if [ "$backend" = kind ]; then
-  "$engine" exec -i "$node" sh -c 'cat > /tmp/ckslab-short-validity.yaml' <<<"$short_config"
-  "$engine" exec "$node" kubeadm certs renew all --config /tmp/ckslab-short-validity.yaml >/dev/null 2>&1 \
-    || { "$engine" exec "$node" kubeadm certs renew all --config /tmp/ckslab-short-validity.yaml; exit 1; }
-  "$engine" exec "$node" rm -f /tmp/ckslab-short-validity.yaml
-else
-  # kubeadm reads the kubeconfigs from /etc/kubernetes only: --rootfs chroots into .lab/local, which
-  # needs root, or a user namespace of one's own (unshare -r) where unprivileged ones are allowed.
-  local_root="$root/.lab/local"
-  config="$local_root/etc/kubernetes/ckslab-short-validity.yaml"
-  printf '%s\n' "$short_config" > "$config"
-  as_root=(unshare -r)
-  [ "$(id -u)" = 0 ] && as_root=()
-  "${as_root[@]}" kubeadm certs renew all --rootfs "$local_root" --config /etc/kubernetes/ckslab-short-validity.yaml \
-    >"$local_root/var/log/kubeadm-certs-renew.log" 2>&1 \
-    || { rm -f "$config"; cat "$local_root/var/log/kubeadm-certs-renew.log" >&2; exit 1; }
-  rm -f "$config"
-fi
+config=/etc/kubernetes/ckslab-short-validity.yaml
+log=$(mktemp)
+ckslab node write "$config" <<<"$short_config"
+ckslab node kubeadm certs renew all --config "$config" >"$log" 2>&1 \
+  || { ckslab node rm "$config"; cat "$log" >&2; rm -f "$log"; exit 1; }
+ckslab node rm "$config"
+rm -f "$log"
 
 # The controller manager and the scheduler read their kubeconfigs only when they start: restart them.
 # The API server and etcd reload their certificate files by themselves (v1.37): wait until the API

@@ -2,29 +2,16 @@
 # Reference solution of the control-plane-certificates lab, with kubeadm's commands.
 # `ckslab solve control-plane-certificates` runs it in the lab's workspace right after setup.sh, with
 # KUBECONFIG set to the admin kubeconfig (<root>/.lab/kubeconfig), the pinned kubectl, kubeadm and
-# `ckslab` first on PATH; on kind also CKSLAB_KIND_NODE and CKSLAB_ENGINE.
+# `ckslab` first on PATH.
 set -euo pipefail
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
-node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
-engine="${CKSLAB_ENGINE:-docker}"
-backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
-if [ "$backend" = existing ]; then
-  echo "control-plane-certificates cannot be done on the existing backend." >&2
-  exit 1
-fi
+info=$(ckslab node info) || { echo "control-plane-certificates cannot be done on this cluster." >&2; exit 1; }
+kubelet=$(sed -n 's/^kubelet: //p' <<<"$info")  # yes: the control plane runs as static pods
 
 # kubeadm where the cluster's /etc/kubernetes is: in the node on kind; here, chrooted into .lab/local
-# (--rootfs), as root or in a user namespace of one's own (unshare -r).
-kubeadm_on_node() {
-  if [ "$backend" = kind ]; then
-    "$engine" exec "$node" kubeadm "$@"
-  elif [ "$(id -u)" = 0 ]; then
-    kubeadm "$@" --rootfs "$root/.lab/local"
-  else
-    unshare -r kubeadm "$@" --rootfs "$root/.lab/local"
-  fi
-}
+# (--rootfs), as root or in a user namespace of one's own (unshare -r). `ckslab node kubeadm` does either.
+kubeadm_on_node() { ckslab node kubeadm "$@"; }
 
 # 1. When does everything expire? (kubeadm's text table without -o.)
 kubeadm_on_node certs check-expiration -o json 2>/dev/null > .expiration.json
@@ -52,7 +39,7 @@ timeout 120 sh -c 'until kubectl get --raw /readyz >/dev/null 2>&1; do sleep 1; 
 for component in controller-manager scheduler; do
   ckslab controlplane restart "$component"
 done
-if [ "$backend" = kind ]; then
+if [ "$kubelet" = yes ]; then
   kubectl -n kube-system wait pod -l tier=control-plane --for=condition=Ready --timeout=300s
 fi
 

@@ -2,7 +2,7 @@
 # Setup of the node-certificates lab (`ckslab start` and `ckslab reset node-certificates` run it):
 # the control-plane node's kubelet asks for a serving certificate, and a forged request waits beside it.
 # It runs in the lab's workspace with KUBECONFIG (the admin kubeconfig), the pinned kubectl and
-# python3 first on PATH, CKSLAB_KIND_NODE (the node container) and CKSLAB_ENGINE (docker or podman).
+# python3 and `ckslab` first on PATH; the node is reached with `ckslab node` (kind's container).
 # Safe to run twice: when an earlier start on this node recorded its forged CSR (and the kubelet still has
 # serverTLSBootstrap: true), a later `ckslab start` keeps the lab as it is (your decisions, the kubelet's certificates) and says so. With
 # CKSLAB_AGAIN=1 (`ckslab reset`, `ckslab solve`, `ckslab start --again`) it starts the lab over, for every
@@ -19,13 +19,12 @@
 set -euo pipefail
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 store="$root/.lab/node-certificates"
-backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
-if [ "$backend" != kind ] || [ -z "${CKSLAB_KIND_NODE:-}" ]; then
+info=$(ckslab node info 2>/dev/null || true)
+if [ "$(sed -n 's/^kubelet: //p' <<<"$info")" != yes ]; then
   echo "node-certificates needs BACKEND=kind: ckslab changes the kubelet inside the node container." >&2
   exit 1
 fi
-node="$CKSLAB_KIND_NODE"
-engine="${CKSLAB_ENGINE:-docker}"
+node=$(sed -n 's/^name: //p' <<<"$info")
 serving=kubernetes.io/kubelet-serving
 forger=system:serviceaccount:monitoring:node-exporter
 mkdir -p "$store"
@@ -43,7 +42,7 @@ for item in json.load(sys.stdin)["items"]:
 # Started before on this node: its forged CSR was recorded, and the kubelet runs with serverTLSBootstrap (a new
 # cluster's does not). The CSRs themselves may be gone: the csrcleaner deletes decided ones after an hour.
 if [ -z "${CKSLAB_AGAIN:-}" ] && [ -s "$store/forged-csr" ] \
-   && "$engine" exec "$node" grep -q '^serverTLSBootstrap: true' /var/lib/kubelet/config.yaml; then
+   && ckslab node exec -- grep -q '^serverTLSBootstrap: true' /var/lib/kubelet/config.yaml; then
   forged=$(cat "$store/forged-csr")
   condition=$(kubectl get csr "$forged" -o jsonpath='{.status.conditions[*].type}' 2>/dev/null || echo "deleted")
   echo "NOTE: The lab was started on this node before: it is kept as it is (the forged CSR $forged:" \
@@ -62,8 +61,8 @@ kubectl delete --ignore-not-found clusterrolebinding/node-certificates-csr-creat
 
 # 2. serverTLSBootstrap on, no serving certificate, kubelet restarted.
 config=/var/lib/kubelet/config.yaml
-[ -s "$store/original-kubelet-config.yaml" ] || "$engine" exec "$node" cat "$config" > "$store/original-kubelet-config.yaml"
-"$engine" exec "$node" sh -c "grep -q '^serverTLSBootstrap:' $config \
+[ -s "$store/original-kubelet-config.yaml" ] || ckslab node cat "$config" > "$store/original-kubelet-config.yaml"
+ckslab node exec -- sh -c "grep -q '^serverTLSBootstrap:' $config \
   && sed -i 's/^serverTLSBootstrap:.*/serverTLSBootstrap: true/' $config \
   || echo 'serverTLSBootstrap: true' >> $config
 rm -f /var/lib/kubelet/pki/kubelet-server-*.pem
@@ -76,7 +75,7 @@ for _ in $(seq 90); do
   sleep 1
 done
 [ -n "$real" ] || { echo "the kubelet of $node did not request a serving certificate within 90s" \
-  "($engine exec $node journalctl -u kubelet says why)" >&2; exit 1; }
+  "(ckslab node exec -- journalctl -u kubelet says why)" >&2; exit 1; }
 echo "the kubelet requested its serving certificate: CSR $real (Pending)"
 
 # 3. The forged request: the node's subject and names, plus the kubernetes Service's ClusterIP.

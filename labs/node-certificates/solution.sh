@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Reference solution of the node-certificates lab, with the commands of the exam.
 # `ckslab solve node-certificates` runs it in the lab's workspace right after setup.sh, with
-# KUBECONFIG (the admin kubeconfig), the pinned kubectl first on PATH, CKSLAB_KIND_NODE (the node
-# container) and CKSLAB_ENGINE (docker or podman).
+# KUBECONFIG (the admin kubeconfig), the pinned kubectl and `ckslab` first on PATH. The node is
+# reached with `ckslab node` (kind's node container: what the engine's exec does by hand).
 set -euo pipefail
-node="$CKSLAB_KIND_NODE"
-engine="${CKSLAB_ENGINE:-docker}"
-in_node() { "$engine" exec "$node" "$@"; }
+node=$(ckslab node info | sed -n 's/^name: //p')
+in_node() { ckslab node exec -- "$@"; }
 
 # 1. The kubelet's client certificate: the file, its subject and end date, its CSR, its rotation.
 in_node ls -l /var/lib/kubelet/pki/

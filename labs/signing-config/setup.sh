@@ -2,7 +2,8 @@
 # Setup of the signing-config lab: keep the controller manager's original configuration, and
 # give it back when the lab is started again (`ckslab reset signing-config` runs this too).
 # `ckslab start` runs it in the lab's workspace with KUBECONFIG set to the admin kubeconfig
-# (<root>/.lab/kubeconfig), the pinned kubectl and `ckslab` first on PATH, and CKSLAB_USER.
+# (<root>/.lab/kubeconfig), the pinned kubectl and `ckslab` first on PATH, and CKSLAB_USER. The node
+# is reached with `ckslab node` (the same on every backend ckslab runs).
 #
 # The first run saves the manifest in <root>/.lab/signing-config/ (again for a new cluster: the
 # copy is tied to the cluster's API server and CA). A later run restores that manifest if it was
@@ -17,16 +18,17 @@ root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
 store="$root/.lab/signing-config"
 original="$store/original-kube-controller-manager.yaml"
-node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
-engine="${CKSLAB_ENGINE:-docker}"
-backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
+manifest=/etc/kubernetes/manifests/kube-controller-manager.yaml
 
-# The manifest: `ckslab controlplane show` prints "# <path>[ in the node container ...]" first.
+if ! info=$(ckslab node info 2>&1); then
+  echo "signing-config cannot be done on this cluster: ckslab neither sees nor changes the" \
+       "controller manager of a cluster it did not create. Use make up BACKEND=local (or kind)."
+  exit 0
+fi
+kubelet=$(sed -n 's/^kubelet: //p' <<<"$info")  # yes: the kubelet restarts the static pod by itself
+
 mkdir -p "$store"
-ckslab controlplane show controller-manager > "$store/shown.yaml"
-manifest=$(head -1 "$store/shown.yaml" | sed -e 's/^# //' -e 's/ in the node container.*//')
-tail -n +2 "$store/shown.yaml" > "$store/current.yaml"
-rm -f "$store/shown.yaml"
+ckslab node cat "$manifest" > "$store/current.yaml"
 cluster=$(kubectl config view --raw --minify \
   -o jsonpath='{.clusters[0].cluster.server}{.clusters[0].cluster.certificate-authority-data}' \
   | sha256sum | cut -d' ' -f1)
@@ -38,19 +40,14 @@ if [ ! -s "$original" ] || [ "$(cat "$store/cluster" 2>/dev/null)" != "$cluster"
 elif ! cmp -s "$store/current.yaml" "$original" && [ -z "${CKSLAB_AGAIN:-}" ]; then
   duration=$(sed -n 's/^ *- --cluster-signing-duration=/--cluster-signing-duration=/p' "$store/current.yaml" | tail -1)
   rm -f "$store/current.yaml"
-  echo "NOTE: $manifest was changed since the lab started: your change is kept (it has" \
+  echo "NOTE: $(ckslab node path "$manifest") was changed since the lab started: your change is kept (it has" \
        "${duration:-no --cluster-signing-duration flag})." \
        "signing.yaml still records the duration from before your change. To put the original back and do the lab again:" \
        "ckslab reset signing-config"
   exit 0
 elif ! cmp -s "$store/current.yaml" "$original"; then
-  echo "NOTE: An earlier run changed $manifest: the original is restored (for every learner of this cluster)."
-  if [ "$backend" = kind ]; then  # written beside, then moved in: the kubelet never reads half a file
-    "$engine" exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm-original.yaml && mv /etc/kubernetes/.kcm-original.yaml $manifest" \
-      < "$original"
-  else
-    cp "$original" "$manifest.ckslab-restore" && mv "$manifest.ckslab-restore" "$manifest"
-  fi
+  echo "NOTE: An earlier run changed $(ckslab node path "$manifest"): the original is restored (for every learner of this cluster)."
+  ckslab node write "$manifest" < "$original"  # written beside, then renamed: never half a file
 fi
 rm -f "$store/current.yaml"
 
@@ -59,20 +56,11 @@ wanted=$(python3 -c 'import sys, yaml
 print("\n".join(yaml.safe_load(open(sys.argv[1]))["spec"]["containers"][0]["command"][1:]))' "$original")
 
 running_flags() {
-  if [ "$backend" = kind ]; then
-    kubectl -n kube-system get pod -l component=kube-controller-manager -o json | python3 -c 'import json, sys
-pods = [p for p in json.load(sys.stdin)["items"] if p.get("status", {}).get("phase") == "Running"]
-print("\n".join(pods[0]["spec"]["containers"][0]["command"][1:]) if pods else "")'
-  else
-    local pid
-    pid=$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["details"]["pids"]["kube-controller-manager"])' "$root/.lab/state.json")
-    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | tail -n +2 || true
-  fi
+  { ckslab node flags controller-manager 2>/dev/null || true; } | tail -n +2
 }
 
 if [ "$(running_flags)" != "$wanted" ]; then
-  if [ "$backend" = kind ]; then
+  if [ "$kubelet" = yes ]; then
     echo "waiting for the kubelet to restart the controller manager with its original flags"
     for _ in $(seq 90); do
       [ "$(running_flags)" = "$wanted" ] && break

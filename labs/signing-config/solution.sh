@@ -9,23 +9,11 @@ name="$user-short"
 duration=720h
 root="${CKSLAB_ROOT:-$(cd "$(dirname "$KUBECONFIG")/.." && pwd)}"
 export CKSLAB_ROOT="$root"
-node="${CKSLAB_KIND_NODE:-ckslab-control-plane}"
-engine="${CKSLAB_ENGINE:-docker}"
-backend=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$root/.lab/state.json")
-if [ "$backend" = existing ]; then
-  echo "signing-config cannot be done on the existing backend." >&2
-  exit 1
-fi
+info=$(ckslab node info) || { echo "signing-config cannot be done on this cluster." >&2; exit 1; }
+kubelet=$(sed -n 's/^kubelet: //p' <<<"$info")  # yes: the kubelet restarts the static pod by itself
 
-# 1. The flags the controller manager runs with (the static pod's command on kind, the process here).
-if [ "$backend" = kind ]; then
-  flags=$(kubectl -n kube-system get pod -l component=kube-controller-manager \
-    -o jsonpath='{range .items[0].spec.containers[0].command[*]}{@}{"\n"}{end}')
-else
-  pid=$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["details"]["pids"]["kube-controller-manager"])' "$root/.lab/state.json")
-  flags=$(tr '\0' '\n' < "/proc/$pid/cmdline")
-fi
+# 1. The flags the controller manager runs with (its process on the control-plane node).
+flags=$(ckslab node flags controller-manager)
 flag() { grep -- "^--$1=" <<<"$flags" | tail -1 | cut -d= -f2- || true; }
 grep -E -- '^--(cluster-signing|controllers)' <<<"$flags"
 controllers=$(flag controllers)
@@ -44,16 +32,16 @@ YAML
 cat signing.yaml
 
 # 2. --cluster-signing-duration in the static pod's manifest, then the restart.
-manifest=$(ckslab controlplane show controller-manager | head -1 | sed -e 's/^# //' -e 's/ in the node container.*//')
+manifest=/etc/kubernetes/manifests/kube-controller-manager.yaml
 set_duration="import sys, yaml
 doc = yaml.safe_load(sys.stdin)
 container = doc['spec']['containers'][0]
 command = [c for c in container['command'] if not c.startswith('--cluster-signing-duration')]
 container['command'] = command + ['--cluster-signing-duration=$duration']
 sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))"
-if [ "$backend" = kind ]; then
-  "$engine" exec "$node" cat "$manifest" | python3 -c "$set_duration" \
-    | "$engine" exec -i "$node" sh -c "cat > /etc/kubernetes/.kcm.yaml && mv /etc/kubernetes/.kcm.yaml $manifest"
+# node write reads all its input before it replaces the file (beside, then renamed): never half a file.
+ckslab node cat "$manifest" | python3 -c "$set_duration" | ckslab node write "$manifest"
+if [ "$kubelet" = yes ]; then
   echo "waiting for the kubelet to restart the static pod"
   for _ in $(seq 90); do
     kubectl -n kube-system get pod -l component=kube-controller-manager \
@@ -63,7 +51,6 @@ if [ "$backend" = kind ]; then
     sleep 2
   done
 else
-  python3 -c "$set_duration" < "$manifest" > "$manifest.new" && mv "$manifest.new" "$manifest"
   ckslab controlplane restart controller-manager  # waits until the CSR signer runs again
 fi
 grep -- --cluster-signing-duration <(ckslab controlplane show controller-manager)

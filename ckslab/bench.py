@@ -171,8 +171,7 @@ def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE, with
             up_seconds = time.monotonic() - t0
             say(f"timing {count} approvals")
             latencies = signing_latencies(backend.kubeconfig(), count)
-            status = json.loads(backend.lab.state_file.read_text())
-            rss = {c: rss_mb(int(status["details"]["pids"][c])) for c in COMPONENTS}
+            rss = {c: rss_mb(backend.pid_of(c)) for c in COMPONENTS}
             class_seconds = class_grading(Path(tmp), learners, say) if learners else None
         finally:
             backend.down(lambda _m: None)
