@@ -127,9 +127,9 @@ def test_a_grade_that_cannot_run_says_why_without_terminal_colour_codes(lab_root
 
 
 def _needs_node_access(lab: catalog.Lab) -> bool:
-    """Whether a lab's setup reaches the control plane's files (kind node or .lab/local): ckslab controlplane, kubeadm."""
+    """Whether a lab's setup reaches the control plane's files (kind node or .lab/local): ckslab node, ckslab controlplane, kubeadm."""
     setup = (catalog.LABS_DIR / lab.id / "setup.sh").read_text()
-    return any(word in setup for word in ("ckslab controlplane", "kubeadm", "CKSLAB_KIND_NODE", "$engine"))
+    return any(word in setup for word in ("ckslab node", "ckslab controlplane", "kubeadm", "CKSLAB_KIND_NODE", "$engine"))
 
 
 def test_every_lab_whose_setup_needs_the_nodes_names_its_backends() -> None:

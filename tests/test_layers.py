@@ -28,7 +28,7 @@ def test_the_tree_keeps_its_layers() -> None:
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
-    for package in ("ckslab", "cluster", "labs", "graders"):
+    for package in ("ckslab", "cluster", "labs", "graders", "exam"):
         shutil.copytree(CHECKOUT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(CHECKOUT / "pyproject.toml", tmp_path)
     with open(tmp_path / "cluster" / "paths.py", "a") as fh:  # the cluster reaching up into grading

@@ -426,7 +426,7 @@ class KindBackend(Backend):
         """The control-plane node container of the cluster ``up`` recorded, reached with ``engine()``."""
         if state.read(self.lab.state_file) is None:
             raise CkslabError("no kind cluster is up.", "Run `make up BACKEND=kind` first.")
-        return KindNode(self._container, engine()[1])
+        return KindNode(self._container, engine_for(self.lab.state_file)[1])
 
     def _node(self, *command: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         return self.node().exec(*command, stdin=stdin, timeout=timeout)
