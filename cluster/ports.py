@@ -55,11 +55,22 @@ def pick(preferred: int, avoid: set[int], host: str = "127.0.0.1") -> int:
 
 
 def registry_dir() -> Path:
-    """``$XDG_RUNTIME_DIR/ckslab`` (emptied at logout or reboot) when it exists, else ``<cache>/run``."""
+    """``$XDG_RUNTIME_DIR/ckslab`` (emptied at logout or reboot) when it exists, else ``<cache>/run``;
+    ``~/.cache/ckslab/run`` when this user may not write there (a hosted class's learners share a
+    cache that root owns)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and Path(runtime).is_dir():
         return Path(runtime) / "ckslab"
-    return paths.cache_root() / "run"
+    shared = paths.cache_root() / "run"
+    return shared if _may_write(shared) else Path.home() / ".cache" / "ckslab" / "run"
+
+
+def _may_write(folder: Path) -> bool:
+    """Whether this user can use ``folder``: write in it, or create it in its nearest existing parent."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK | os.X_OK)
 
 
 @contextlib.contextmanager

@@ -64,6 +64,9 @@ class Check:
     name: str
     title: str
     points: int
+    #: The check passes where nothing of the task exists (it checks that some access is absent), so
+    #: passing it in a context where the task was never set up is no sign of work done there.
+    absence: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ def _parse(doc: Any, task_id: str) -> Task:
         raise TypeError("the file must be a mapping")
     if doc["id"] != task_id:
         raise ValueError(f"its id is {doc['id']!r}, not its folder's name {task_id!r}")
-    checks = tuple(Check(str(c["name"]), str(c["title"]), int(c["points"])) for c in doc["checks"])
+    checks = tuple(Check(str(c["name"]), str(c["title"]), int(c["points"]), bool(c.get("absence", False)))
+                   for c in doc["checks"])
     names = [c.name for c in checks]
     if not checks or len(set(names)) != len(names) or any(c.points <= 0 for c in checks):
         raise ValueError("checks must be a non-empty list with distinct names and positive points")

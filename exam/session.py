@@ -20,7 +20,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from cluster import paths
 from cluster.errors import CkslabError
@@ -77,7 +77,11 @@ class Session:
                               "Go on with `ckslab exam resume`, or drop it with `ckslab exam abandon`.")
         fresh = attempts.draw(seed, count, now(), minutes, practice)
         self._archive(current)
-        self._clear_workspace()
+        self._clear_workspace(progress)
+        if current is not None:  # the last attempt's objects would collide with (or pass for) this one's
+            progress(f"new clusters for this attempt: the last one's objects are removed (its attempt and debrief "
+                     f"are kept in {self.dir / 'attempts'})")
+            clusters.down(self.project, attempts.CONTEXTS, progress)
         clusters.ensure(self.project, attempts.CONTEXTS, progress)
         self.save(fresh)  # from here on the attempt survives a kill: resume sets up what is left
         self._setup(fresh, progress)
@@ -103,10 +107,11 @@ class Session:
             keep.parent.mkdir(parents=True, exist_ok=True)
             attempts.save(previous, keep)
 
-    def _clear_workspace(self) -> None:
-        """Move an earlier attempt's files to workspace/.backup/exam-<time>/."""
+    def _clear_workspace(self, progress: Progress) -> None:
+        """Move an earlier attempt's files to workspace/.backup/exam-<time>/, and say so."""
         if self.workspace.is_dir() and any(self.workspace.iterdir()):
             backup = self.project.workspace / ".backup" / f"exam-{now().strftime('%Y%m%d-%H%M%S')}"
+            progress(f"the last attempt's files in {self.workspace} are moved to {backup}")
             backup.mkdir(parents=True)
             for entry in self.workspace.iterdir():
                 shutil.move(str(entry), backup / entry.name)
@@ -199,15 +204,20 @@ class Session:
                 return drawn.id, debrief.Graded(None, f"could not be graded ({type(err).__name__}: {err}); "
                                                 "please report this ckslab bug")
             score = int(report["score"])  # type: ignore[call-overload]
+            task_checks = bank.load(drawn.id).checks
             if elsewhere and score < int(report["max_score"]):  # type: ignore[call-overload]
                 for other in attempts.CONTEXTS:
                     if other == drawn.context or up[other]:
                         continue
                     try:
-                        there = int(self.grade_task(drawn, other)["score"])  # type: ignore[call-overload]
+                        steps = cast(list[dict[str, Any]], self.grade_task(drawn, other)["steps"])
                     except CkslabError:
                         continue
-                    if there > score:
+                    there = sum(int(s["points"]) for s in steps)
+                    # Checks of an absence pass where the task was never set up: no sign of work there.
+                    absent = {c.name for c in task_checks if c.absence}
+                    shown = sum(int(s["points"]) for s in steps if s["passed"] and s["id"] not in absent)
+                    if there > score and shown > 0:
                         return drawn.id, debrief.Graded(report, found_in=other, found_score=there)
             return drawn.id, debrief.Graded(report)
 

@@ -66,10 +66,13 @@ def test_start_sets_every_task_up_in_two_contexts_and_leaves_no_answer_in_the_wo
 
 def test_untouched_every_task_earns_0_and_each_check_says_what_it_found(exam: Session) -> None:
     found = _attempt(exam)
-    result = debrief.build(found, exam.grade(found, elsewhere=False), "")
+    # Graded elsewhere too: a check of an absence passes in the context the task was never set up in,
+    # which must not read as work found there.
+    result = debrief.build(found, exam.grade(found), "")
     for task in result["tasks"]:
         assert task["status"] == debrief.GRADED, task
         assert task["score"] == 0, (task["id"], task["checks"])
+        assert task["note"] == "", (task["id"], task["note"])
         for check in task["checks"]:
             assert check["expected"] and check["observed"] and check["observed"] != check["expected"], check
 
@@ -131,7 +134,28 @@ kubectl create clusterrolebinding {{role}} --clusterrole {{role}} --user {{user}
 kubectl create role {{role}} -n {{ns}} --verb get,list,watch,delete --resource pods
 kubectl create rolebinding {{role}} -n {{ns}} --role {{role}} --group {{group}}
 """, "nothing-else"),
+    # expirationSeconds of an hour: the CSR's check is lost, not also the certificate's.
+    "short-certificate": ("""
+mkdir -p {{dir}}
+openssl genrsa -out {{dir}}/{{user}}.key 2048 2>/dev/null
+openssl req -new -key {{dir}}/{{user}}.key -subj "/CN={{user}}" -out {{dir}}/{{user}}.csr
+kubectl apply -f - <<YAML
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: "{{user}}"}
+spec:
+  request: $(base64 -w0 {{dir}}/{{user}}.csr)
+  signerName: kubernetes.io/kube-apiserver-client
+  expirationSeconds: 3600
+  usages: [client auth]
+YAML
+kubectl certificate approve {{user}}
+kubectl wait csr/{{user}} --for=jsonpath='{.status.certificate}' --timeout=60s
+kubectl get csr {{user}} -o jsonpath='{.status.certificate}' | base64 -d > {{dir}}/{{user}}.crt
+""", "expiration"),
 }
+#: What a mistake leaves that the reference solution cannot run over (a CSR's spec cannot change).
+UNDO = {"short-certificate": "kubectl delete csr {{user}} && rm -f {{dir}}/{{user}}.*"}
 
 
 def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> None:
@@ -143,12 +167,18 @@ def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> N
         env = {**os.environ, "KUBECONFIG": str(clusters.admin_kubeconfig(exam.project, drawn.context)),
                "PATH": f"{paths.kubernetes_bin_dir()}:{os.environ['PATH']}"}
         done = subprocess.run(["bash", "-euc", bank.render(script, drawn.values)], env=env, capture_output=True,
-                              text=True, check=False)
+                              text=True, check=False, cwd=exam.workspace)
         assert done.returncode == 0, done.stderr
     graded = exam.grade(found, only=[found.task(t) for t in MISTAKES], elsewhere=False)
     for task_id, (_, lost) in MISTAKES.items():
         checks = debrief.task_json(found.task(task_id), graded[task_id])["checks"]
         assert [c["name"] for c in checks if not c["passed"]] == [lost], checks
+    for task_id, script in UNDO.items():
+        drawn = found.task(task_id)
+        env = {**os.environ, "KUBECONFIG": str(clusters.admin_kubeconfig(exam.project, drawn.context)),
+               "PATH": f"{paths.kubernetes_bin_dir()}:{os.environ['PATH']}"}
+        subprocess.run(["bash", "-euc", bank.render(script, drawn.values)], env=env, check=True, cwd=exam.workspace,
+                       capture_output=True)
 
 
 def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path,

@@ -312,3 +312,26 @@ def test_a_csr_the_garbage_collector_removed_still_counts_through_the_audit_trai
     assert seen.subject == "CN=kim, O=web" and "audit log (audit.log)" in seen.source
     assert not look.csr(None, trail, "other").exists  # type: ignore[arg-type]
     assert not look.csr(None, audit.Unavailable("no log"), "kim").exists  # type: ignore[arg-type]
+
+
+def test_a_new_attempt_after_a_submitted_one_gets_new_clusters_and_says_where_the_files_went(
+        project: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last attempt's CSRs and bindings would collide with this one's names or pass for its work."""
+    from exam import session as session_module
+
+    done = attempts.draw(5, 2, dt.datetime.now(dt.timezone.utc), 120, False)
+    done.submitted = "2026-12-05T21:50:00+00:00"
+    project.save(done)
+    project.workspace.mkdir(parents=True, exist_ok=True)
+    (project.workspace / "bruno.key").write_text("old")
+    calls: list[str] = []
+    monkeypatch.setattr(session_module.clusters, "down", lambda *_a: calls.append("down"))
+    monkeypatch.setattr(session_module.clusters, "ensure", lambda *_a: calls.append("ensure"))
+    monkeypatch.setattr(Session, "_setup", lambda self, attempt, progress: calls.append("setup"))
+    said: list[str] = []
+    fresh = project.start(6, 2, 120, False, said.append)
+    assert calls == ["down", "ensure", "setup"] and fresh.seed == 6
+    assert any("new clusters" in line for line in said)
+    moved = [line for line in said if "moved to" in line]
+    assert moved and not (project.workspace / "bruno.key").exists()
+    assert (project.dir / "attempts").is_dir() and list((project.dir / "attempts").iterdir())

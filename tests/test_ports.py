@@ -7,6 +7,7 @@ and ``sleep``, the foreign answer an HTTP server in this test process.
 from __future__ import annotations
 
 import http.server
+import os
 import multiprocessing
 import socket
 import subprocess
@@ -158,3 +159,18 @@ def test_a_socket_bound_but_not_listening_is_not_a_listener() -> None:
         assert not ports.listens(os.getpid(), sock.getsockname()[1])
         sock.listen()
         assert ports.listens(os.getpid(), sock.getsockname()[1])
+
+
+def test_the_registry_is_in_the_home_when_the_cache_is_not_this_users(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hosted class's learners share a cache root owns: their reservations go to their own home."""
+    shared = tmp_path / "class-cache"
+    shared.mkdir()
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("CKSLAB_CACHE", str(shared))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert ports.registry_dir() == shared / "run"
+    real_access = os.access
+    monkeypatch.setattr(ports.os, "access",
+                        lambda p, mode: False if Path(p) == shared else real_access(p, mode))
+    assert ports.registry_dir() == tmp_path / "home" / ".cache" / "ckslab" / "run"
