@@ -164,13 +164,15 @@ def show_statements(found: attempts.Attempt, which: str | None) -> None:
 
 
 def _show_task(i: int, t: debrief.TaskJson) -> None:
-    table = Table(title=f"{i}. {t['title']}: {t['score']}/{t['max_score']} (context {t['context']})",
+    flag = " (flagged)" if t["flagged"] else ""
+    table = Table(title=f"{i}. {t['title']}: {t['score']}/{t['max_score']} (context {t['context']}){flag}",
                   show_lines=True)
-    for column in ("check", "points", "expected", "observed"):
+    for column in ("check", "points", "expected", "observed", "why"):
         table.add_column(column, overflow="fold")
     for c in t["checks"]:
         mark = "[green]pass[/green]" if c["passed"] else "[red]fail[/red]"
-        table.add_row(Text(c["name"]), f"{mark} {c['points']}", Text(c["expected"]), Text(c["observed"]))
+        table.add_row(Text(c["name"]), f"{mark} {c['points']}/{c['max_points']}", Text(c["expected"]),
+                      Text(c["observed"]), Text("" if c["passed"] else c["message"]))
     out.print(table)
     if t["note"]:
         out.print(Text(t["note"], style="bold"), soft_wrap=True)

@@ -38,6 +38,8 @@ class CheckJson(TypedDict):
     name: str
     passed: bool
     points: int
+    #: What the check is worth (``points`` is what it earned).
+    max_points: int
     expected: str
     observed: str
     message: str
@@ -48,6 +50,8 @@ class TaskJson(TypedDict):
     title: str
     weight: int
     context: str
+    #: Whether the candidate flagged the task during the exam.
+    flagged: bool
     status: str
     score: int
     max_score: int
@@ -87,6 +91,7 @@ def task_json(drawn: TaskAttempt, graded: Graded | None) -> TaskJson:
         step = steps.get(check.name)
         passed = bool(step and step["passed"])
         checks.append(CheckJson(name=check.name, passed=passed, points=check.points if passed else 0,
+                                max_points=check.points,
                                 expected=str(step.get("expected", check.title)) if step else check.title,
                                 observed=str(step.get("observed", "")) if step else "not graded",
                                 message=str(step["message"]) if step else note))
@@ -94,7 +99,8 @@ def task_json(drawn: TaskAttempt, graded: Graded | None) -> TaskJson:
     if graded and graded.found_in:
         note = (f"work for this task was found in context {graded.found_in} (it would earn {graded.found_score}"
                 f"/{task.max_score} there), not in {drawn.context}: work in another context earns nothing.")
-    return TaskJson(id=task.id, title=shown.title, weight=task.weight, context=drawn.context, status=status,
+    return TaskJson(id=task.id, title=shown.title, weight=task.weight, context=drawn.context,
+                    flagged=drawn.flagged, status=status,
                     score=score, max_score=task.max_score, checks=checks, note=note, statement=shown.statement,
                     explanation=shown.explanation, solution=task.script("solution.sh", drawn.values),
                     docs=task.docs, lab=task.lab)
@@ -140,15 +146,17 @@ def html_page(debrief: DebriefJson) -> str:
              f"<p>Seed {debrief['seed']}; pass line {debrief['pass_percent']} %; started {e(debrief['started'])}, "
              f"graded {e(debrief['submitted'])}.</p>"]
     for i, t in enumerate(debrief["tasks"], 1):
-        parts.append(f"<h2>{i}. {e(t['title'])} ({t['score']}/{t['max_score']}, context {e(t['context'])})</h2>")
+        flag = " &#9873; flagged" if t["flagged"] else ""
+        parts.append(f"<h2>{i}. {e(t['title'])} ({t['score']}/{t['max_score']}, context {e(t['context'])}){flag}</h2>")
         if t["note"]:
             parts.append(f"<p><b>{e(t['note'])}</b></p>")
         parts.append(f"<pre>{e(t['statement'])}</pre><table><tr><th>check</th><th>points</th><th>expected</th>"
-                     "<th>observed</th></tr>")
+                     "<th>observed</th><th>why</th></tr>")
         for c in t["checks"]:
             cls = "ok" if c["passed"] else "no"
-            parts.append(f"<tr class={cls}><td>{e(c['name'])}</td><td>{c['points']}</td><td>{e(c['expected'])}</td>"
-                         f"<td>{e(c['observed'])}</td></tr>")
+            why = "" if c["passed"] else c["message"]
+            parts.append(f"<tr class={cls}><td>{e(c['name'])}</td><td>{c['points']}/{c['max_points']}</td>"
+                         f"<td>{e(c['expected'])}</td><td>{e(c['observed'])}</td><td>{e(why)}</td></tr>")
         parts.append(f"</table><h3>Explanation</h3><p>{e(t['explanation'])}</p><h3>Reference solution</h3>"
                      f"<pre>{e(t['solution'])}</pre><p>Docs: <a href=\"{e(t['docs'])}\">{e(t['docs'])}</a>. "
                      f"Lab to revisit: <code>ckslab start {e(t['lab'])}</code>.</p>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import stat
@@ -120,6 +121,7 @@ def test_the_debrief_counts_points_pass_line_setup_failures_and_other_contexts()
     drawn = attempts.draw(11, 4, NOW, 120, False)
     a, b, c, d = drawn.tasks
     c.setup_error = "kubectl: connection refused"
+    b.flagged = True
     ta, tb = bank.load(a.id), bank.load(b.id)
     graded = {a.id: debrief.Graded(_report(ta, {x.name for x in ta.checks})),
               b.id: debrief.Graded(_report(tb, set()), found_in="cks-z", found_score=tb.max_score),
@@ -132,6 +134,10 @@ def test_the_debrief_counts_points_pass_line_setup_failures_and_other_contexts()
     assert tasks[a.id]["score"] == ta.max_score and tasks[a.id]["checks"][0]["observed"] == "got it"
     assert tasks[b.id]["score"] == 0 and "found in context cks-z" in tasks[b.id]["note"]
     assert tasks[b.id]["checks"][0]["observed"] == "nothing"
+    # A failed check says what it was worth and why it failed; a flagged task says so.
+    first = tasks[b.id]["checks"][0]
+    assert (first["points"], first["max_points"]) == (0, tb.checks[0].points) and tasks[b.id]["flagged"]
+    assert not tasks[a.id]["flagged"]
     assert tasks[c.id]["status"] == debrief.SETUP_FAILED and "connection refused" in tasks[c.id]["note"]
     assert tasks[d.id]["status"] == debrief.CLUSTER_DOWN and "did not answer" in tasks[d.id]["note"]
     max_score = ta.max_score + tb.max_score + bank.load(d.id).max_score  # c is out of the maximum
@@ -144,6 +150,7 @@ def test_the_debrief_counts_points_pass_line_setup_failures_and_other_contexts()
     page = debrief.html_page(result)
     assert "<script" not in page and "http" not in page.split("<body>")[0]
     assert f"{result['score']}/{result['max_score']}" in page
+    assert f"0/{tb.checks[0].points}" in page and "flagged" in page and html.escape(first["message"]) in page
     view = debrief.View(result)
     assert "<h1>" in view._repr_html_() and "<body" not in view._repr_html_()
     assert repr(view).startswith(f"exam seed {drawn.seed}: {result['score']}/{result['max_score']}")
