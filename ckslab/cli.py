@@ -147,7 +147,7 @@ def cmd_controlplane(args: argparse.Namespace) -> int:
         return 0
     component = controlplane.ALIASES.get(args.component or "")
     if component is None:
-        raise UsageError(f"unknown component {args.component!r}.",
+        raise UsageError(f"unknown component {args.component!r}." if args.component else "which component?",
                          f"Use one of: {', '.join(sorted(set(controlplane.ALIASES)))}.")
     if args.action == "show":
         sys.stdout.write(backend.show_component(component))

@@ -69,10 +69,42 @@ def check_cluster(kubeconfig: Path) -> None:
                                     status=getattr(err, "status", None))
         if problem is not None:
             raise CannotGrade(f"the cluster cannot be graded: {problem.message}", problem.fix) from err
-        detail = " ".join(str(err).split())[:160]
+        moved = _another_server(kubeconfig)
+        if moved is not None:
+            raise CannotGrade(*moved) from err
+        detail = _short(" ".join(str(err).split()), 160)
         raise CannotGrade(f"the cluster does not answer ({detail}), so it cannot be graded.",
                           "Run `make up` (or `ckslab status` to see what is down), then grade again.") from err
     check_admin(kubeconfig)
+
+
+def _another_server(kubeconfig: Path) -> tuple[str, str] | None:
+    """When ``kubeconfig`` names another API server address than the one ``up`` recorded for this
+    project's cluster (a copy of the node's admin.conf or super-admin.conf names the node's own
+    address, which this machine may not reach): what to say and what to do; else None."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(kubeconfig.read_text())
+        contexts = {c["name"]: c["context"] for c in doc.get("contexts") or []}
+        cluster_name = contexts[doc["current-context"]]["cluster"]
+        server = next(c["cluster"]["server"] for c in doc["clusters"] if c["name"] == cluster_name)
+        current = state.read(paths.lab_paths().state_file)
+    except Exception:  # an unreadable kubeconfig or state: the generic message stands
+        return None
+    if current is None or not current.server or server == current.server \
+            or kubeconfig.resolve() != paths.lab_paths().kubeconfig.resolve():
+        return None
+    return (f"{shown(kubeconfig)} names the API server {server}, which does not answer here; this cluster's "
+            f"API server is {current.server} (the address `make up` wrote). A kubeconfig copied from the node "
+            "(admin.conf, super-admin.conf) names the node's own address, so it cannot be graded.",
+            f"Keep the address and copy only the credentials, or put it back: kubectl config set-cluster "
+            f"{cluster_name} --server {current.server} --kubeconfig {shown(kubeconfig)}")
+
+
+def _short(text: str, limit: int) -> str:
+    """``text`` cut at a word before ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def check_admin(kubeconfig: Path) -> None:

@@ -96,3 +96,36 @@ def test_an_admin_kubeconfig_switched_to_the_learners_context(lab_root: Path, lo
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "now acts as the user 'jane' (its current context is 'jane')" in result.stderr, result.stderr
     assert f"Switch it back: kubectl config use-context {admin_context} --kubeconfig" in result.stderr
+
+
+def test_a_kubeconfig_copied_from_the_node_is_named_not_called_a_cluster_down(lab_root: Path) -> None:
+    """kubeadm's docs copy admin.conf (or super-admin.conf) from the node: on kind it names the node's own
+    address, which this machine cannot resolve, while `make up` wrote the published port."""
+    import yaml
+
+    from cluster import state
+    from graders import runner
+
+    lab = lab_root / ".lab"
+    lab.mkdir()
+    state.write(lab / "state.json", state.ClusterState("kind", "v1.37.0", "https://127.0.0.1:1", {}))
+    (lab / "kubeconfig").write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "kubernetes-super-admin@kubernetes",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": "https://nosuch-control-plane.invalid:6443"}}],
+        "contexts": [{"name": "kubernetes-super-admin@kubernetes",
+                      "context": {"cluster": "kubernetes", "user": "kubernetes-super-admin"}}],
+        "users": [{"name": "kubernetes-super-admin", "user": {"token": "x"}}]}))
+    with pytest.raises(runner.CannotGrade) as raised:
+        runner.check_cluster(lab / "kubeconfig")
+    said = f"{raised.value.message} {raised.value.hint}"
+    assert "names the API server https://nosuch-control-plane.invalid:6443" in said
+    assert "https://127.0.0.1:1" in said and "make up` wrote" in said
+    assert "kubectl config set-cluster kubernetes --server https://127.0.0.1:1" in said
+    assert "does not answer (" not in said
+
+
+def test_a_cluster_that_does_not_answer_is_said_without_a_word_cut_in_half(lab_root: Path) -> None:
+    from graders import runner
+
+    assert runner._short("one two three four", 9) == "one two ..."
+    assert runner._short("short", 160) == "short"

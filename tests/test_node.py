@@ -169,3 +169,45 @@ def test_ckslab_node_on_an_existing_cluster_is_one_line_with_its_fix(lab_root: P
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "cannot reach the nodes of the existing cluster" in done.stderr and "BACKEND=local" in done.stderr
+
+
+def test_kinds_admin_kubeconfig_command_runs_in_a_terminal_and_leaves_no_other_user() -> None:
+    """The hint after a wrong kubeconfig (super-admin.conf) is typed in a JupyterLab terminal, where kind is on
+    no PATH; kind merges into an existing file, which would keep super-admin's user beside the admin's."""
+    from cluster import binaries
+    from cluster.backends.kind_node import KindNode
+
+    typed = KindNode("lab-b-control-plane", "docker").admin_kubeconfig_typed("/p/.lab/kubeconfig")
+    assert typed.startswith(f"{binaries.cached().kind} export kubeconfig --name lab-b ")
+    assert "--kubeconfig /p/.lab/kubeconfig.new && mv /p/.lab/kubeconfig.new /p/.lab/kubeconfig" in typed
+
+
+def test_controlplane_without_a_component_asks_which(capsys: pytest.CaptureFixture[str],
+                                                     lab_root: Path) -> None:
+    from ckslab import cli
+
+    (lab_root / ".lab").mkdir()
+    state.write(lab_root / ".lab" / "state.json", state.ClusterState("local", "v1.37.0", "https://127.0.0.1:1", {}))
+    code = cli.main(["controlplane", "show"])
+    said = capsys.readouterr().err
+    assert code != 0 and "which component?" in said and "None" not in said
+
+
+def test_kind_show_of_a_manifest_moved_out_says_so_and_how_to_put_it_back(tmp_path: Path) -> None:
+    """The exam's restart (the manifest moved out of the kubelet's folder) is no 'stopped cluster'."""
+    from cluster.backends.kind import KindBackend
+    from cluster.errors import CkslabError
+    from cluster.paths import LabPaths
+
+    client = tmp_path / "bin" / "docker"
+    client.parent.mkdir()
+    client.write_text('#!/bin/sh\n[ "$1 $3" = "exec test" ] && exit 1\necho "unexpected $*" >&2; exit 99\n')
+    client.chmod(0o755)
+    (tmp_path / ".lab").mkdir()
+    state.write(tmp_path / ".lab" / "state.json", state.ClusterState(
+        "kind", "v1.37.0", "https://127.0.0.1:1", {"cluster": "lab-b", "engine": "docker", "engine_command": str(client)}))
+    with pytest.raises(CkslabError) as raised:
+        KindBackend(LabPaths(tmp_path)).show_component("kube-controller-manager")
+    said = str(raised.value)
+    assert "is not in the node lab-b-control-plane (moved out?)" in said and "Put it back" in said
+    assert "make up" not in said

@@ -434,12 +434,17 @@ class KindBackend(Backend):
     def _node_file(self, path: str) -> bytes:
         shown = self._node("cat", path)
         if shown.returncode != 0:
-            raise CkslabError(f"cannot read {path} in the node {self._container}: {shown.stderr.decode().strip()}",
+            raise CkslabError(f"cannot read {path} in the node {self._container}: {shown.stderr.decode().strip()}.",
                               "Run `make status`; `make up` restarts a stopped cluster.")
         return shown.stdout
 
     def show_component(self, component: str) -> str:
         path = f"/etc/kubernetes/manifests/{component}.yaml"
+        if self._node("test", "-e", path).returncode == 1:  # moved out, as the exam restarts a static pod
+            raise CkslabError(f"{component}'s manifest {path} is not in the node {self._container} (moved out?): "
+                              "the kubelet stops a static pod whose manifest leaves its folder.",
+                              f"Put it back ({engine_for(self.lab.state_file)[1]} exec {self._container} mv <where it "
+                              f"went> {path}); the kubelet starts it again within about 20 seconds.")
         return f"# {path} in the node container {self._container}\n{self._node_file(path).decode()}"
 
     def ca_certificate(self) -> bytes:

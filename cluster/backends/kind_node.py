@@ -65,7 +65,13 @@ class KindNode(Node):
 
     def admin_kubeconfig_typed(self, dest: str) -> str:
         # admin.conf names the API server by its address inside kind's network: kind exports one for here.
-        return f"kind export kubeconfig --name {self.name.removesuffix('-control-plane')} --kubeconfig {dest}"
+        # The pinned kind by its path (it is on no PATH); into a new file, since kind merges into an
+        # existing one and would leave a wrong user (super-admin's) beside the admin's.
+        from cluster import binaries
+
+        kind = binaries.cached().kind
+        return (f"{kind} export kubeconfig --name {self.name.removesuffix('-control-plane')} --kubeconfig {dest}.new "
+                f"&& mv {dest}.new {dest}")
 
     def write_file(self, node_path: str, data: bytes) -> None:
         done = self.exec("sh", "-c", _WRITE, "sh", node_path, stdin=data)
