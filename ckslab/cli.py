@@ -114,7 +114,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                       "yes" if c.healthy else "[red]no[/red]", c.detail)
     out.print(table)
     if not status.healthy:
-        out.print("Some components are down: run `make up` to restart them.")
+        down = [c for c in status.components if not c.healthy]
+        if all("(moved out?)" in c.detail for c in down):  # the kubelet's rule: nothing for `make up` to do
+            out.print(f"{', '.join(c.name for c in down)}: stopped because {'its' if len(down) == 1 else 'their'} "
+                      "manifest left the manifests folder; put it back and it starts again within seconds.")
+        else:
+            out.print("Some components are down: run `make up` to restart them.")
         return 1
     return 0
 

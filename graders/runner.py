@@ -72,6 +72,10 @@ def check_cluster(kubeconfig: Path) -> None:
         moved = _another_server(kubeconfig)
         if moved is not None:
             raise CannotGrade(*moved) from err
+        stopped = _moved_out(kubeconfig)
+        if stopped:
+            raise CannotGrade(f"the cluster does not answer: {stopped}, so it cannot be graded.",
+                              "Put the manifest back; the component starts again within seconds.") from err
         detail = _short(" ".join(str(err).split()), 160)
         raise CannotGrade(f"the cluster does not answer ({detail}), so it cannot be graded.",
                           "Run `make up` (or `ckslab status` to see what is down), then grade again.") from err
@@ -100,6 +104,22 @@ def _another_server(kubeconfig: Path) -> tuple[str, str] | None:
             "(admin.conf, super-admin.conf) names the node's own address, so it cannot be graded.",
             f"Keep the address and copy only the credentials, or put it back: kubectl config set-cluster "
             f"{cluster_name} --server {current.server} --kubeconfig {shown(kubeconfig)}")
+
+
+def _moved_out(kubeconfig: Path) -> str:
+    """Why this project's API server is down when its manifest left the manifests folder (the exam's way to
+    stop a static pod; the local backend follows it like a kubelet); "" otherwise."""
+    from cluster import backends
+
+    try:
+        if kubeconfig.resolve() != paths.lab_paths().kubeconfig.resolve():
+            return ""
+        backend = backends.running(paths.lab_paths())
+        status = backend.status() if backend is not None else None
+    except CkslabError:
+        return ""
+    down = [c for c in (status.components if status else []) if not c.healthy and "(moved out?)" in c.detail]
+    return "; ".join(f"{c.name} is {c.detail}" for c in down)
 
 
 def _short(text: str, limit: int) -> str:

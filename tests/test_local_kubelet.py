@@ -108,11 +108,30 @@ def test_moving_the_manifest_out_stops_the_component_and_back_starts_it(root: Pa
     wait_until(lambda: not process.is_running(old, str(base(root))), NOTICE, 0.2, "the scheduler to stop")
     status = ckslab(root, "status")
     assert status.returncode == 1 and "moved out?" in status.stdout, status.stdout
+    # Its last line agrees with the detail: nothing for `make up` to do while the manifest is out.
+    assert "put it back" in status.stdout.strip().splitlines()[-1] and "make up" not in status.stdout, status.stdout
     shown = ckslab(root, "controlplane", "show", "scheduler")
     assert shown.returncode == 1 and "moved out?" in shown.stderr and "Traceback" not in shown.stderr, shown.stderr
     moved.rename(manifest(root, SCHEDULER))
     new = wait_until(lambda: running_again(root, SCHEDULER, old), NOTICE, 0.5, "the scheduler to run again")
     assert cmdline(new) == before  # the same command, started again
+
+
+def test_grading_with_the_api_servers_manifest_moved_out_says_so(root: Path, tmp_path: Path) -> None:
+    """Not "the cluster does not answer ... Run `make up`", whose first line then contradicts its last."""
+    old = pid_of(root, "kube-apiserver")
+    moved = tmp_path / "kube-apiserver.yaml"
+    manifest(root, "kube-apiserver").rename(moved)
+    try:
+        wait_until(lambda: not process.is_running(old, str(base(root))), NOTICE, 0.2, "the API server to stop")
+        graded = ckslab(root, "grade", "certificates-api")
+        said = graded.stdout + graded.stderr
+        assert graded.returncode == 2 and "kube-apiserver is" in said and "moved out?" in said, said
+        assert "make up" not in said and "Put the manifest back" in said, said
+    finally:
+        moved.rename(manifest(root, "kube-apiserver"))
+    wait_until(lambda: running_again(root, "kube-apiserver", old), NOTICE, 0.5, "the API server to run again")
+    wait_until(lambda: ckslab(root, "status").returncode == 0, 60, 1.0, "the control plane to be healthy")
 
 
 def test_an_edited_flag_is_in_the_running_command_line(root: Path) -> None:
