@@ -57,8 +57,12 @@ def test_the_wheel_ships_every_data_file_without_a_warning(tmp_path: Path) -> No
 # --- make: what the Makefile adds to a command's own output -------------------------------------
 
 def _make(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``make`` as a learner's shell runs it: under `make test` this process inherits the outer make's
+    MAKELEVEL and MAKEFLAGS, which a learner's terminal has not (JupyterLab's drop them: tested above),
+    and with which make prints "Entering directory"."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return subprocess.run(["make", *args], capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
-                          env={**os.environ, **(env or {})})
+                          env={**clean, **(env or {})})
 
 
 def _fake_ckslab(tmp_path: Path, code: int) -> Path:
