@@ -20,8 +20,12 @@ from cluster.errors import CkslabError, UsageError
 from cluster.paths import write_private
 from exam import bank
 
-#: The exam's contexts: one per cluster, as the kubeconfig names them.
+#: The exam's shared contexts, one per cluster as the kubeconfig names them: a task without
+#: ``contexts:`` in its task.yaml is set in one of them, and every attempt has both.
 CONTEXTS = ("cks-a", "cks-b")
+#: Every context a task may name: ``cks-c`` is for tasks that break their cluster (an API server
+#: that no longer starts), so that no other task shares it; it is started only when drawn.
+KNOWN_CONTEXTS = ("cks-a", "cks-b", "cks-c")
 DEFAULT_MINUTES = 120
 #: The CKS pass line, in percent of the points.
 PASS_PERCENT = 67
@@ -63,6 +67,11 @@ class Attempt:
                 return t
         raise UsageError(f"this exam has no task {task_id!r}.",
                          f"Its tasks: {', '.join(f'{i} {t.id}' for i, t in enumerate(self.tasks, 1))}.")
+
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        """The contexts of this attempt, sorted: the shared ones and those its tasks were drawn in."""
+        return tuple(sorted(set(CONTEXTS) | {t.context for t in self.tasks}))
 
     def seconds_left(self, now: dt.datetime) -> float:
         return (dt.datetime.fromisoformat(self.deadline) - now).total_seconds()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 from typing import Any, Callable, cast
 
@@ -23,7 +24,8 @@ from exam.session import Session, now
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-ACTIONS = ("status", "start", "show", "flag", "submit", "report", "solve", "resume", "abandon", "check", "down")
+ACTIONS = ("status", "start", "show", "flag", "submit", "report", "solve", "resume", "abandon", "check", "down",
+           "ssh")
 
 
 def add_parser(sub: Any) -> None:
@@ -31,10 +33,13 @@ def add_parser(sub: Any) -> None:
     s = sub.add_parser("exam", help="a timed mock exam of certificate tasks on two clusters, with a debrief")
     s.add_argument("action", nargs="?", default="status", choices=ACTIONS,
                    help="status (default), start, show [TASK], flag TASK, submit, report, solve --yes, resume, "
-                        "abandon, check TASK (--practice only), down (stop the exam's clusters)")
-    s.add_argument("task", nargs="?", help="the task's number or id (show, flag, check)")
+                        "abandon, check TASK (--practice only), down (stop the exam's clusters), "
+                        "ssh CONTEXT [-- COMMAND] (a shell on that context's control-plane node)")
+    s.add_argument("task", nargs="?", help="the task's number or id (show, flag, check); ssh: the context")
+    s.add_argument("command", nargs="*", help="ssh: a command to run on the node instead of a shell (after --)")
     s.add_argument("--minutes", type=int, default=attempts.DEFAULT_MINUTES, help="start: the time allowed (120)")
     s.add_argument("--tasks", type=int, help="start: how many tasks to draw (default: every task of the bank)")
+    s.add_argument("--only", metavar="ID,ID", help="start: draw only these tasks of the bank (ids, comma-separated)")
     s.add_argument("--seed", help="start: the seed of the draw (default: a new one)")
     s.add_argument("--practice", action="store_true", help="start: no clock, and `ckslab exam check TASK`")
     s.add_argument("--yes", action="store_true", help="solve: run the reference solutions without asking")
@@ -51,9 +56,11 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     session = Session()
     if args.action == "down":
-        clusters.down(session.project, attempts.CONTEXTS, _say)
+        clusters.down(session.project, attempts.KNOWN_CONTEXTS, _say)
         out.print("The exam's clusters are down.")
         return 0
+    if args.action == "ssh":
+        return _ssh(session, args)
     if args.action != "start" and args.task is None and args.action in ("flag", "check"):
         raise UsageError(f"`ckslab exam {args.action}` needs a task: its number or id.",
                          "See them with: ckslab exam status")
@@ -66,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         return 0 if graded["passed"] else 1
     if args.action == "start":
         seed = attempts.parse_seed(args.seed)
-        fresh = session.start(seed, args.tasks, args.minutes, args.practice, _say)
+        only = [i.strip() for i in (args.only or "").split(",") if i.strip()]
+        fresh = session.start(seed, args.tasks, args.minutes, args.practice, _say, only)
         out.print(f"Exam started: seed {fresh.seed}, {len(fresh.tasks)} tasks, "
                   + ("practice mode (no clock)." if fresh.practice else f"{args.minutes} minutes."))
         out.print(f'Your kubeconfig: export KUBECONFIG={clusters.learner_kubeconfig(session.project)}; '
@@ -131,6 +139,17 @@ def run(args: argparse.Namespace) -> int:
     show_debrief(result)
     _write_reports(result, args)
     return 0 if result["passed"] else 1
+
+
+def _ssh(session: Session, args: argparse.Namespace) -> int:
+    """``ckslab exam ssh CONTEXT [-- COMMAND]``: enter (or run a command on) a context's control-plane node."""
+    found = session.load()
+    known = found.contexts if found is not None else attempts.CONTEXTS
+    if args.task not in known:
+        raise UsageError(f"`ckslab exam ssh` needs a context of this exam{f' (not {args.task!r})' if args.task else ''}.",
+                         f"Its contexts: {', '.join(known)}; e.g. ckslab exam ssh {known[0]}")
+    argv, env, cwd = clusters.node_shell(session.project, args.task, list(args.command))
+    return subprocess.run(argv, env=env, cwd=cwd, check=False).returncode
 
 
 def _left(found: attempts.Attempt) -> str:

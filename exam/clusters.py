@@ -12,6 +12,8 @@ comes back) and keeps whatever else the learner added, and the current context.
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,6 +21,7 @@ import yaml
 
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError
+from cluster import paths
 from cluster.paths import LabPaths, write_private
 
 Progress = Callable[[str], None]
@@ -34,7 +37,12 @@ def exam_dir(project: LabPaths) -> Path:
 
 def backend_for(project: LabPaths, context: str) -> LocalBackend:
     """The local control plane of ``context`` (not started)."""
-    return LocalBackend(LabPaths(exam_dir(project) / "clusters" / context))
+    return LocalBackend(LabPaths(root(project, context)))
+
+
+def root(project: LabPaths, context: str) -> Path:
+    """The project root of ``context``'s cluster (``$CKSLAB_ROOT`` there makes ``ckslab node`` its node)."""
+    return exam_dir(project) / "clusters" / context
 
 
 def admin_kubeconfig(project: LabPaths, context: str) -> Path:
@@ -91,3 +99,40 @@ def down(project: LabPaths, contexts: tuple[str, ...], progress: Progress) -> No
     """Stop and remove every context's cluster (safe twice)."""
     for context in contexts:
         backend_for(project, context).down(progress)
+
+
+#: The node shell's start file: kubeadm on the node's own /etc/kubernetes, and a prompt naming the node.
+_RC = """[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
+kubeadm() {{ {kubeadm} "$@" --rootfs "$NODE_ROOT"; }}
+export -f kubeadm
+PS1='root@{context}-controlplane:${{PWD#$NODE_ROOT}}# '
+echo "The control-plane node of context {context} (a local control plane: this machine's processes)."
+echo "Its / is $NODE_ROOT: /etc/kubernetes is ./etc/kubernetes here, its logs ./var/log."
+echo "kubectl uses its admin.conf; kubeadm runs on its tree (--rootfs is added); a manifest changed in"
+echo "etc/kubernetes/manifests restarts its component within a second, as a kubelet does. exit to leave."
+"""
+
+
+def node_shell(project: LabPaths, context: str, command: list[str] | None) -> tuple[list[str], dict[str, str], Path]:
+    """What ``ckslab exam ssh CONTEXT`` runs: (argv, environment, working folder) of a shell on the node.
+
+    The local plane's node is this machine with kubeadm's tree under its folder, so "entering the
+    node" is a bash whose working folder is the node's ``/``, whose kubectl is the cluster's admin
+    (as ``sudo -i`` on a kubeadm control plane with admin.conf) and whose ``kubeadm`` runs on the
+    node's own ``/etc/kubernetes``. ``command``: run it there instead of an interactive shell.
+    CkslabError when the context's cluster was never started.
+    """
+    backend = backend_for(project, context)
+    if not backend.lab.state_file.is_file():
+        raise CkslabError(f"context {context} has no cluster in this exam.",
+                          "See the tasks' contexts with: ckslab exam status")
+    node_root = Path(backend.node().path("/"))
+    rc = exam_dir(project) / f"node-shell-{context}.rc"
+    kubeadm = "command kubeadm" if os.geteuid() == 0 else "unshare -r kubeadm"
+    write_private(rc, _RC.format(context=context, kubeadm=kubeadm).encode())
+    env = {**os.environ, "CKSLAB_ROOT": str(root(project, context)), "NODE_ROOT": str(node_root),
+           "KUBECONFIG": str(admin_kubeconfig(project, context)),
+           "PATH": os.pathsep.join([str(paths.kubernetes_bin_dir()), os.environ.get("PATH", "")])}
+    if command:
+        return ["bash", "-c", f'. {shlex.quote(str(rc))} >/dev/null; "$@"', "node-shell", *command], env, node_root
+    return ["bash", "--rcfile", str(rc), "-i"], env, node_root

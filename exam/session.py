@@ -69,20 +69,22 @@ class Session:
 
     # --- start, resume, abandon ---------------------------------------------------------
 
-    def start(self, seed: int, count: int | None, minutes: int, practice: bool, progress: Progress) -> Attempt:
-        """Draw a new attempt, start the clusters, set every task up. Refused while one runs."""
+    def start(self, seed: int, count: int | None, minutes: int, practice: bool, progress: Progress,
+              only: Sequence[str] = ()) -> Attempt:
+        """Draw a new attempt (of the tasks ``only``, when given: ids of the bank), start its clusters and set
+        every task up. Refused while one runs; a UsageError names an unknown task id."""
         current = self.load()
         if current is not None and not current.submitted:
             raise CkslabError(f"an exam is already running (seed {current.seed}, started {current.started}).",
                               "Go on with `ckslab exam resume`, or drop it with `ckslab exam abandon`.")
-        fresh = attempts.draw(seed, count, now(), minutes, practice)
+        fresh = attempts.draw(seed, count, now(), minutes, practice, [bank.load(i) for i in only] if only else None)
         self._archive(current)
         self._clear_workspace(progress)
         if current is not None:  # the last attempt's objects would collide with (or pass for) this one's
             progress(f"new clusters for this attempt: the last one's objects are removed (its attempt and debrief "
                      f"are kept in {self.dir / 'attempts'})")
-            clusters.down(self.project, attempts.CONTEXTS, progress)
-        clusters.ensure(self.project, attempts.CONTEXTS, progress)
+            clusters.down(self.project, attempts.KNOWN_CONTEXTS, progress)
+        clusters.ensure(self.project, fresh.contexts, progress)
         self.save(fresh)  # from here on the attempt survives a kill: resume sets up what is left
         self._setup(fresh, progress)
         return fresh
@@ -90,7 +92,7 @@ class Session:
     def resume(self, progress: Progress) -> Attempt:
         """Start what went down, restore the kubeconfig's contexts, set up what a killed start left; same deadline."""
         found = self.require()
-        clusters.ensure(self.project, attempts.CONTEXTS, progress)
+        clusters.ensure(self.project, found.contexts, progress)
         if not found.submitted:
             self._setup(found, progress)
         return found
@@ -133,7 +135,8 @@ class Session:
     def _run(self, drawn: TaskAttempt, script: str, cwd: Path, kubeconfig: Path) -> tuple[bool, str]:
         """Run the task's rendered ``script`` in ``cwd``: (succeeded, the last line of its output)."""
         text = bank.load(drawn.id).script(script, drawn.values)
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig),
+        # CKSLAB_ROOT: `ckslab node ...` in a script is the node of the task's context.
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "CKSLAB_ROOT": str(clusters.root(self.project, drawn.context)),
                "PATH": os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
                                         os.environ.get("PATH", "")])}
         try:
@@ -185,7 +188,7 @@ class Session:
         """Grade every task (or ``only`` those): in its context, and (``elsewhere``) in the others when it
         earned less there, to say where its work was done. Each grading is a pytest process (~1-5 s)."""
         up: dict[str, str] = {}
-        for context in attempts.CONTEXTS:
+        for context in attempt.contexts:
             try:
                 runner.check_cluster(clusters.admin_kubeconfig(self.project, context))
                 up[context] = ""
@@ -206,7 +209,7 @@ class Session:
             score = int(report["score"])  # type: ignore[call-overload]
             task_checks = bank.load(drawn.id).checks
             if elsewhere and score < int(report["max_score"]):  # type: ignore[call-overload]
-                for other in attempts.CONTEXTS:
+                for other in attempt.contexts:
                     if other == drawn.context or up[other]:
                         continue
                     try:

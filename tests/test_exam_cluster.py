@@ -213,3 +213,24 @@ def test_a_setup_that_fails_says_why_in_one_line(exam: Session, tmp_path: Path) 
     broken = attempts.TaskAttempt(drawn.id, drawn.context, {**drawn.values, "signer": "Not A Signer!"}, drawn.weight)
     ok, why = exam._run(broken, "setup.sh", tmp_path, clusters.admin_kubeconfig(exam.project, drawn.context))
     assert not ok and "signerName" in why and "\n" not in why
+
+
+def test_ssh_enters_the_node_of_the_context_named(exam: Session, capfd: pytest.CaptureFixture[str]) -> None:
+    for context in attempts.CONTEXTS:
+        capfd.readouterr()
+        assert cli.main(["exam", "ssh", context, "--", "bash", "-c",
+                         "grep -c -- --client-ca-file etc/kubernetes/manifests/kube-apiserver.yaml; "
+                         "kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}'; "
+                         "type kubeadm | head -1; echo; echo $CKSLAB_ROOT"]) == 0
+        said = capfd.readouterr().out.splitlines()
+        server = clusters.write_kubeconfig(exam.project, attempts.CONTEXTS)
+        import yaml
+
+        doc = yaml.safe_load(server.read_text())
+        mine = next(c["cluster"]["server"] for c in doc["clusters"] if c["name"] == context)
+        assert said[0] == "1" and said[1].startswith(mine), said
+        assert "kubeadm is a function" in said[1] + said[2], said
+        assert said[-1] == str(clusters.root(exam.project, context)), said
+    capfd.readouterr()
+    assert cli.main(["exam", "ssh", "cks-z"]) != 0
+    assert "needs a context of this exam (not 'cks-z')" in capfd.readouterr().err

@@ -14,6 +14,7 @@ import pytest
 
 from ckslab import cli
 from cluster.errors import CkslabError, UsageError
+from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, debrief
 from exam.session import Session
@@ -342,3 +343,16 @@ def test_a_new_attempt_after_a_submitted_one_gets_new_clusters_and_says_where_th
     moved = [line for line in said if "moved to" in line]
     assert moved and not (project.workspace / "bruno.key").exists()
     assert (project.dir / "attempts").is_dir() and list((project.dir / "attempts").iterdir())
+
+
+def test_an_attempt_has_the_shared_contexts_and_those_its_tasks_were_drawn_in() -> None:
+    found = attempts.draw(7, None, NOW, 120, False)
+    assert found.contexts == attempts.CONTEXTS
+    found.tasks[0].context = "cks-c"
+    assert list(found.contexts) == ["cks-a", "cks-b", "cks-c"]
+
+
+def test_start_only_some_tasks_refuses_an_unknown_id(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown exam task 'nope'"):
+        Session(LabPaths(tmp_path)).start(1, None, 120, False, lambda _m: None, ["cut-access", "nope"])
+    assert not (tmp_path / ".lab" / "exam" / "attempt.json").exists()
