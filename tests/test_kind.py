@@ -319,7 +319,11 @@ def test_node_certificates_fresh_start_fails_each_step_with_its_own_message(kind
 def test_node_certificates_approving_the_forged_csr_cannot_be_undone_but_reset_recovers(kind_root: Path,
                                                                                        tmp_path: Path) -> None:
     assert ckslab(kind_root, "solve", "node-certificates", "--yes").returncode == 0
-    assert ckslab(kind_root, "reset", "node-certificates").returncode == 0
+    answer = next((kind_root / "workspace").rglob("kubelet-client.yaml"))
+    kept = answer.read_bytes()
+    # The review alone starts over: a new forged request, and the first step's answer stays where it is.
+    assert ckslab(kind_root, "reset", "node-certificates", "--step", "deny-forged").returncode == 0
+    assert answer.read_bytes() == kept
     forged = (kind_root / ".lab" / "node-certificates" / "forged-csr").read_text().strip()
     _kubectl(kind_root, "certificate", "approve", forged)
     _kubectl(kind_root, "wait", f"csr/{forged}", "--for=jsonpath={.status.certificate}", "--timeout=60s")
@@ -330,8 +334,10 @@ def test_node_certificates_approving_the_forged_csr_cannot_be_undone_but_reset_r
     assert "it cannot be revoked" in failing["deny-forged"]
     report = _grade(kind_root, "node-certificates", tmp_path)
     hints = {s["id"]: s["hint"] for s in report["steps"]}
-    assert hints["deny-forged"].startswith("ckslab reset node-certificates deletes it here")
-    assert ckslab(kind_root, "reset", "node-certificates").returncode == 0
+    assert hints["deny-forged"].startswith("ckslab reset node-certificates --step deny-forged deletes it here")
+    assert "client-certificate" not in failing  # what the reset --step keeps still earns its points
+    assert ckslab(kind_root, "reset", "node-certificates", "--step", "deny-forged").returncode == 0
+    assert answer.read_bytes() == kept
     assert forged not in _serving_csrs(kind_root)  # reset deleted the issued forgery and submitted a new one
     new = (kind_root / ".lab" / "node-certificates" / "forged-csr").read_text().strip()
     assert new != forged and new in _serving_csrs(kind_root)

@@ -219,19 +219,21 @@ def choose_image(progress: Progress) -> tuple[str, bool, str]:
     refused = _refused_pulls()
     key = f"{engine()[1]} {os.environ.get('DOCKER_HOST', '')} {official}"
     earlier = refused.get(key)
-    if earlier is not None and 0 <= time.time() - earlier[1] < PULL_REFUSAL_SECONDS:
-        minutes = (time.time() - earlier[1]) / 60
-        failed = (f"refused {minutes:.0f} min ago: {earlier[0]}; tried again after an hour, or at once "
-                  f"after `rm {_refusals_file()}`")
-    else:
-        failed = pull(official, progress)
-        if failed is None:
-            refused.pop(key, None)
-            _save_refused_pulls(refused)
-            return official, False, "the official node image was pulled"
-        refused[key] = (failed, time.time())
-        _save_refused_pulls(refused)
     from cluster.nodeimage import build as nodeimage
+    if earlier is not None and 0 <= time.time() - earlier[1] < PULL_REFUSAL_SECONDS:
+        # Said in full when it was refused; here only that it was, and when it is tried again.
+        minutes = (time.time() - earlier[1]) / 60
+        progress(f"using the node image built here from the same release (the official one's pull was refused "
+                 f"{minutes:.0f} min ago; tried again after an hour, or now after `rm {_refusals_file()}`)")
+        built = nodeimage.ensure(progress, engine()[1])
+        return built.reference, True, "built here from the same release"
+    failed = pull(official, progress)
+    if failed is None:
+        refused.pop(key, None)
+        _save_refused_pulls(refused)
+        return official, False, "the official node image was pulled"
+    refused[key] = (failed, time.time())
+    _save_refused_pulls(refused)
     progress(f"the official node image cannot be pulled ({failed}); using the node image built here "
              "from the same release")
     built = nodeimage.ensure(progress, engine()[1])

@@ -16,7 +16,9 @@ from graders.expect import expect, fail
 
 pytestmark = pytest.mark.step("check-expiration")
 
-EXAMPLE = "printf 'apiserver_expires: YYYY-MM-DD\\nca_expires: YYYY-MM-DD\\n' > expiration.yaml"
+#: What to write, said in words: a command with placeholders in it is run as it is, placeholders and all.
+EXAMPLE = ("write expiration.yaml with two keys, apiserver_expires and ca_expires, each the date (UTC, as "
+           "2031-07-01) of the apiserver certificate and of the CA (the CERTIFICATE AUTHORITY table)")
 
 
 def test_answers_file_is_a_mapping(lab: CertLab) -> None:

@@ -77,4 +77,5 @@ def test_controller_manager_and_scheduler_restarted(lab: CertLab, pki: NodePki, 
         return
     renew = [] if not unrenewed else [lab.renew(unrenewed[0][1]) if len(unrenewed) == 1 else lab.renew()]
     commands = renew + [" && ".join(lab.restart(c) for c, _ in READ_AT_START if c in restart)]
-    fail(" ".join(reasons), ", then ".join(commands))
+    fail(" ".join(reasons), ", then ".join(commands) + " (what it does, and what you do on a kubeadm node: move "
+         "the component's manifest out of /etc/kubernetes/manifests, wait until it stops, and move it back)")

@@ -18,8 +18,10 @@ from graders.expect import expect, fail
 
 pytestmark = pytest.mark.step("cas")
 
-EXAMPLE = ("printf 'renewed_cas: []\\nexpires:\\n  ca: YYYY-MM-DD\\n  etcd-ca: YYYY-MM-DD\\n"
-           "  front-proxy-ca: YYYY-MM-DD\\n' > cas.yaml")
+#: What to write, said in words: a command with placeholders in it is run as it is, placeholders and all.
+EXAMPLE = ("write cas.yaml with renewed_cas (a list of the CAs the renewal renewed; [] for none) and expires "
+           "(a mapping of ca, etcd-ca and front-proxy-ca to each one's date in the CERTIFICATE AUTHORITY table, "
+           "UTC, as 2035-07-01)")
 
 
 def test_renewed_cas(lab: CertLab) -> None:

@@ -15,8 +15,9 @@ from graders.signing_duration import SigningDuration
 
 pytestmark = pytest.mark.step("expiration-facts")
 
-EXAMPLE = ("printf 'minimum_expiration_seconds: N\\nsetup_validity_seconds: N\\n"
-           "signing_duration_hours: N\\n' > expiry.yaml")
+#: What to write, said in words: a command with placeholders in it is run as it is, placeholders and all.
+EXAMPLE = ("write expiry.yaml with three keys, each a whole number: minimum_expiration_seconds, "
+           "setup_validity_seconds and signing_duration_hours")
 
 
 def _answers(lab: LabFiles) -> dict[str, Any]:

@@ -35,6 +35,9 @@ KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 #: Where setup.sh keeps the forged CSR's name and the kubelet's original config (under the project root).
 STORE = Path(".lab") / "node-certificates"
 RESET = "ckslab reset node-certificates"
+#: Starts the kubelet's review over (a new forged request, the kubelet without a serving certificate) and keeps
+#: kubelet-client.yaml, the first step's answer, where it is.
+RESET_REVIEW = "ckslab reset node-certificates --step deny-forged"
 #: How a learner may write a date: ISO, or as ``openssl x509 -enddate`` prints it.
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%b %d %H:%M:%S %Y GMT",
                  "%b %d %H:%M:%S %Y")

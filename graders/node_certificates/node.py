@@ -22,7 +22,7 @@ from kubernetes import client
 from cluster.errors import CkslabError
 from graders import kube
 from graders.expect import fail
-from graders.node_certificates.lab import KUBELET_CONFIG, RESET, NodeLab
+from graders.node_certificates.lab import KUBELET_CONFIG, RESET_REVIEW, NodeLab
 
 _UNREACHABLE = "Run `ckslab status`; `make up` restarts what is down."
 #: Prints the target of a symlink, then its certificate blocks only (never the private key).
@@ -67,7 +67,7 @@ def certificate(lab: NodeLab, path: str) -> NodeCertificate | None:
         return NodeCertificate(target.strip(), x509.load_pem_x509_certificate(pem.encode()))
     except ValueError:
         fail(f"{path} in {lab.node} holds no readable certificate.",
-             f"{RESET} (the kubelet writes a new one when it is restarted)")
+             f"{RESET_REVIEW} (the kubelet writes a new one when it is restarted)")
 
 
 def kubelet_config(lab: NodeLab, api: client.ApiClient) -> KubeletConfig:

@@ -13,7 +13,7 @@ import pytest
 
 from graders.expect import expect, fail
 from graders.kube import true_conditions
-from graders.node_certificates.lab import RESET, Csr, NodeLab, certificate_of, describe, name_of, node_names, \
+from graders.node_certificates.lab import RESET_REVIEW, Csr, NodeLab, certificate_of, describe, name_of, node_names, \
     request_of, sans_of
 
 pytestmark = pytest.mark.step("deny-forged")
@@ -24,7 +24,7 @@ def _forged(serving_csrs: list[Csr], name: str) -> Csr:
     if not found:
         fail(f"There is no CSR {name} in the cluster: it was deleted (a refusal is a denial, not a deletion), or "
              "the controller manager removed it an hour after it was decided, so its review cannot be checked.",
-             f"{RESET}  (submits the forged request again)")
+             f"{RESET_REVIEW}  (submits the forged request again; kubelet-client.yaml stays)")
     return found[0]
 
 
@@ -52,7 +52,7 @@ def test_forged_request_is_not_approved(lab: NodeLab, serving_csrs: list[Csr], f
     fail(f"The CSR {forged_name} was approved{' and the cluster issued its certificate' if issued else ''}: "
          f"{_why_forged(lab, csr, addresses)}. Whoever holds its key can serve TLS as the node and as that "
          "address, with a certificate the cluster CA signed; it cannot be revoked.",
-         f"{RESET} deletes it here and submits a new request; on a real cluster, replace the cluster CA "
+         f"{RESET_REVIEW} deletes it here and submits a new request (kubelet-client.yaml stays); on a real cluster, replace the cluster CA "
          "(kubeadm certs renew does not revoke anything)")
 
 

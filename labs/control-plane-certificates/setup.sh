@@ -16,7 +16,7 @@
 # keeps working for every other lab, and a reset starts the lab again from 5 days before expiry.
 #
 # Safe to run twice: when that record exists for this cluster (its CA), a later `ckslab start` keeps
-# the certificates as they are (renewed or not) and says so; only CKSLAB_AGAIN=1 (`ckslab reset`,
+# the certificates as they are and says whether they were renewed since; only CKSLAB_AGAIN=1 (`ckslab reset`,
 # `ckslab solve`, `ckslab start --again`) re-issues the 5-day certificates. lab.yaml's backends keep
 # it off the existing backend, whose files ckslab cannot reach.
 set -euo pipefail
@@ -39,9 +39,19 @@ if [ -z "${CKSLAB_AGAIN:-}" ] && [ -s "$record" ]; then
     started=$(date -u -r "$record" '+%Y-%m-%d %H:%M UTC')
     expires=$(kubectl config view --raw --minify -o jsonpath='{.users[0].user.client-certificate-data}' | base64 -d \
       | openssl x509 -noout -enddate | cut -d= -f2)
-    echo "NOTE: The lab was started on this cluster at $started: its certificates are kept as they are, renewed" \
-         "or not (.lab/kubeconfig's expires on $expires); expiration.yaml still records the dates from before" \
-         "renewal. To re-issue the 5-day certificates and do the lab again: ckslab reset control-plane-certificates"
+    # Renewed since? The apiserver certificate's serial now against the one the record kept.
+    now_serial=$(ckslab node cat /etc/kubernetes/pki/apiserver.crt | openssl x509 -noout -serial | cut -d= -f2 \
+      | tr 'A-F' 'a-f' | sed 's/^0*//')
+    kept_serial=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["certificates"]["apiserver"]["serial"])' \
+      "$record" 2>/dev/null || true)
+    if [ "$now_serial" = "$kept_serial" ]; then
+      state="not renewed yet: they still expire 5 days after that start"
+    else
+      state="renewed since (the API server's certificate is not the one the lab issued)"
+    fi
+    echo "NOTE: The lab was started on this cluster at $started; its certificates are kept, $state." \
+         ".lab/kubeconfig's certificate expires on $expires. To re-issue the 5-day certificates and do the lab" \
+         "again: ckslab reset control-plane-certificates"
     exit 0
   fi
 fi
