@@ -163,7 +163,7 @@ class _Handler(_Guarded, tornado.web.RequestHandler):
 class PageHandler(_Handler):
     def get(self) -> None:
         self.set_header("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws://127.0.0.1:*; "
-                                                   "style-src 'self' 'unsafe-inline'")
+                                                   "style-src 'self' 'unsafe-inline'; img-src 'self' data:")
         self.finish((STATIC / "page.html").read_text().replace("{{token}}", self.settings["token"]))
 
 

@@ -172,6 +172,34 @@ def test_the_api_with_the_token(served: tuple[Session, Served]) -> None:
     assert not record.exists() and page.running(session) is None
 
 
+def test_once_the_time_is_up_the_page_grades_the_exam_as_it_stands(lab_root: Path) -> None:
+    """As every `ckslab exam` command: no cluster here, so each task says its cluster did not answer."""
+    session = Session()
+    session.save(attempts.draw(4, 2, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=121), 120, False))
+    server = Served(lab_root)
+    try:
+        code, body = server.get("/api/state")
+        assert code == 200 and json.loads(body)["submitted"], body
+        assert server.get("/api/flag/1", method="POST")[0] == 409  # over: the attempt no longer changes
+        code, body = server.get("/debrief")
+        assert code == 200 and b"Exam debrief: 0/" in body and b"did not answer at grading time" in body
+        assert session.require().debrief["score"] == 0
+    finally:
+        server.proc.kill()
+        server.proc.wait()
+
+
+def test_a_practice_exam_has_no_clock_and_no_page_without_an_exam(lab_root: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from ckslab import cli
+
+    assert cli.main(["exam", "page"]) == 1
+    said = capsys.readouterr()
+    assert "no exam has been started" in said.err + said.out and "Traceback" not in said.err
+    practice = attempts.draw(4, 1, NOW, 120, True)
+    assert page.state(practice, NOW + dt.timedelta(hours=5))["practice"] is True
+
+
 # --- the page in Chromium, on a real exam --------------------------------------------------------
 
 SEED = 4
