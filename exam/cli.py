@@ -18,7 +18,7 @@ from rich.text import Text
 
 from cluster.errors import CkslabError, UsageError
 from exam import attempt as attempts
-from exam import bank, clusters, debrief, page
+from exam import bank, clusters, debrief, page, page_process
 from exam.session import Session, now
 
 out = Console(highlight=False)
@@ -56,7 +56,7 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     session = Session()
     if args.action == "down":
-        page.stop(session)
+        page_process.stop(session)
         clusters.down(session.project, attempts.CONTEXTS, _say)
         out.print("The exam's clusters are down.")
         return 0
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "abandon":
         session.abandon()
-        page.stop(session)
+        page_process.stop(session)
         out.print("Exam abandoned (kept in .lab/exam/attempts/ at the next start). Start another: ckslab exam start")
         return 0
     if args.action == "solve":
@@ -148,7 +148,7 @@ def _page(session: Session, args: argparse.Namespace) -> int:
     """Print the URL of the exam's page that runs, or serve one here until Ctrl-C."""
     session.require()
     if not args.until_down:
-        running = page.running(session)
+        running = page_process.running(session)
         if running:
             out.print(f"The exam's page already runs: {running}", soft_wrap=True)
             return 0
@@ -160,7 +160,7 @@ def _open_page(session: Session, args: argparse.Namespace) -> None:
     if args.no_page:
         return
     try:
-        out.print(f"The exam's page, the questions beside a terminal: {page.launch(session)}", soft_wrap=True)
+        out.print(f"The exam's page, the questions beside a terminal: {page_process.launch(session)}", soft_wrap=True)
     except CkslabError as problem:
         _say(f"{problem.message} {problem.hint or ''}".strip())
 

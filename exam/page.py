@@ -11,7 +11,7 @@ page or its API holds a hint, a check or a solution: ``state`` is the whole API.
 
 Every request, the websocket's too, must carry the token (``?token=`` or ``Authorization: token
 ...``), as Jupyter does; it is random per server and kept with the pid and port in
-``.lab/exam/page.json`` (0600), where ``running`` finds a server already serving the project.
+``.lab/exam/page.json`` (0600, ``exam/page_process.py``, which also starts and stops the server).
 xterm.js (npm ``@xterm/xterm`` and ``@xterm/addon-fit``, pinned below) is vendored under
 ``exam/static/xterm/``: the page works offline from a clean checkout.
 """
@@ -21,15 +21,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import json
 import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, TypedDict
 
@@ -42,23 +38,18 @@ from tornado.netutil import bind_sockets
 
 from cluster import paths
 from cluster.errors import CkslabError
-from cluster.paths import write_private
-from cluster.waiting import WaitTimeout, wait_until
 from exam import attempt as attempts
-from exam import bank, clusters, debrief
+from exam import bank, clusters, debrief, page_process
 from exam.attempt import Attempt
 from exam.session import Session, now
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: The vendored xterm.js files: npm package, version, and each file's sha256 (tests check them).
-XTERM = {"xterm/xterm.js": ("@xterm/xterm", "6.0.0",
-                            "14903579ff54664cd72f8e8699e6961a6272c21863ec1c3b118cdc8af5d4a972"),
-         "xterm/xterm.css": ("@xterm/xterm", "6.0.0",
-                             "854a7c0fb70e8b1a083c16797ab827299fb18744f5ad34f227b48337e33293c6"),
-         "xterm/addon-fit.js": ("@xterm/addon-fit", "0.11.0",
-                                "ba3ea256ce0620a0992a197d6c9baea64823fc93d8da07a9e366ca9943c18527")}
-#: Seconds a server started in the background gets to answer.
-START_TIMEOUT = 20.0
+XTERM = {
+    "xterm/xterm.js": ("@xterm/xterm", "6.0.0", "14903579ff54664cd72f8e8699e6961a6272c21863ec1c3b118cdc8af5d4a972"),
+    "xterm/xterm.css": ("@xterm/xterm", "6.0.0", "854a7c0fb70e8b1a083c16797ab827299fb18744f5ad34f227b48337e33293c6"),
+    "xterm/addon-fit.js": ("@xterm/addon-fit", "0.11.0",
+                           "ba3ea256ce0620a0992a197d6c9baea64823fc93d8da07a9e366ca9943c18527")}
 #: Seconds between the background server's looks at whether its exam is still there.
 WATCH_INTERVAL = 2.0
 
@@ -104,15 +95,6 @@ def authorized(given: str | None, token: str) -> bool:
     return bool(given) and bool(token) and hmac.compare_digest(str(given).encode(), token.encode())
 
 
-def record_file(session: Session) -> Path:
-    """``.lab/exam/page.json``: the running server's pid, port and token (0600)."""
-    return session.dir / "page.json"
-
-
-def url(port: int, token: str) -> str:
-    return f"http://127.0.0.1:{port}/?token={token}"
-
-
 def shell_environment(session: Session) -> dict[str, str]:
     """What the page's shell adds to this environment: the exam's kubeconfig and the pinned kubectl first."""
     first = [str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent)]
@@ -148,10 +130,11 @@ class _Handler(_Guarded, tornado.web.RequestHandler):
         reason = getattr(error, "log_message", None) or getattr(error, "message", None) or self._reason
         self.finish({"error": str(reason)})
 
-    async def attempt(self) -> Attempt:
-        """The attempt on disk; graded first, as every ``ckslab exam`` command does, once its time is up."""
+    async def attempt(self, submit: bool = False) -> Attempt:
+        """The attempt on disk, graded as it stands first when ``submit``, or (as every ``ckslab exam``
+        command does) once its time is up. One grading at a time; never twice."""
         found = self.session.require()
-        if not found.submitted and found.overdue(now()):
+        if not found.submitted and (submit or found.overdue(now())):
             async with self.settings["grading"]:
                 found = self.session.require()
                 if not found.submitted:
@@ -186,11 +169,7 @@ class FlagHandler(_Handler):
 
 class SubmitHandler(_Handler):
     async def post(self) -> None:
-        async with self.settings["grading"]:
-            found = self.session.require()
-            if not found.submitted:
-                await asyncio.get_running_loop().run_in_executor(None, self.session.submit, found)
-        self.finish(dict(state(self.session.require(), now())))
+        self.finish(dict(state(await self.attempt(submit=True), now())))
 
 
 class DebriefHandler(_Handler):
@@ -199,6 +178,11 @@ class DebriefHandler(_Handler):
         if not found.debrief:
             raise tornado.web.HTTPError(409, "no debrief before the exam is submitted")
         self.finish(debrief.html_page(found.debrief))  # type: ignore[arg-type]
+
+
+class StatusHandler(_Handler):
+    def get(self) -> None:  # what page_process.running asks: cheap, never grading
+        self.finish({"pid": os.getpid()})
 
 
 class StaticHandler(_Guarded, tornado.web.StaticFileHandler):
@@ -221,6 +205,7 @@ def make_app(session: Session, token: str, shells: Any) -> tornado.web.Applicati
     """The page's routes; ``shells`` is the terminado manager of the terminal."""
     return tornado.web.Application([
         (r"/", PageHandler),
+        (r"/api/status", StatusHandler),
         (r"/api/state", StateHandler),
         (r"/api/flag/([A-Za-z0-9-]+)", FlagHandler),
         (r"/api/submit", SubmitHandler),
@@ -250,8 +235,8 @@ def serve(session: Session, port: int | None, say: Callable[[str], None], until_
                           term_settings={"cwd": str(session.workspace)})
         server = HTTPServer(make_app(session, token, shells))
         server.add_sockets(sockets)
-        write_private(record_file(session), json.dumps({"pid": os.getpid(), "port": chosen, "token": token}).encode())
-        say(f"The exam's page: {url(chosen, token)}")
+        page_process.record(session, chosen, token)
+        say(f"The exam's page: {page_process.url(chosen, token)}")
         watch = PeriodicCallback(lambda: None if _exam_there(session) else stop.set(), WATCH_INTERVAL * 1000)
         if until_down:
             watch.start()
@@ -261,7 +246,7 @@ def serve(session: Session, port: int | None, say: Callable[[str], None], until_
             watch.stop()
             server.stop()
             await shells.shutdown()
-            _remove_record(session)
+            page_process.forget(session)
 
     asyncio.run(main())
     return 0
@@ -271,77 +256,3 @@ def _exam_there(session: Session) -> bool:
     """Whether the exam is still there: its attempt, and one of its clusters recorded as started."""
     return session.file.exists() and any(clusters.backend_for(session.project, c).lab.state_file.exists()
                                          for c in attempts.CONTEXTS)
-
-
-def _remove_record(session: Session) -> None:
-    try:
-        if json.loads(record_file(session).read_text()).get("pid") == os.getpid():
-            record_file(session).unlink()
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-# --- finding, starting and stopping the server --------------------------------------------------
-
-def _recorded(session: Session) -> tuple[int, int, str] | None:
-    """(pid, port, token) of the recorded server when its process is a live ckslab, else None."""
-    try:
-        record = json.loads(record_file(session).read_text())
-        pid, port, token = int(record["pid"]), int(record["port"]), str(record["token"])
-        alive = b"ckslab" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return (pid, port, token) if alive else None
-
-
-def running(session: Session) -> str | None:
-    """The URL of this project's exam page when its server runs and answers, else None."""
-    found = _recorded(session)
-    if found is None:
-        return None
-    _pid, port, token = found
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state?token={token}", timeout=5):  # noqa: S310
-            return url(port, token)
-    except (OSError, urllib.error.URLError):
-        return None
-
-
-def launch(session: Session) -> str:
-    """The URL of the exam's page, started in the background when it does not run; it stops with the exam.
-
-    Its log is ``.lab/exam/page.log``; a CkslabError when it does not answer within START_TIMEOUT.
-    """
-    found = running(session)
-    if found:
-        return found
-    log = session.dir / "page.log"
-    env = {**os.environ, "CKSLAB_ROOT": str(session.project.root)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ckslab", "exam", "page", "--until-down"],  # noqa: S603
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                cwd=session.project.root, start_new_session=True)
-
-    def answered() -> str | None:
-        if proc.poll() is not None:
-            raise CkslabError(f"the exam's page exited with code {proc.returncode} (see {log}).",
-                              "Start it yourself to see why: ckslab exam page")
-        return running(session)
-
-    try:
-        return wait_until(answered, START_TIMEOUT, interval=0.2, what="the exam's page")
-    except WaitTimeout as err:
-        raise CkslabError(f"the exam's page did not answer within {START_TIMEOUT:.0f} s (see {log}).",
-                          "Start it yourself: ckslab exam page") from err
-
-
-def stop(session: Session) -> bool:
-    """Stop the recorded exam page server (SIGTERM); whether one was running."""
-    found = _recorded(session)
-    if found is None:
-        return False
-    try:
-        os.kill(found[0], signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    return True

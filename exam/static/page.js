@@ -77,11 +77,12 @@ function showClock() {
 }
 
 function show(state) {
+  const same = current && JSON.stringify(current.tasks) === JSON.stringify(state.tasks);
   current = state;
   skew = Date.parse(state.now) - Date.now();
-  document.getElementById("title").textContent = `ckslab exam, seed ${state.seed}: ${state.tasks.length} tasks`;
+  document.getElementById("title").textContent = `ckslab exam, seed ${state.seed}: ${state.tasks.length} task${state.tasks.length === 1 ? "" : "s"}`;
   if (state.submitted) return showDebrief(state);
-  renderTasks(state);
+  if (!same) renderTasks(state);  // unchanged: keep what the candidate selected in the statements
   showClock();
 }
 
@@ -145,3 +146,4 @@ function startTerminal() {
 startTerminal();
 refresh();
 setInterval(showClock, 1000);
+setInterval(() => { if (!asking) refresh(); }, 10000);  // a flag or submit typed with `ckslab exam` in the terminal
