@@ -302,11 +302,14 @@ def test_the_exam_page_in_chromium(exam: Session, tmp_path: Path) -> None:
             tab.reload()
             expect(tab.locator("#task-1 .flag")).to_have_attribute("aria-pressed", "true")
             stamp("flags")
-            # Submit (confirmed) grades as `ckslab exam submit` does, then the debrief is shown.
+            # Submit (confirmed) grades as `ckslab exam submit` does, then the debrief is shown. The task is
+            # solved first (its reference solution): full marks, and no grading in the other context.
+            exam.solve(lambda _m: None)
             tab.once("dialog", lambda dialog: dialog.accept())
             tab.locator("#submit").click()
             debrief_frame = tab.frame_locator("#debrief")
-            expect(debrief_frame.locator("h1")).to_contain_text("Exam debrief", timeout=120_000)
+            expect(debrief_frame.locator("h1")).to_contain_text(f"Exam debrief: {bank.load(found.tasks[0].id).max_score}/", timeout=120_000)
+            expect(debrief_frame.locator("h1")).to_contain_text("(100.0 %), passed")
             expect(debrief_frame.locator("body")).to_contain_text("flagged")
             kept = exam.require()
             assert kept.submitted and kept.debrief["seed"] == SEED and kept.tasks[0].flagged

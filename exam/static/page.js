@@ -66,7 +66,7 @@ function renderTasks(state) {
 function showClock() {
   const clock = document.getElementById("clock");
   if (!current) return;
-  if (current.submitted) { clock.textContent = "submitted"; return; }
+  if (current.submitted) { clock.textContent = ""; return; }  // the button says it, the debrief shows the rest
   if (current.practice) { clock.textContent = "practice: no clock"; clock.className = "practice"; return; }
   const left = Math.max(0, Math.floor((Date.parse(current.deadline) - (Date.now() + skew)) / 1000));
   const pad = (n) => String(n).padStart(2, "0");
