@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
                           "See its debrief: ckslab exam report; start another: ckslab exam start")
     if args.action == "status":
         show_status(found)
+        running = page_process.running(session)
+        if running:
+            out.print(f"The exam's page: {running}", soft_wrap=True)
         return 0
     if args.action == "show":
         show_statements(found, args.task)

@@ -151,7 +151,7 @@ def test_every_route_refuses_a_request_without_the_token(served: tuple[Session, 
     assert session.load().submitted == ""  # type: ignore[union-attr]
 
 
-def test_the_api_with_the_token(served: tuple[Session, Served]) -> None:
+def test_the_api_with_the_token(served: tuple[Session, Served], capsys: pytest.CaptureFixture[str]) -> None:
     session, server = served
     code, body = server.get("/")
     assert code == 200 and server.token.encode() in body
@@ -167,6 +167,10 @@ def test_the_api_with_the_token(served: tuple[Session, Served]) -> None:
     assert record.stat().st_mode & 0o777 == 0o600
     assert json.loads(record.read_text())["token"] == server.token
     assert page_process.running(session) == server.url
+    from ckslab import cli
+
+    assert cli.main(["exam", "status"]) == 0
+    assert f"The exam's page: {server.url}" in capsys.readouterr().out
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(15) == 0
     assert not record.exists() and page_process.running(session) is None
