@@ -209,6 +209,10 @@ def test_a_practice_exam_has_no_clock_and_no_page_without_an_exam(lab_root: Path
 SEED = 9
 #: Seconds the page may take to show something after a click or a command (2 cores, other tests beside).
 UI_TIMEOUT = 30.0
+#: Seconds the page's countdown may differ from the deadline on disk: whole seconds on both sides and a
+#: once-a-second tick on a loaded machine. A countdown kept in the page would be off by the minute or so
+#: the exam's start took.
+CLOCK_SLACK = 5
 
 
 @pytest.fixture(scope="module")
@@ -266,16 +270,16 @@ def test_the_exam_page_in_chromium(exam: Session, tmp_path: Path) -> None:
             stamp("tasks shown")
             # The countdown runs down, from the deadline on disk, across a reload and a new server.
             first = _seconds(tab)
-            assert abs(first - _expected_seconds(exam)) <= 3
+            assert abs(first - _expected_seconds(exam)) <= CLOCK_SLACK
             tab.wait_for_timeout(2200)
             assert _seconds(tab) < first
             tab.reload()
-            assert abs(_seconds(tab) - _expected_seconds(exam)) <= 3
+            assert abs(_seconds(tab) - _expected_seconds(exam)) <= CLOCK_SLACK
             page_process.stop(exam)
             wait_until(lambda: page_process.running(exam) is None, 15, what="the page server to stop")
             address = page_process.launch(exam)
             tab.goto(address)
-            assert abs(_seconds(tab) - _expected_seconds(exam)) <= 3 and exam.require().deadline == found.deadline
+            assert abs(_seconds(tab) - _expected_seconds(exam)) <= CLOCK_SLACK and exam.require().deadline == found.deadline
             stamp("countdown")
             # The terminal: a shell in the exam's workspace on the exam's kubeconfig and clusters.
             other = next(c for c in attempts.CONTEXTS if c != found.tasks[0].context)  # the other cluster
