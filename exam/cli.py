@@ -19,13 +19,13 @@ from rich.text import Text
 
 from cluster.errors import CkslabError, UsageError
 from exam import attempt as attempts
-from exam import bank, clusters, debrief
+from exam import bank, clusters, debrief, page, page_process
 from exam.session import Session, now
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 ACTIONS = ("status", "start", "show", "flag", "submit", "report", "solve", "resume", "abandon", "check", "down",
-           "ssh")
+           "ssh", "page")
 
 
 def add_parser(sub: Any) -> None:
@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> None:
     s = sub.add_parser("exam", help="a timed mock exam of certificate tasks on two clusters, with a debrief")
     s.add_argument("action", nargs="?", default="status", choices=ACTIONS,
                    help="status (default), start, show [TASK], flag TASK, submit, report, solve --yes, resume, "
-                        "abandon, check TASK (--practice only), down (stop the exam's clusters), "
+                        "abandon, check TASK (--practice only), down (stop the exam's clusters and page), "
+                        "page (the questions in a browser beside a terminal), "
                         "ssh CONTEXT [-- COMMAND] (a shell on that context's control-plane node)")
     s.add_argument("task", nargs="?", help="the task's number or id (show, flag, check); ssh: the context")
     s.add_argument("command", nargs="*", help="ssh: a command to run on the node instead of a shell (after --)")
@@ -46,6 +47,9 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--json", metavar="FILE", help="submit, report: also write the debrief as JSON")
     s.add_argument("--junit", metavar="FILE", help="submit, report: also write it as JUnit XML")
     s.add_argument("--html", metavar="FILE", help="submit, report: also write it as a self-contained HTML page")
+    s.add_argument("--port", type=int, help="page: the port on 127.0.0.1 (default: a free one)")
+    s.add_argument("--no-page", action="store_true", help="start, resume: do not start the exam's page")
+    s.add_argument("--until-down", action="store_true", help=argparse.SUPPRESS)  # the page started by start/resume
     s.set_defaults(func=run)
 
 
@@ -56,11 +60,14 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     session = Session()
     if args.action == "down":
+        page_process.stop(session)
         clusters.down(session.project, attempts.KNOWN_CONTEXTS, _say)
         out.print("The exam's clusters are down.")
         return 0
     if args.action == "ssh":
         return _ssh(session, args)
+    if args.action == "page":
+        return _page(session, args)
     if args.action != "start" and args.task is None and args.action in ("flag", "check"):
         raise UsageError(f"`ckslab exam {args.action}` needs a task: its number or id.",
                          "See them with: ckslab exam status")
@@ -81,12 +88,14 @@ def run(args: argparse.Namespace) -> int:
                   f"your files: {session.workspace}")
         show_status(fresh)
         show_statements(fresh, None)
+        _open_page(session, args)
         return 0
     found = session.require()
     if args.action == "resume":
         session.resume(_say)
         out.print(f"Exam resumed; export KUBECONFIG={clusters.learner_kubeconfig(session.project)}")
         show_status(found)
+        _open_page(session, args)
         return 0
     if args.action in ("report", "submit") and (args.action == "report" or found.submitted):
         if not found.debrief:
@@ -106,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
                           "See its debrief: ckslab exam report; start another: ckslab exam start")
     if args.action == "status":
         show_status(found)
+        running = page_process.running(session)
+        if running:
+            out.print(f"The exam's page: {running}", soft_wrap=True)
         return 0
     if args.action == "show":
         show_statements(found, args.task)
@@ -117,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "abandon":
         session.abandon()
+        page_process.stop(session)
         out.print("Exam abandoned (kept in .lab/exam/attempts/ at the next start). Start another: ckslab exam start")
         return 0
     if args.action == "solve":
@@ -150,6 +163,27 @@ def _ssh(session: Session, args: argparse.Namespace) -> int:
                          f"Its contexts: {', '.join(known)}; e.g. ckslab exam ssh {known[0]}")
     argv, env, cwd = clusters.node_shell(session.project, args.task, list(args.command))
     return subprocess.run(argv, env=env, cwd=cwd, check=False).returncode
+
+
+def _page(session: Session, args: argparse.Namespace) -> int:
+    """Print the URL of the exam's page that runs, or serve one here until Ctrl-C."""
+    session.require()
+    if not args.until_down:
+        running = page_process.running(session)
+        if running:
+            out.print(f"The exam's page already runs: {running}", soft_wrap=True)
+            return 0
+    return page.serve(session, args.port, lambda line: print(line, flush=True), args.until_down)
+
+
+def _open_page(session: Session, args: argparse.Namespace) -> None:
+    """Start the exam's page in the background (start, resume) and print its URL; say why when it cannot."""
+    if args.no_page:
+        return
+    try:
+        out.print(f"The exam's page, the questions beside a terminal: {page_process.launch(session)}", soft_wrap=True)
+    except CkslabError as problem:
+        _say(f"{problem.message} {problem.hint or ''}".strip())
 
 
 def _left(found: attempts.Attempt) -> str:

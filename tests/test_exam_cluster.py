@@ -8,6 +8,7 @@ started again by resume; every reference solution earns full marks.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Iterator
@@ -111,6 +112,8 @@ def test_a_cluster_down_at_grading_is_said_and_resume_starts_it_again(exam: Sess
     assert cli.main(["exam", "resume"]) == 0
     said = capsys.readouterr().out
     assert f"seed {SEED}" in said and "left" in said
+    assert re.search(r"The exam's page, the questions beside a terminal: http://127\.0\.0\.1:\d+/\?token=\S{40,}",
+                     said), said  # started in the background; it stops when the exam's clusters go down
     again = _attempt(exam)
     assert again.deadline == found.deadline and 0 < seconds_left <= 120 * 60
     assert clusters.backend_for(exam.project, down).status().healthy  # type: ignore[union-attr]
