@@ -54,8 +54,11 @@ def learner_kubeconfig(project: LabPaths) -> Path:
     return exam_dir(project) / "kubeconfig"
 
 
-def ensure(project: LabPaths, contexts: tuple[str, ...], progress: Progress) -> Path:
-    """Start (or recover) every context's cluster, one by one, and write the learner's kubeconfig."""
+def ensure(project: LabPaths, contexts: tuple[str, ...], progress: Progress,
+           started: Callable[[str], None] | None = None) -> Path:
+    """Start (or recover) every context's cluster, one by one, and write the learner's kubeconfig.
+
+    ``started(context)`` is called as soon as that context's cluster answers (before the next one starts)."""
     for context in contexts:
         progress(f"cluster of context {context}: starting (or checking) its control plane")
         for attempt in range(1, START_ATTEMPTS + 1):
@@ -67,6 +70,8 @@ def ensure(project: LabPaths, contexts: tuple[str, ...], progress: Progress) -> 
                     raise CkslabError(f"the cluster of context {context} did not start: {err.message}",
                                       err.hint or "Run `ckslab exam resume` to try again.") from err
                 progress(f"the cluster of context {context} did not start ({err.message}); trying once more")
+        if started is not None:
+            started(context)
     return write_kubeconfig(project, contexts)
 
 
