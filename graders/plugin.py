@@ -268,9 +268,11 @@ class TaskRecorders:
         self.json_path = json_path
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        from graders.exam import inputs
+
         groups: dict[str, list[pytest.Item]] = {folder: [] for folder in self.recorders}
         for item in items:
-            folder = next((p for p in reversed(item.path.parts) if p in groups), None)
+            folder = inputs.folder_of(item.path, list(groups))
             if folder is None:
                 raise pytest.UsageError(f"{item.nodeid}: not in the graders' folder of a task given "
                                         f"({', '.join(groups)})")

@@ -73,13 +73,19 @@ def several(path: Path) -> bool:
     return isinstance(doc, dict) and "tasks" in doc
 
 
-def read(path: Path | None = None, folder: str | None = None) -> TaskInput:
-    """The task in ``path`` whose graders' folder is ``folder`` (the only one when None or when the file
+def folder_of(graders: Path, folders: Sequence[str]) -> str | None:
+    """Which of the task folders ``folders`` holds the graders' file ``graders`` (the innermost), or None."""
+    return next((part for part in reversed(graders.parts[:-1]) if part in folders), None)
+
+
+def read(path: Path | None = None, graders: Path | None = None) -> TaskInput:
+    """The task in ``path`` whose graders' folder holds the file ``graders`` (the only task when the file
     holds one); ValueError when there is none."""
     tasks = read_all(path)
     if len(tasks) == 1:  # also for graders outside graders/exam/<task>/ (the plugin's own tests)
         return tasks[0]
+    folder = folder_of(graders, [t.folder for t in tasks]) if graders is not None else None
     for task in tasks:
         if task.folder == folder:
             return task
-    raise ValueError(f"no exam task input for the graders in {folder!r} (given: {', '.join(t.id for t in tasks)})")
+    raise ValueError(f"no exam task input for the graders {graders} (given: {', '.join(t.id for t in tasks)})")
