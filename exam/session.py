@@ -106,8 +106,7 @@ class Session:
                      f"are kept in {self.dir / 'attempts'})")
             clusters.down(self.project, attempts.KNOWN_CONTEXTS, progress)
         self.save(fresh)  # from here on the attempt survives a kill: resume starts and sets up what is left
-        # The planes start one after the other (exam.clusters: a port race); each context's tasks are set up
-        # while the next plane starts.
+        # The planes start at once (exam.clusters); each context's tasks are set up as soon as its plane answers.
         early: list[threading.Thread] = []
 
         def set_up(context: str) -> None:

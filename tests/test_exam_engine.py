@@ -159,3 +159,28 @@ def test_setup_notes_when_it_ended_and_sets_contexts_up_at_once(tmp_path: Path,
         assert ids == [t.id for t in drawn.tasks if t.context == context]
     assert before <= dt.datetime.fromisoformat(drawn.set_up) <= dt.datetime.now(dt.timezone.utc)
     assert attempts.load(project.file) == drawn
+
+
+def test_the_contexts_planes_start_at_once_and_a_failure_is_said_after_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ports are reserved per plane (cluster.ports), so the planes need not wait for each other."""
+    import threading
+
+    from cluster.errors import CkslabError
+    from exam import clusters
+
+    together = threading.Barrier(3, timeout=10)
+    done: list[str] = []
+
+    def start(project: LabPaths, context: str, progress: object) -> None:
+        together.wait()  # the three planes start at the same time, or this times out
+        if context == "cks-c":
+            raise CkslabError("the cluster of context cks-c did not start: no port", "Run `ckslab exam resume`.")
+        done.append(context)
+
+    monkeypatch.setattr(clusters, "start", start)
+    monkeypatch.setattr(clusters, "write_kubeconfig", lambda project, contexts: tmp_path / "kubeconfig")
+    ready: list[str] = []
+    with pytest.raises(CkslabError, match="cks-c did not start"):
+        clusters.ensure(LabPaths(tmp_path), attempts.KNOWN_CONTEXTS, lambda _m: None, ready.append)
+    assert sorted(done) == sorted(ready) == ["cks-a", "cks-b"]
