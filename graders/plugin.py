@@ -29,6 +29,7 @@ import pytest
 from cluster.errors import CkslabError
 from graders.context import GradingContext, from_environment
 from graders.expect import StepFailure, fail
+from graders.report import Report
 from graders.scoring import CheckResult, score
 from labs.catalog import Lab, load
 
@@ -266,6 +267,27 @@ class TaskRecorders:
     def __init__(self, labs: dict[str, Lab], json_path: Path | None) -> None:
         self.recorders = {folder: ScoreRecorder(lab, None, None) for folder, lab in labs.items()}
         self.json_path = json_path
+        #: Why a task's graders did not load (a collection error), by folder: its checks fail with it,
+        #: the other tasks are graded (the runner passes --continue-on-collection-errors).
+        self.broken: dict[str, str] = {}
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        from graders.exam import inputs
+
+        folder = inputs.folder_of(Path(report.fspath) / "-", list(self.recorders))
+        if report.failed and folder is not None:
+            lines = [line for line in str(report.longrepr).splitlines() if line.startswith("E ")]
+            detail = " ".join((lines[-1][1:] if lines else str(report.longrepr)).split())[:MAX_DETAIL]
+            self.broken.setdefault(folder, detail)
+
+    def _report(self, folder: str) -> Report:
+        recorder = self.recorders[folder]
+        results = recorder.results()
+        if folder in self.broken:
+            results += [CheckResult(step.id, False, f"could not check: this task's graders did not load "
+                                                    f"({self.broken[folder]}); please report this ckslab bug.")
+                        for step in recorder.lab.steps]
+        return score(recorder.lab, results, None)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         from graders.exam import inputs
@@ -289,14 +311,14 @@ class TaskRecorders:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.json_path is None or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return
-        reports = [score(r.lab, r.results(), None).to_json() for r in self.recorders.values()]
+        reports = [self._report(folder).to_json() for folder in self.recorders]
         self.json_path.parent.mkdir(parents=True, exist_ok=True)
         self.json_path.write_text(json.dumps({"reports": reports}, indent=2) + "\n")
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        for r in self.recorders.values():
-            report = score(r.lab, r.results(), None)
-            terminalreporter.write_sep("-", f"ckslab {r.lab.id}: {report.score}/{report.max_score}")
+        for folder in self.recorders:
+            report = self._report(folder)
+            terminalreporter.write_sep("-", f"ckslab {report.lab}: {report.score}/{report.max_score}")
 
 
 recorder_key = pytest.StashKey[ScoreRecorder]()

@@ -73,6 +73,14 @@ def test_one_session_grades_several_tasks_each_with_its_own_values_and_report(py
     denied = next(s for s in reports["cut-access"]["steps"] if s["id"] == "leaked-denied")
     assert denied["observed"] == f"ns {drawn.task('cut-access').values['ns']}"
     assert [s["message"] for s in reports["group-access"]["steps"] if not s["passed"]] == ["may delete pods"]
+    # Graders of one task that do not load fail that task's checks only.
+    (pytester.path / "cut_access" / "test_cut_access.py").write_text("import no_such_module\n")
+    assert pytester.runpytest("-p", "graders.plugin", "--ckslab-exam-task", str(given), "--ckslab-json",
+                              str(report_file), "--continue-on-collection-errors").ret == 1
+    reports = {r["lab"]: r for r in json.loads(report_file.read_text())["reports"]}
+    assert reports["cut-access"]["score"] == 0 and all("graders did not load (ModuleNotFoundError" in s["message"]
+                                                       for s in reports["cut-access"]["steps"]), reports["cut-access"]
+    assert reports["group-access"]["score"] == sum(points["group-access"].values()) - points["group-access"]["nothing-else"]
     # A test in no given task's folder is a usage error, not a check of some task.
     pytester.mkpydir("csr_review")
     (pytester.path / "csr_review" / "test_csr_review.py").write_text(GRADERS["group_access"])
