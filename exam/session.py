@@ -57,6 +57,17 @@ def _wait(children: Iterable[tuple[int, Path]]) -> None:
             os.waitpid(pid, 0)
 
 
+def serialized(progress: Progress) -> Progress:
+    """``progress`` called by one thread at a time (contexts start and set up side by side)."""
+    lock = threading.Lock()
+
+    def say(message: str) -> None:
+        with lock:
+            progress(message)
+
+    return say
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -99,6 +110,7 @@ class Session:
             raise CkslabError(f"an exam is already running (seed {current.seed}, started {current.started}).",
                               "Go on with `ckslab exam resume`, or drop it with `ckslab exam abandon`.")
         fresh = attempts.draw(seed, count, now(), minutes, practice, [bank.load(i) for i in only] if only else None)
+        progress = serialized(progress)
         self._archive(current)
         self._clear_workspace(progress)
         if current is not None:  # the last attempt's objects would collide with (or pass for) this one's
@@ -124,6 +136,7 @@ class Session:
     def resume(self, progress: Progress) -> Attempt:
         """Start what went down, restore the kubeconfig's contexts, set up what a killed start left; same deadline."""
         found = self.require()
+        progress = serialized(progress)
         clusters.ensure(self.project, found.contexts, progress)
         if not found.submitted:
             self._setup(found, progress)
