@@ -5,10 +5,12 @@ change, so nothing lives only in a process: a killed ``ckslab exam`` resumes whe
 the deadline it had. Setup scripts run in a private folder under ``.lab/exam/`` (the requesters'
 keys of a task never reach the learner's workspace) with the admin kubeconfig of the task's
 context; reference solutions run in the workspace with the learner's kubeconfig, switching
-context as the statement says. Grading runs the score plugin's pytest process once per context,
-all contexts at once (graders.runner.grade_tasks; a pytest process costs 1-2 s to start, more than
-a task's checks take): it grades the tasks drawn there, and the other tasks too, so that a task
-that earned less than its maximum in its own context can say where its work was done.
+context as the statement says. The contexts' planes start at once, and each context's tasks are
+set up as soon as its plane answers. Grading runs one pytest session of the score plugin per
+context, all at once, each in a process forked from this one once the graders' libraries are
+imported (graders.runner.grade_tasks_here; a fresh Python costs 2-4 s to import them, more than a
+task's checks take): it grades the tasks drawn there, and the other tasks too, so that a task that
+earned less than its maximum in its own context can say where its work was done.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import signal
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, cast
 
