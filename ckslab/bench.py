@@ -29,9 +29,11 @@ from cluster.paths import LabPaths
 from cluster.versions import KUBERNETES_VERSION
 
 TARGETS = {"up_seconds": 8.0, "approve_to_certificate_p95_seconds": 0.5, "rss_mb_total": 600.0,
-           "class_grading_seconds": 30.0}
+           "class_grading_seconds": 30.0, "exam_start_seconds": 60.0, "exam_grade_seconds": 20.0}
 #: Learners in the class-grading measurement (the issue's target: 30 in <= 30 s).
 CLASS_SIZE = 30
+#: Tasks of the measured mock exam (the issue's target: a 15-task exam started in <= 60 s, graded in <= 20 s).
+EXAM_TASKS = 15
 
 
 def rss_mb(pid: int) -> float:
@@ -99,6 +101,40 @@ def class_grading(root: Path, learners: int, say: Callable[[str], None]) -> floa
     return seconds
 
 
+def exam_measurements(wanted: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Seconds to start a mock exam of ``wanted`` tasks (all of the bank's when it has fewer) on the local
+    backend, its clusters included, and to grade it untouched (``submit``: every task in every context,
+    since none earns its maximum, and the time spent read from the audit logs)."""
+    from exam import attempt as attempts
+    from exam import bank, clusters
+    from exam.session import Session
+
+    size = len(bank.all_tasks())
+    count = min(wanted, size)
+    saved = os.environ.get("CKSLAB_ROOT")
+    with tempfile.TemporaryDirectory(prefix="ckslab-bench-exam-") as tmp:
+        os.environ["CKSLAB_ROOT"] = tmp  # `ckslab node` in setup scripts, and the graders' own checks
+        session = Session(LabPaths(Path(tmp)))
+        try:
+            say(f"timing the start of a {count}-task exam" + (f" (the bank has {size} tasks)" if size < wanted else ""))
+            t0 = time.monotonic()
+            drawn = session.start(1, count, attempts.DEFAULT_MINUTES, False, say)
+            start_seconds = time.monotonic() - t0
+            say(f"timing the grading of the {count}-task exam")
+            t0 = time.monotonic()
+            session.submit(drawn)
+            grade_seconds = time.monotonic() - t0
+        finally:
+            clusters.down(session.project, attempts.KNOWN_CONTEXTS, lambda _m: None)
+            if saved is None:
+                os.environ.pop("CKSLAB_ROOT", None)
+            else:
+                os.environ["CKSLAB_ROOT"] = saved
+    return {"exam_tasks": count, "exam_tasks_wanted": wanted, "exam_bank_size": size,
+            "exam_contexts": len(drawn.contexts), "exam_setup_failed": [t.id for t in drawn.tasks if t.setup_error],
+            "exam_start_seconds": round(start_seconds, 1), "exam_grade_seconds": round(grade_seconds, 1)}
+
+
 def kind_measurements(count: int, say: Callable[[str], None], engine: str = "") -> dict[str, Any]:
     """kind's create time and signing p95, or ``{"kind_skipped": reason}`` where kind cannot run.
 
@@ -161,8 +197,8 @@ def podman_measurements(count: int, say: Callable[[str], None], main: dict[str, 
     return kind_measurements(count, say, "podman")
 
 
-def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE, with_kind: bool = True
-        ) -> dict[str, Any]:
+def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE, with_kind: bool = True,
+        exam_tasks: int = EXAM_TASKS) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ckslab-bench-") as tmp:
         backend = LocalBackend(LabPaths(Path(tmp)))
         try:
@@ -175,6 +211,7 @@ def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE, with
             class_seconds = class_grading(Path(tmp), learners, say) if learners else None
         finally:
             backend.down(lambda _m: None)
+    exam_result = exam_measurements(exam_tasks, say) if exam_tasks else {"exam_skipped": "not asked for"}
     kind_result: dict[str, Any] = kind_measurements(count, say) if with_kind else {"kind_skipped": "not asked for"}
     if with_kind:
         kind_result.update(podman_measurements(count, say, kind_result))
@@ -183,6 +220,7 @@ def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE, with
             kind_result[f"{key}_to_local_up_ratio"] = round(kind_result[f"{key}_up_seconds"] / up_seconds, 1)
     return {
         **kind_result,
+        **exam_result,
         "kubernetes_version": KUBERNETES_VERSION,
         "cpus": os.cpu_count(),
         "up_seconds": round(up_seconds, 2),
@@ -197,8 +235,9 @@ def run(count: int, say: Callable[[str], None], learners: int = CLASS_SIZE, with
     }
 
 
-def main(json_path: str, count: int, out: Console, say: Callable[[str], None], learners: int = CLASS_SIZE) -> int:
-    result = run(count, say, learners)
+def main(json_path: str, count: int, out: Console, say: Callable[[str], None], learners: int = CLASS_SIZE,
+         exam_tasks: int = EXAM_TASKS) -> int:
+    result = run(count, say, learners, exam_tasks=exam_tasks)
     table = Table(title=f"ckslab bench (Kubernetes {result['kubernetes_version']}, {result['cpus']} CPUs)")
     for column in ("measure", "value", "target", "met"):
         table.add_column(column)
@@ -219,6 +258,11 @@ def main(json_path: str, count: int, out: Console, say: Callable[[str], None], l
     if result["class_grading_seconds"] is not None:
         rows.append((f"grade a class of {result['class_learners']}", result["class_grading_seconds"],
                      "class_grading_seconds", "s"))
+    if "exam_start_seconds" in result:
+        rows += [(f"start a {result['exam_tasks']}-task exam ({result['exam_contexts']} clusters)",
+                  result["exam_start_seconds"], "exam_start_seconds", "s"),
+                 (f"grade it ({result['exam_tasks']} tasks, untouched)", result["exam_grade_seconds"],
+                  "exam_grade_seconds", "s")]
     for label, value, target_key, unit in rows:
         target = TARGETS.get(target_key or "")
         met = "" if target is None else ("yes" if value <= target else "no")
@@ -226,7 +270,12 @@ def main(json_path: str, count: int, out: Console, say: Callable[[str], None], l
     out.print(table)
     for name, mb in result["rss_mb"].items():
         out.print(f"  {name}: {mb} MB")
-    for key, name in (("kind", "kind"), ("kind_podman", "kind on podman")):
+    if result.get("exam_tasks", 0) < result.get("exam_tasks_wanted", 0):
+        out.print(f"  the exam measured has {result['exam_tasks']} tasks, not {result['exam_tasks_wanted']}: "
+                  f"the bank has {result['exam_bank_size']}")
+    if result.get("exam_setup_failed"):
+        out.print(f"  exam tasks whose setup failed: {', '.join(result['exam_setup_failed'])}")
+    for key, name in (("kind", "kind"), ("kind_podman", "kind on podman"), ("exam", "the mock exam")):
         if f"{key}_skipped" in result:
             out.print(f"  {name} not measured: {result[f'{key}_skipped']}")
     Path(json_path).parent.mkdir(parents=True, exist_ok=True)

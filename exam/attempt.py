@@ -57,6 +57,8 @@ class Attempt:
     practice: bool
     tasks: list[TaskAttempt]
     submitted: str = ""
+    #: When the last setup ended (UTC, ISO 8601): the candidate's work starts after it ("" until then).
+    set_up: str = ""
     #: The debrief's JSON once graded (exam.debrief.DebriefJson).
     debrief: dict[str, Any] = field(default_factory=dict)
 

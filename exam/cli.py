@@ -19,7 +19,7 @@ from rich.text import Text
 
 from cluster.errors import CkslabError, UsageError
 from exam import attempt as attempts
-from exam import bank, clusters, debrief, page, page_process
+from exam import bank, clusters, debrief, page, page_process, timing
 from exam.session import Session, now
 
 out = Console(highlight=False)
@@ -229,6 +229,8 @@ def _show_task(i: int, t: debrief.TaskJson) -> None:
     out.print(table)
     if t["note"]:
         out.print(Text(t["note"], style="bold"), soft_wrap=True)
+    if "seconds" in t:
+        out.print(Text(f"Time spent: {timing.spoken(t['seconds'])}"), soft_wrap=True)
 
 
 def show_debrief(result: debrief.DebriefJson) -> None:
@@ -237,6 +239,7 @@ def show_debrief(result: debrief.DebriefJson) -> None:
         out.print(Text("Explanation: " + t["explanation"].strip()), soft_wrap=True)
         out.print(Text("Reference solution:\n" + t["solution"].strip()), soft_wrap=True)
         out.print(Text(f"Docs: {t['docs']}   Lab to revisit: ckslab start {t['lab']}\n"), soft_wrap=True)
+    out.print(Text(f"Time per task: {result.get('time_measure', timing.MEASURE)}."), soft_wrap=True)
     verdict = "[green]passed[/green]" if result["passed"] else "[red]not passed[/red]"
     out.print(f"Score: [bold]{result['score']}/{result['max_score']}[/bold] = {result['percent']} % "
               f"(pass line {result['pass_percent']} %): {verdict}. Seed {result['seed']}.")

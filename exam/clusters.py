@@ -3,8 +3,11 @@
 As in the CKS, each task names the context to work in (``kubectl config use-context cks-a``).
 Each context is a cluster of its own, a local control plane whose project root is
 ``.lab/exam/clusters/<context>/`` (its admin kubeconfig, state and audit log are laid out as the
-lab cluster's, so the graders read them the same way). They are started one after the other:
-the local backend chooses free ports, and two planes starting at once could choose the same.
+lab cluster's, so the graders read them the same way). They are started all at once: the local
+backend reserves each plane's ports under a lock shared by every ckslab of this user
+(``cluster.ports.reserve``, which tests/test_concurrent_up.py proves with ten ``up``s at once), so
+two planes starting together never choose the same; they were started one after the other before
+that reservation existed.
 The learner's kubeconfig, ``.lab/exam/kubeconfig``, has one context per cluster; ``ensure`` writes
 our entries again (a cluster that restarted may have new ports; a context the learner deleted
 comes back) and keeps whatever else the learner added, and the current context.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,9 +29,9 @@ from cluster import paths
 from cluster.paths import LabPaths, write_private
 
 Progress = Callable[[str], None]
-#: Tries to start one context's plane. A second try, because a plane started while another program
-#: starts one (another checkout's tests) can lose a port it chose to it (the local backend's known
-#: port race), and then its preflight fails; a failed new plane is removed by `up` itself.
+#: Tries to start one context's plane. A second try, because a program that is not a ckslab of this
+#: user (another user's, or any other server) can take a port between its choice and its use (the
+#: reservation cannot stop it), and then its preflight fails; a failed new plane is removed by `up` itself.
 START_ATTEMPTS = 2
 
 
@@ -54,20 +58,46 @@ def learner_kubeconfig(project: LabPaths) -> Path:
     return exam_dir(project) / "kubeconfig"
 
 
-def ensure(project: LabPaths, contexts: tuple[str, ...], progress: Progress) -> Path:
-    """Start (or recover) every context's cluster, one by one, and write the learner's kubeconfig."""
+def ensure(project: LabPaths, contexts: tuple[str, ...], progress: Progress,
+           started: Callable[[str], None] | None = None) -> Path:
+    """Start (or recover) every context's cluster, all at once, and write the learner's kubeconfig.
+
+    ``started(context)`` is called (in that context's thread) as soon as its cluster answers. The
+    first CkslabError of a context that did not start is raised once every other one is done."""
+    failed: dict[str, CkslabError] = {}
+
+    def one(context: str) -> None:
+        try:
+            start(project, context, lambda message: progress(f"{context}: {message}"))
+        except CkslabError as err:
+            failed[context] = err
+            return
+        if started is not None:
+            started(context)
+
+    threads = [threading.Thread(target=one, args=(context,)) for context in contexts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     for context in contexts:
-        progress(f"cluster of context {context}: starting (or checking) its control plane")
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                backend_for(project, context).up(progress)
-                break
-            except CkslabError as err:
-                if attempt == START_ATTEMPTS:
-                    raise CkslabError(f"the cluster of context {context} did not start: {err.message}",
-                                      err.hint or "Run `ckslab exam resume` to try again.") from err
-                progress(f"the cluster of context {context} did not start ({err.message}); trying once more")
+        if context in failed:
+            raise failed[context]
     return write_kubeconfig(project, contexts)
+
+
+def start(project: LabPaths, context: str, progress: Progress) -> None:
+    """Start (or recover) the cluster of ``context``, trying twice; CkslabError naming the context."""
+    progress(f"cluster of context {context}: starting (or checking) its control plane")
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            backend_for(project, context).up(progress)
+            return
+        except CkslabError as err:
+            if attempt == START_ATTEMPTS:
+                raise CkslabError(f"the cluster of context {context} did not start: {err.message}",
+                                  err.hint or "Run `ckslab exam resume` to try again.") from err
+            progress(f"the cluster of context {context} did not start ({err.message}); trying once more")
 
 
 def write_kubeconfig(project: LabPaths, contexts: tuple[str, ...]) -> Path:

@@ -5,17 +5,18 @@ of the task in its own context, and, when it earned less there, the context wher
 found instead. Output: ``DebriefJson``, the document ``ckslab exam submit --json`` writes (the
 issue's shape, plus the texts the terminal and the HTML page show), and its JUnit XML and HTML
 renderings. A task whose setup failed is out of the maximum; a task whose cluster did not answer
-earns 0 and says so.
+earns 0 and says so. Each task's ``seconds`` is the time spent on it as its context's audit log
+shows it (exam.timing, whose ``MEASURE`` the debrief states), None when unknown.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, Mapping, TypedDict
 from xml.etree import ElementTree as ET
 
-from exam import bank
+from exam import bank, timing
 from exam.attempt import PASS_PERCENT, Attempt, TaskAttempt
 
 GRADED, SETUP_FAILED, CLUSTER_DOWN = "graded", "setup-failed", "cluster-down"
@@ -55,6 +56,8 @@ class TaskJson(TypedDict):
     status: str
     score: int
     max_score: int
+    #: Seconds spent on it (exam.timing.MEASURE says how it is measured); None when unknown.
+    seconds: int | None
     checks: list[CheckJson]
     note: str
     statement: str
@@ -73,10 +76,12 @@ class DebriefJson(TypedDict):
     pass_percent: int
     started: str
     submitted: str
+    #: What each task's ``seconds`` measures (exam.timing.MEASURE).
+    time_measure: str
     tasks: list[TaskJson]
 
 
-def task_json(drawn: TaskAttempt, graded: Graded | None) -> TaskJson:
+def task_json(drawn: TaskAttempt, graded: Graded | None, seconds: int | None = None) -> TaskJson:
     task = bank.load(drawn.id)
     shown = task.rendered(drawn.values)
     checks: list[CheckJson] = []
@@ -100,21 +105,22 @@ def task_json(drawn: TaskAttempt, graded: Graded | None) -> TaskJson:
         note = (f"work for this task was found in context {graded.found_in} (it would earn {graded.found_score}"
                 f"/{task.max_score} there), not in {drawn.context}: work in another context earns nothing.")
     return TaskJson(id=task.id, title=shown.title, weight=task.weight, context=drawn.context,
-                    flagged=drawn.flagged, status=status,
+                    flagged=drawn.flagged, status=status, seconds=seconds,
                     score=score, max_score=task.max_score, checks=checks, note=note, statement=shown.statement,
                     explanation=shown.explanation, solution=task.script("solution.sh", drawn.values),
                     docs=task.docs, lab=task.lab)
 
 
-def build(attempt: Attempt, graded: dict[str, Graded], submitted: str) -> DebriefJson:
-    """The debrief of ``attempt`` from ``graded`` (by task id)."""
-    tasks = [task_json(t, graded.get(t.id)) for t in attempt.tasks]
+def build(attempt: Attempt, graded: dict[str, Graded], submitted: str,
+          seconds: Mapping[str, int | None] | None = None) -> DebriefJson:
+    """The debrief of ``attempt`` from ``graded`` and the ``seconds`` spent on each task (by task id)."""
+    tasks = [task_json(t, graded.get(t.id), (seconds or {}).get(t.id)) for t in attempt.tasks]
     counted = [t for t in tasks if t["status"] != SETUP_FAILED]
     score, max_score = sum(t["score"] for t in counted), sum(t["max_score"] for t in counted)
     percent = round(100 * score / max_score, 1) if max_score else 0.0
     return DebriefJson(seed=attempt.seed, score=score, max_score=max_score, percent=percent,
                        passed=max_score > 0 and percent >= PASS_PERCENT, pass_percent=PASS_PERCENT,
-                       started=attempt.started, submitted=submitted, tasks=tasks)
+                       started=attempt.started, submitted=submitted, time_measure=timing.MEASURE, tasks=tasks)
 
 
 def junit(debrief: DebriefJson) -> str:
@@ -144,10 +150,12 @@ def html_page(debrief: DebriefJson) -> str:
              "pre{background:#f4f4f4;padding:.5em;overflow:auto}</style></head><body>",
              f"<h1>Exam debrief: {debrief['score']}/{debrief['max_score']} ({debrief['percent']} %), {verdict}</h1>",
              f"<p>Seed {debrief['seed']}; pass line {debrief['pass_percent']} %; started {e(debrief['started'])}, "
-             f"graded {e(debrief['submitted'])}.</p>"]
+             f"graded {e(debrief['submitted'])}.</p>",
+             f"<p>Time per task: {e(debrief.get('time_measure', timing.MEASURE))}.</p>"]
     for i, t in enumerate(debrief["tasks"], 1):
         flag = " &#9873; flagged" if t["flagged"] else ""
-        parts.append(f"<h2>{i}. {e(t['title'])} ({t['score']}/{t['max_score']}, context {e(t['context'])}){flag}</h2>")
+        parts.append(f"<h2>{i}. {e(t['title'])} ({t['score']}/{t['max_score']}, context {e(t['context'])}){flag}</h2>"
+                     f"<p class=time>Time spent: {e(timing.spoken(t.get('seconds')))}</p>")
         if t["note"]:
             parts.append(f"<p><b>{e(t['note'])}</b></p>")
         parts.append(f"<pre>{e(t['statement'])}</pre><table><tr><th>check</th><th>points</th><th>expected</th>"

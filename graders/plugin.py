@@ -12,7 +12,9 @@ context the runner wrote (``graders/context.py``, named by ``$CKSLAB_GRADING_CON
 The mock exam's tasks are scored the same way: ``--ckslab-exam-task FILE`` (graders.exam.inputs)
 scores the tests as the checks of that task (``Task.as_lab``), and the ``observe`` fixture records
 what a check expected and found, which the report then carries as ``expected``/``observed``
-(only for graders that record them: the labs' report keeps its shape).
+(only for graders that record them: the labs' report keeps its shape). A FILE of several tasks
+(one pytest process grades every task of a context) gets a ScoreRecorder per task, each fed the
+tests of its task's folder (``TaskRecorders``), and the JSON is ``{"reports": [one per task]}``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pytest
 from cluster.errors import CkslabError
 from graders.context import GradingContext, from_environment
 from graders.expect import StepFailure, fail
+from graders.report import Report
 from graders.scoring import CheckResult, score
 from labs.catalog import Lab, load
 
@@ -65,6 +68,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if exam_task:
         if hasattr(config, "workerinput"):
             return
+        if _several(Path(exam_task)):
+            recorders = TaskRecorders(_exam_labs(Path(exam_task)), Path(json_path) if json_path else None)
+            config.stash[tasks_key] = recorders
+            config.pluginmanager.register(recorders)
+            return
         _record(config, _exam_lab(Path(exam_task)), json_path, only_step)
         return
     if hasattr(config, "workerinput"):  # an xdist worker: the controller writes the report
@@ -97,11 +105,35 @@ def _exam_lab(input_file: Path) -> Lab:
         raise pytest.UsageError(f"--ckslab-exam-task {input_file}: {err}") from err
 
 
+def _several(input_file: Path) -> bool:
+    from graders.exam import inputs
+
+    try:
+        return inputs.several(input_file)
+    except (OSError, ValueError) as err:
+        raise pytest.UsageError(f"--ckslab-exam-task {input_file}: {err}") from err
+
+
+def _exam_labs(input_file: Path) -> dict[str, Lab]:
+    """Each task the input file names, as a Lab whose steps are its checks, by its graders' folder."""
+    from exam import bank
+    from graders.exam import inputs
+
+    try:
+        return {t.folder: bank.load(t.id).rendered(t.values).as_lab() for t in inputs.read_all(input_file)}
+    except (CkslabError, ValueError, KeyError) as err:
+        raise pytest.UsageError(f"--ckslab-exam-task {input_file}: {err}") from err
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     recorder = config.stash.get(recorder_key, None)
     if recorder is not None:
         del config.stash[recorder_key]
         config.pluginmanager.unregister(recorder)
+    recorders = config.stash.get(tasks_key, None)
+    if recorders is not None:
+        del config.stash[tasks_key]
+        config.pluginmanager.unregister(recorders)
 
 
 @pytest.fixture(scope="session")
@@ -225,6 +257,71 @@ class ScoreRecorder:
         terminalreporter.write_sep("-", f"ckslab {self.lab.id}: {report.score}/{report.max_score}{where}")
 
 
+class TaskRecorders:
+    """The score recorders of several exam tasks graded by one pytest process: each gets its task's tests.
+
+    A test belongs to the task whose graders' folder (``graders/exam/<folder>/``) holds it. The
+    JSON report, written once at the end, is ``{"reports": [ReportJson, ...]}`` in the input's order.
+    """
+
+    def __init__(self, labs: dict[str, Lab], json_path: Path | None) -> None:
+        self.recorders = {folder: ScoreRecorder(lab, None, None) for folder, lab in labs.items()}
+        self.json_path = json_path
+        #: Why a task's graders did not load (a collection error), by folder: its checks fail with it,
+        #: the other tasks are graded (the runner passes --continue-on-collection-errors).
+        self.broken: dict[str, str] = {}
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        from graders.exam import inputs
+
+        folder = inputs.folder_of(Path(report.fspath) / "-", list(self.recorders))
+        if report.failed and folder is not None:
+            lines = [line for line in str(report.longrepr).splitlines() if line.startswith("E ")]
+            detail = " ".join((lines[-1][1:] if lines else str(report.longrepr)).split())[:MAX_DETAIL]
+            self.broken.setdefault(folder, detail)
+
+    def _report(self, folder: str) -> Report:
+        recorder = self.recorders[folder]
+        results = recorder.results()
+        if folder in self.broken:
+            results += [CheckResult(step.id, False, f"could not check: this task's graders did not load "
+                                                    f"({self.broken[folder]}); please report this ckslab bug.")
+                        for step in recorder.lab.steps]
+        return score(recorder.lab, results, None)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        from graders.exam import inputs
+
+        groups: dict[str, list[pytest.Item]] = {folder: [] for folder in self.recorders}
+        for item in items:
+            folder = inputs.folder_of(item.path, list(groups))
+            if folder is None:
+                raise pytest.UsageError(f"{item.nodeid}: not in the graders' folder of a task given "
+                                        f"({', '.join(groups)})")
+            groups[folder].append(item)
+        items[:] = []
+        for folder, group in groups.items():
+            self.recorders[folder].pytest_collection_modifyitems(config, group)
+            items += group
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for recorder in self.recorders.values():
+            recorder.pytest_runtest_logreport(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.json_path is None or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return
+        reports = [self._report(folder).to_json() for folder in self.recorders]
+        self.json_path.parent.mkdir(parents=True, exist_ok=True)
+        self.json_path.write_text(json.dumps({"reports": reports}, indent=2) + "\n")
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for folder in self.recorders:
+            report = self._report(folder)
+            terminalreporter.write_sep("-", f"ckslab {report.lab}: {report.score}/{report.max_score}")
+
+
 recorder_key = pytest.StashKey[ScoreRecorder]()
+tasks_key = pytest.StashKey[TaskRecorders]()
 #: The grading context of this run (absent when pytest runs the graders without ``ckslab grade``).
 context_key = pytest.StashKey[GradingContext]()

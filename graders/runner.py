@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from cluster import paths, state
 from cluster.errors import CkslabError
@@ -150,17 +151,19 @@ def check_admin(kubeconfig: Path) -> None:
 
 
 def pytest_args(lab_id: str, report_file: Path, step: str | None, junit: Path | None,
-                exam_input: Path | None = None) -> list[str]:
+                exam_input: Path | None = None, exam_tasks: Sequence[str] = ()) -> list[str]:
     """The pytest command line that grades the lab ``lab_id`` and writes its report to ``report_file``.
 
     With ``exam_input`` (graders.exam.inputs), ``lab_id`` is an exam task's and its graders are
-    ``graders/exam/<task>/``, scored as the task's checks.
+    ``graders/exam/<task>/``, scored as the task's checks; with ``exam_tasks`` too, the graders of
+    each of those tasks (the input names them all), in one process.
     """
-    graders = GRADERS_DIR / ("exam" if exam_input else "") / lab_id.replace("-", "_")
-    if not graders.is_dir():
-        raise CannotGrade(f"the lab {lab_id} has no graders ({graders} is missing).",
-                          "Reinstall ckslab: make setup")
-    args = [str(graders), "-c", str(GRADERS_DIR / "pytest.ini"), "--rootdir", str(GRADERS_DIR),
+    folders = [GRADERS_DIR / ("exam" if exam_input else "") / i.replace("-", "_") for i in exam_tasks or [lab_id]]
+    for graders in folders:
+        if not graders.is_dir():
+            raise CannotGrade(f"the lab {graders.name.replace('_', '-')} has no graders ({graders} is missing).",
+                              "Reinstall ckslab: make setup")
+    args = [*map(str, folders), "-c", str(GRADERS_DIR / "pytest.ini"), "--rootdir", str(GRADERS_DIR),
             "-p", "graders.plugin", "-p", "no:cacheprovider",
             *(["--ckslab-exam-task", str(exam_input)] if exam_input else ["--ckslab-lab", lab_id]),
             "--ckslab-json", str(report_file), "-q", "--no-header", "-o", "console_output_style=classic"]
@@ -216,6 +219,45 @@ def grade(context: GradingContext, *, step: str | None = None, junit: Path | Non
             raise CannotGrade(f"grading took over {GRADING_TIMEOUT:.0f}s and was stopped.",
                               "Run `ckslab status`; `make up` restarts what is down.") from err
         return read_report(report_file, done.returncode, done.stdout + done.stderr, whole=step is None)
+
+
+def preload() -> None:
+    """Import what every grading needs, once, before forking graders (``grade_tasks_here``)."""
+    import pytest  # noqa: F401
+    from kubernetes import client  # noqa: F401
+
+    from graders import conftest, plugin  # noqa: F401
+    from graders.exam import conftest as exam_conftest, look  # noqa: F401
+
+
+def grade_tasks_here(context: GradingContext, exam_input: Path, task_ids: Sequence[str], report_file: Path) -> None:
+    """Grade the exam tasks ``task_ids`` (all named in ``exam_input``, graders.exam.inputs.write_all) against
+    ``context``'s cluster, in this (forked) process, one pytest session for them all: the plugin writes
+    ``{"reports": [...]}`` to ``report_file`` (``read_reports``). Stdout and stderr go to /dev/null."""
+    import pytest
+
+    context_file = report_file.with_name("context.json")
+    context.write(context_file)
+    for key in [k for k in os.environ if k.startswith("PYTEST_")]:
+        del os.environ[key]
+    os.environ.update({ENV: str(context_file), EXAM_TASK_ENV: str(exam_input), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    sys.dont_write_bytecode = True
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    # One task's graders that do not load fail that task's checks only (graders.plugin.TaskRecorders).
+    pytest.main([*pytest_args(context.lab, report_file, None, None, exam_input, task_ids), "--tb=no",
+                 "--continue-on-collection-errors"])
+
+
+def read_reports(report_file: Path) -> dict[str, Report]:
+    """The reports ``grade_tasks_here`` had the plugin write, by task id; CannotGrade when there are none
+    (a collection error in one task's graders fails them all: grade each alone then)."""
+    try:
+        return {r.lab: r for r in (Report.from_json(doc) for doc in json.loads(report_file.read_text())["reports"])}
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise CannotGrade(f"the graders' report {report_file} cannot be read ({err}).",
+                          "This is a ckslab bug: please report it.") from err
 
 
 def grade_here(context: GradingContext, report_file: Path, junit: Path | None = None) -> Report:

@@ -184,9 +184,23 @@ def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> N
                        capture_output=True)
 
 
+#: Issued CSRs deleted before grading, as the csrcleaner deletes them an hour after issuing: (task, value naming it).
+COLLECTED = (("user-certificate", "user"), ("short-certificate", "user"), ("csr-review", "good1"))
+
+
 def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Also when the garbage collector removed the issued CSRs (their audit trail counts), and the debrief says
+    the time spent on each task (from the audit log: none for a task whose work is a file)."""
+    import subprocess
+
     assert cli.main(["exam", "solve", "--yes"]) == 0
+    found = _attempt(exam)
+    for task_id, value in COLLECTED:
+        drawn = found.task(task_id)
+        subprocess.run([str(paths.kubernetes_bin_dir() / "kubectl"), "delete", "csr", str(drawn.values[value]),
+                        "--kubeconfig", str(clusters.admin_kubeconfig(exam.project, drawn.context))],
+                       check=True, capture_output=True)
     practice = _attempt(exam)  # in practice mode, `check` grades one task before submit
     practice.practice = True
     exam.save(practice)
@@ -207,6 +221,13 @@ def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path
     assert all(t["note"] == "" for t in result["tasks"])  # nothing found in the wrong context any more
     assert "Score:" in said and "100.0 %" in said
     assert "<html" in html.read_text()
+    spent = {t["id"]: t["seconds"] for t in result["tasks"]}
+    assert isinstance(spent["user-certificate"], int) and spent["user-certificate"] >= 0, spent
+    assert spent["csr-record"] is None, spent
+    short = next(t for t in result["tasks"] if t["id"] == "short-certificate")
+    assert "audit log" in short["checks"][0]["observed"], short["checks"]  # the CSR was gone at grading  # its answer is a file: no change through the API
+    assert "first to the last change" in result["time_measure"] and "Time spent:" in html.read_text()
+    assert "Time spent:" in said
     assert cli.main(["exam", "submit"]) == 1
     assert "already graded" in capsys.readouterr().err
 
