@@ -186,7 +186,8 @@ class Session:
     def grade(self, attempt: Attempt, only: Sequence[TaskAttempt] | None = None,
               elsewhere: bool = True) -> dict[str, debrief.Graded]:
         """Grade every task (or ``only`` those): in its context, and (``elsewhere``) in the others when it
-        earned less there, to say where its work was done. Each grading is a pytest process (~1-5 s)."""
+        earned less there, to say where its work was done (not a task of a cluster of its own: another
+        cluster never had its fault). Each grading is a pytest process (~1-5 s)."""
         up: dict[str, str] = {}
         for context in attempt.contexts:
             try:
@@ -207,8 +208,11 @@ class Session:
                 return drawn.id, debrief.Graded(None, f"could not be graded ({type(err).__name__}: {err}); "
                                                 "please report this ckslab bug")
             score = int(report["score"])  # type: ignore[call-overload]
-            task_checks = bank.load(drawn.id).checks
-            if elsewhere and score < int(report["max_score"]):  # type: ignore[call-overload]
+            task = bank.load(drawn.id)
+            task_checks = task.checks
+            # A task in a cluster of its own (it breaks it) is fixed there only: another, healthy cluster
+            # would pass its checks with no work done in it.
+            if elsewhere and not task.contexts and score < int(report["max_score"]):  # type: ignore[call-overload]
                 for other in attempt.contexts:
                     if other == drawn.context or up[other]:
                         continue

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 set -euo pipefail
 # On the node (ckslab exam ssh {{context}}): add the flag, with its unit, to the controller manager's manifest.
-ckslab node cat /etc/kubernetes/manifests/kube-controller-manager.yaml \
+ckslab node cat /etc/kubernetes/manifests/kube-controller-manager.yaml | grep -v -- --cluster-signing-duration \
   | sed 's|^\( *\)- kube-controller-manager$|&\n\1- --cluster-signing-duration={{hours}}h|' \
   | ckslab node write /etc/kubernetes/manifests/kube-controller-manager.yaml
 # The kubelet restarts it: wait for the running process to have the flag (ps -ef | grep kube-controller-manager).
@@ -11,6 +11,7 @@ for _ in $(seq 90); do
 done
 # Back in the exam folder: a certificate issued after the restart, without expirationSeconds.
 kubectl config use-context {{context}}
+kubectl delete csr {{user}} --ignore-not-found   # a CSR's spec cannot change: a new request needs a new object
 mkdir -p {{dir}}
 openssl genrsa -out {{dir}}/{{user}}.key 2048
 openssl req -new -key {{dir}}/{{user}}.key -subj "/CN={{user}}" -out {{dir}}/{{user}}.csr
