@@ -14,10 +14,10 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from ckslab import cli
-from cluster.errors import CkslabError, UsageError
+from cluster.errors import CkslabError, ManifestFailed, UsageError
 from cluster.paths import LabPaths
 from exam import attempt as attempts
-from exam import bank, debrief
+from exam import bank, clusters, debrief
 from exam.session import Session
 from graders.scoring import CheckResult, score
 
@@ -376,3 +376,36 @@ def test_start_only_some_tasks_refuses_an_unknown_id(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown exam task 'nope'"):
         Session(LabPaths(tmp_path)).start(1, None, 120, False, lambda _m: None, ["cut-access", "nope"])
     assert not (tmp_path / ".lab" / "exam" / "attempt.json").exists()
+
+
+def test_a_node_task_names_its_node_in_the_statement_and_the_task_list(project: Session,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    tasks = [bank.load("signing-duration"), bank.load("cut-access")]
+    assert tasks[0].node and not tasks[1].node
+    drawn = attempts.draw(4, None, dt.datetime.now(dt.timezone.utc), 120, False, tasks)
+    project.save(drawn)
+    node = drawn.task("signing-duration")
+    code, said = _run(capsys, "show", "signing-duration")
+    assert code == 0 and f"Node: ckslab exam ssh {node.context}" in said
+    code, said = _run(capsys, "show", "cut-access")
+    assert code == 0 and "Node:" not in said
+    code, said = _run(capsys, "status")
+    assert code == 0 and f"{node.context} (node)" in said and said.count("(node)") == 1
+
+
+def test_resume_leaves_a_cluster_whose_component_does_not_start_from_its_manifest(
+        lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tries: list[str] = []
+
+    class Broken:
+        def up(self, progress: object) -> None:
+            tries.append("up")
+            raise ManifestFailed("kube-apiserver does not start from its manifest (a task broke it).")
+
+    written: list[tuple[str, ...]] = []
+    monkeypatch.setattr(clusters, "backend_for", lambda _project, _context: Broken())
+    monkeypatch.setattr(clusters, "write_kubeconfig", lambda _project, contexts: written.append(contexts) or lab_root)
+    said: list[str] = []
+    clusters.ensure(LabPaths(lab_root), ("cks-c",), said.append)
+    assert tries == ["up"] and written == [("cks-c",)]
+    assert "context cks-c is left as it is: kube-apiserver does not start" in said[-1]
