@@ -59,6 +59,7 @@ for _ in $(seq 90); do ckslab node flags controller-manager 2>/dev/null | grep -
 """, "certificate"),
     # --controllers replaced by the signer alone: it signs, and every other controller is gone.
     "signer-controllers": ("""
+kubectl config use-context {{context}}
 ckslab node cat /etc/kubernetes/manifests/kube-controller-manager.yaml | sed 's|--controllers=.*|--controllers=csrsigning|' \\
   | ckslab node write /etc/kubernetes/manifests/kube-controller-manager.yaml
 for user in {{first}} {{second}}; do kubectl wait csr/$user --for=jsonpath='{.status.certificate}' --timeout=90s; done
