@@ -33,6 +33,10 @@ class ComponentFailed(CkslabError):
     """A control-plane process exited or never became healthy."""
 
 
+class ManifestFailed(CkslabError):
+    """A component does not start from its (edited) static pod manifest: the manifest is to fix, not the cluster."""
+
+
 class StateCorrupted(CkslabError):
     """The runtime state under ``.lab/`` cannot be read."""
 

@@ -23,9 +23,14 @@ from exam import bank
 #: The exam's shared contexts, one per cluster as the kubeconfig names them: a task without
 #: ``contexts:`` in its task.yaml is set in one of them, and every attempt has both.
 CONTEXTS = ("cks-a", "cks-b")
-#: Every context a task may name: ``cks-c`` is for tasks that break their cluster (an API server
-#: that no longer starts), so that no other task shares it; it is started only when drawn.
-KNOWN_CONTEXTS = ("cks-a", "cks-b", "cks-c")
+#: What ``contexts: [own]`` in a task.yaml asks for: a cluster no other task of the attempt uses, for
+#: a task that breaks its cluster (an API server that no longer starts, a CSR signer turned off).
+OWN = "own"
+#: The clusters of their own, given in this order to the attempt's ``own`` tasks, skipping one a task
+#: names itself (``contexts: [cks-c]``); each is started only when drawn.
+OWN_CONTEXTS = ("cks-c", "cks-d", "cks-e", "cks-f", "cks-g")
+#: Every context a task may be set in.
+KNOWN_CONTEXTS = CONTEXTS + OWN_CONTEXTS
 DEFAULT_MINUTES = 120
 #: The CKS pass line, in percent of the points.
 PASS_PERCENT = 67
@@ -108,9 +113,14 @@ def draw(seed: int, count: int | None, now: dt.datetime, minutes: int, practice:
     rng = random.Random(seed)
     chosen = rng.sample(pool, count) if count is not None else rng.sample(pool, len(pool))
     taken: set[str] = set()
+    claimed = {t.contexts[0] for t in chosen if len(t.contexts) == 1 and t.contexts[0] != OWN}
+    free = [c for c in OWN_CONTEXTS if c not in claimed]
+    if sum(t.contexts == (OWN,) for t in chosen) > len(free):
+        raise UsageError(f"these tasks need more clusters of their own than the exam has ({len(free)} free).",
+                         "Draw fewer of them: ckslab exam start --only ID,ID")
     drawn = []
     for task in chosen:
-        context = rng.choice(list(task.contexts or CONTEXTS))
+        context = free.pop(0) if task.contexts == (OWN,) else rng.choice(list(task.contexts or CONTEXTS))
         drawn.append(TaskAttempt(task.id, context, task.draw(rng, taken, context), task.weight))
     deadline = now + dt.timedelta(minutes=minutes)
     return Attempt(seed, now.isoformat(timespec="seconds"), deadline.isoformat(timespec="seconds"),

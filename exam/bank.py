@@ -12,6 +12,9 @@ Values (``values:`` in task.yaml, drawn in the order written), one key each:
 list, never one another task of the attempt already took; ``number: [lo, hi, step]``;
 ``text: "{{user}}-csr"`` a template of the values drawn before it; ``join: [a, b]`` the values a and
 b drawn before it, sorted and joined with ", " (a list that gives no order away).
+
+``contexts: [own]`` asks for a cluster of the task's own (a task that breaks its cluster);
+``node: true`` says the task is done on the context's control-plane node (``ckslab exam ssh``).
 """
 
 from __future__ import annotations
@@ -82,8 +85,11 @@ class Task:
     lab: str
     checks: tuple[Check, ...]
     values: tuple[tuple[str, dict[str, Any]], ...]
-    #: The contexts the task may be set in (empty: any of the exam's).
+    #: The contexts the task may be set in (empty: any of the exam's shared ones; ``("own",)``: a
+    #: cluster no other task of the attempt uses, see ``exam.attempt.OWN``).
     contexts: tuple[str, ...] = ()
+    #: Whether the task is done on the context's control-plane node (``ckslab exam ssh CONTEXT``).
+    node: bool = False
 
     @property
     def folder(self) -> Path:
@@ -171,8 +177,11 @@ def _parse(doc: Any, task_id: str) -> Task:
             raise ValueError(f"the value {name} must have exactly one of pick, name, number, text, join")
         if "name" in spec and spec["name"] not in WORDS:
             raise ValueError(f"the value {name} draws from {spec['name']!r}; known: {', '.join(WORDS)}")
+    if "own" in doc.get("contexts", []) and list(doc["contexts"]) != ["own"]:
+        raise ValueError("contexts: [own] (a cluster of the task's own) cannot be listed with other contexts")
     if not str(doc["docs"]).startswith("https://kubernetes.io/docs/"):
         raise ValueError("docs must be a page of https://kubernetes.io/docs/")
     return Task(id=task_id, title=str(doc["title"]), weight=int(doc["weight"]), statement=str(doc["statement"]),
                 explanation=str(doc["explanation"]), docs=str(doc["docs"]), lab=str(doc["lab"]),
-                checks=checks, values=values, contexts=tuple(str(c) for c in doc.get("contexts", [])))
+                checks=checks, values=values, contexts=tuple(str(c) for c in doc.get("contexts", [])),
+                node=bool(doc.get("node", False)))

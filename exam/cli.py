@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
                   f"your files: {session.workspace}")
         show_status(fresh)
         show_statements(fresh, None)
+        nodes = sorted({t.context for t in fresh.tasks if bank.load(t.id).node})
+        if nodes:
+            out.print(f"Node tasks: enter the node of their context with `ckslab exam ssh CONTEXT` "
+                      f"({', '.join(nodes)}); `exit` leaves it.")
         _open_page(session, args)
         return 0
     found = session.require()
@@ -203,7 +207,8 @@ def show_status(found: attempts.Attempt) -> None:
         title = bank.load(t.id).rendered(t.values).title
         if t.setup_error:
             title += " [left out: its setup failed]"
-        table.add_row(str(i), Text(title), f"{t.weight}", t.context, "flagged" if t.flagged else "")
+        context = f"{t.context} (node)" if bank.load(t.id).node else t.context
+        table.add_row(str(i), Text(title), f"{t.weight}", context, "flagged" if t.flagged else "")
     out.print(table)
 
 
@@ -213,6 +218,8 @@ def show_statements(found: attempts.Attempt, which: str | None) -> None:
         i = found.tasks.index(t) + 1
         task = bank.load(t.id).rendered(t.values)
         out.print(f"\n[bold]Task {i} ({task.weight} points, context {t.context})[/bold]")
+        if task.node:
+            out.print(Text(f"Node: ckslab exam ssh {t.context}"))
         out.print(Text(task.statement.rstrip()), soft_wrap=True)
 
 

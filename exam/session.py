@@ -303,8 +303,9 @@ class Session:
     def grade(self, attempt: Attempt, only: Sequence[TaskAttempt] | None = None,
               elsewhere: bool = True) -> dict[str, debrief.Graded]:
         """Grade every task (or ``only`` those): in its context, and (``elsewhere``) in the others when it
-        earned less there, to say where its work was done. One pytest process per context (all at once) grades
-        the tasks there, and with ``elsewhere`` the other tasks too."""
+        earned less there, to say where its work was done (not a task of a cluster of its own: another
+        cluster never had its fault). One pytest process per context (all at once) grades the tasks there,
+        and with ``elsewhere`` the other tasks too."""
         up: dict[str, str] = {}
         for context in attempt.contexts:
             try:
@@ -318,14 +319,17 @@ class Session:
         # One round, not two: the work found elsewhere is graded beside the home tasks (a pytest process
         # costs more to start than a task's checks take), and only read for a task that earned less at home.
         graded = [t for t in todo if not up[t.context]]
-        there = self.grade_in({c: [t for t in graded if elsewhere or t.context == c] for c in live})
+        # A task in a cluster of its own (it breaks it) is fixed there only: another, healthy cluster
+        # would pass its checks with no work done in it.
+        roams = {t.id for t in graded if elsewhere and not bank.load(t.id).contexts}
+        there = self.grade_in({c: [t for t in graded if t.context == c or t.id in roams] for c in live})
         for drawn in graded:
             report = there[drawn.context][drawn.id]
             if isinstance(report, str):
                 result[drawn.id] = debrief.Graded(None, report)
                 continue
             result[drawn.id] = debrief.Graded(report)
-            if elsewhere and int(report["score"]) < int(report["max_score"]):
+            if drawn.id in roams and int(report["score"]) < int(report["max_score"]):
                 result[drawn.id] = self._found_elsewhere(drawn, result[drawn.id], there)
         return result
 

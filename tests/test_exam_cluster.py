@@ -25,6 +25,10 @@ from exam.session import Session
 
 pytestmark = pytest.mark.cluster
 SEED = 20261205
+#: The tasks of the shared clusters cks-a and cks-b that need no node: the engine's tests here (node tasks,
+#: tasks in a cluster of their own, kind's and the API-only ones have modules of their own, test_exam_tasks_*).
+SHARED_TASKS = ("user-certificate", "csr-review", "csr-record", "short-certificate", "signer-approver",
+                "group-access", "cut-access")
 #: Tasks whose reference solution is run in the other context first (their setup needs no object there).
 WRONG_CONTEXT = ("user-certificate", "signer-approver")
 
@@ -36,10 +40,10 @@ def exam(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iter
         mp.setenv("CKSLAB_ROOT", str(root))
         session = Session(LabPaths(root))
         try:
-            session.start(SEED, None, 120, False, lambda _m: None)
+            session.start(SEED, None, 120, False, lambda _m: None, only=SHARED_TASKS)
             yield session
         finally:
-            clusters.down(session.project, attempts.CONTEXTS, lambda _m: None)
+            clusters.down(session.project, attempts.KNOWN_CONTEXTS, lambda _m: None)
 
 
 def _attempt(exam: Session) -> Attempt:

@@ -7,16 +7,17 @@ import html
 import json
 import re
 import stat
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
 from ckslab import cli
-from cluster.errors import CkslabError, UsageError
+from cluster.errors import CkslabError, ManifestFailed, UsageError
 from cluster.paths import LabPaths
 from exam import attempt as attempts
-from exam import bank, debrief
+from exam import bank, clusters, debrief
 from exam.session import Session
 from graders.scoring import CheckResult, score
 
@@ -56,7 +57,26 @@ def test_the_same_seed_draws_the_same_exam_and_another_seed_another() -> None:
     assert [(t.id, t.context, t.values) for t in first.tasks] == [(t.id, t.context, t.values) for t in again.tasks]
     other = attempts.draw(8, None, NOW, 120, False)
     assert [(t.id, t.values) for t in first.tasks] != [(t.id, t.values) for t in other.tasks]
-    assert {t.context for s in SEEDS for t in attempts.draw(s, None, NOW, 120, False).tasks} == set(attempts.CONTEXTS)
+    shared = [t.context for s in SEEDS for t in attempts.draw(s, None, NOW, 120, False).tasks
+              if not bank.load(t.id).contexts]
+    assert set(shared) == set(attempts.CONTEXTS)
+
+
+def test_each_task_asking_for_a_cluster_of_its_own_gets_one_no_other_task_uses() -> None:
+    task = bank.load("cut-access")
+    own = [replace(task, id=f"own-{i}", contexts=(attempts.OWN,)) for i in range(3)]
+    named = replace(task, id="named", contexts=("cks-c",))
+    for seed in SEEDS:
+        drawn = attempts.draw(seed, None, NOW, 120, False, [task, *own, named])
+        contexts = {t.id: t.context for t in drawn.tasks}
+        assert contexts["named"] == "cks-c" and contexts["cut-access"] in attempts.CONTEXTS
+        assert sorted(contexts[f"own-{i}"] for i in range(3)) == ["cks-d", "cks-e", "cks-f"]
+        assert all(t.values["context"] == t.context for t in drawn.tasks)
+        assert set(drawn.contexts) == {"cks-a", "cks-b", "cks-c", "cks-d", "cks-e", "cks-f"}
+    too_many = [replace(task, id=f"own-{i}", contexts=(attempts.OWN,)) for i in range(len(attempts.OWN_CONTEXTS) + 1)]
+    with pytest.raises(UsageError, match="clusters of their own"):
+        attempts.draw(1, None, NOW, 120, False, too_many)
+    assert all(c in attempts.KNOWN_CONTEXTS for c in attempts.OWN_CONTEXTS)
 
 
 def test_names_are_not_shared_between_tasks_of_one_attempt() -> None:
@@ -346,7 +366,7 @@ def test_a_new_attempt_after_a_submitted_one_gets_new_clusters_and_says_where_th
 
 
 def test_an_attempt_has_the_shared_contexts_and_those_its_tasks_were_drawn_in() -> None:
-    found = attempts.draw(7, None, NOW, 120, False)
+    found = attempts.draw(7, None, NOW, 120, False, [t for t in bank.all_tasks() if not t.contexts])
     assert found.contexts == attempts.CONTEXTS
     found.tasks[0].context = "cks-c"
     assert list(found.contexts) == ["cks-a", "cks-b", "cks-c"]
@@ -356,3 +376,36 @@ def test_start_only_some_tasks_refuses_an_unknown_id(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown exam task 'nope'"):
         Session(LabPaths(tmp_path)).start(1, None, 120, False, lambda _m: None, ["cut-access", "nope"])
     assert not (tmp_path / ".lab" / "exam" / "attempt.json").exists()
+
+
+def test_a_node_task_names_its_node_in_the_statement_and_the_task_list(project: Session,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    tasks = [bank.load("signing-duration"), bank.load("cut-access")]
+    assert tasks[0].node and not tasks[1].node
+    drawn = attempts.draw(4, None, dt.datetime.now(dt.timezone.utc), 120, False, tasks)
+    project.save(drawn)
+    node = drawn.task("signing-duration")
+    code, said = _run(capsys, "show", "signing-duration")
+    assert code == 0 and f"Node: ckslab exam ssh {node.context}" in said
+    code, said = _run(capsys, "show", "cut-access")
+    assert code == 0 and "Node:" not in said
+    code, said = _run(capsys, "status")
+    assert code == 0 and f"{node.context} (node)" in said and said.count("(node)") == 1
+
+
+def test_resume_leaves_a_cluster_whose_component_does_not_start_from_its_manifest(
+        lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tries: list[str] = []
+
+    class Broken:
+        def up(self, progress: object) -> None:
+            tries.append("up")
+            raise ManifestFailed("kube-apiserver does not start from its manifest (a task broke it).")
+
+    written: list[tuple[str, ...]] = []
+    monkeypatch.setattr(clusters, "backend_for", lambda _project, _context: Broken())
+    monkeypatch.setattr(clusters, "write_kubeconfig", lambda _project, contexts: written.append(contexts) or lab_root)
+    said: list[str] = []
+    clusters.ensure(LabPaths(lab_root), ("cks-c",), said.append)
+    assert tries == ["up"] and written == [("cks-c",)]
+    assert "context cks-c is left as it is: kube-apiserver does not start" in said[-1]

@@ -20,7 +20,7 @@ from cluster.backends.base import Availability, Backend, ClusterStatus, Componen
 from cluster.backends.local_node import LocalNode
 from cluster.backends.local_pki import bind_cluster_admins, ensure_pki, write_kubeconfigs
 from cluster.controlplane import APISERVER, COMPONENTS, ETCD, Layout, Ports
-from cluster.errors import CkslabError, ComponentFailed, StateCorrupted
+from cluster.errors import CkslabError, ComponentFailed, ManifestFailed, StateCorrupted
 from cluster.paths import write_private
 from cluster.preflight import Finding
 from cluster.versions import KUBERNETES_VERSION
@@ -123,7 +123,7 @@ class LocalBackend(Backend):
 
         True when the plane is healthy again; False when a port another program took meanwhile
         means starting afresh with new ports (and ckslab's manifests). A manifest whose component
-        cannot start (an edit gone wrong) raises :class:`CkslabError` with the fix: ``make up`` never
+        cannot start (an edit gone wrong) raises :class:`ManifestFailed` with the fix: ``make up`` never
         overwrites a learner's edit without a word.
         """
         down = [c.name for c in status.components if not c.healthy]
@@ -136,7 +136,7 @@ class LocalBackend(Backend):
                 if "address already in use" in err.message:
                     progress(f"{component}'s port was taken meanwhile")
                     return False
-                raise CkslabError(f"{component} does not start from its manifest {self.layout.manifest(component)}: "
+                raise ManifestFailed(f"{component} does not start from its manifest {self.layout.manifest(component)}: "
                                   f"{err.message}",
                                   f"Fix that manifest and run `ckslab controlplane restart {component}`; or "
                                   "`make down && make up` for a new cluster with ckslab's manifests.") from err
