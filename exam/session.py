@@ -69,13 +69,15 @@ class Session:
 
     # --- start, resume, abandon ---------------------------------------------------------
 
-    def start(self, seed: int, count: int | None, minutes: int, practice: bool, progress: Progress) -> Attempt:
-        """Draw a new attempt, start the clusters, set every task up. Refused while one runs."""
+    def start(self, seed: int, count: int | None, minutes: int, practice: bool, progress: Progress,
+              only: Sequence[str] | None = None) -> Attempt:
+        """Draw a new attempt (of the tasks ``only`` names, when given), start the clusters, set every task up.
+        Refused while one runs."""
         current = self.load()
         if current is not None and not current.submitted:
             raise CkslabError(f"an exam is already running (seed {current.seed}, started {current.started}).",
                               "Go on with `ckslab exam resume`, or drop it with `ckslab exam abandon`.")
-        fresh = attempts.draw(seed, count, now(), minutes, practice)
+        fresh = attempts.draw(seed, count, now(), minutes, practice, only=only)
         self._archive(current)
         self._clear_workspace(progress)
         if current is not None:  # the last attempt's objects would collide with (or pass for) this one's
