@@ -2,10 +2,11 @@
 # Five CSRs with different expirationSeconds: four approved and issued, one denied. Keys stay here.
 set -euo pipefail
 kubectl delete --ignore-not-found csr/{{soon1}} csr/{{soon2}} csr/{{later1}} csr/{{later2}} csr/{{refused}}
-request() {  # user, hours
-  openssl genrsa -out "$1.key" 2048 2>/dev/null
+request() {  # user, hours: one CSR document
+  openssl ecparam -genkey -name prime256v1 -noout -out "$1.key"
   openssl req -new -key "$1.key" -subj "/CN=$1" -out "$1.csr"
-  kubectl create -f - <<YAML
+  cat <<YAML
+---
 apiVersion: certificates.k8s.io/v1
 kind: CertificateSigningRequest
 metadata:
@@ -17,13 +18,13 @@ spec:
   usages: [client auth]
 YAML
 }
-request {{soon1}} {{soon1_h}}
-request {{later1}} {{later1_h}}
-request {{refused}} {{refused_h}}
-request {{soon2}} {{soon2_h}}
-request {{later2}} {{later2_h}}
+{
+  request {{soon1}} {{soon1_h}}
+  request {{later1}} {{later1_h}}
+  request {{refused}} {{refused_h}}
+  request {{soon2}} {{soon2_h}}
+  request {{later2}} {{later2_h}}
+} | kubectl create -f -
 kubectl certificate approve {{soon1}} {{soon2}} {{later1}} {{later2}}
 kubectl certificate deny {{refused}}
-for user in {{soon1}} {{soon2}} {{later1}} {{later2}}; do
-  kubectl wait csr/$user --for=jsonpath='{.status.certificate}' --timeout=60s
-done
+kubectl wait csr/{{soon1}} csr/{{soon2}} csr/{{later1}} csr/{{later2}} --for=jsonpath='{.status.certificate}' --timeout=60s

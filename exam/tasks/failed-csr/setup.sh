@@ -4,7 +4,7 @@
 set -euo pipefail
 kubectl delete --ignore-not-found csr/{{csr}} csr/{{fixed}} clusterrolebinding/csr-create-{{colleague}}
 kubectl create clusterrolebinding csr-create-{{colleague}} --clusterrole system:node-bootstrapper --user {{colleague}}
-openssl genrsa -out key.pem 2048 2>/dev/null
+openssl ecparam -genkey -name prime256v1 -noout -out key.pem
 openssl req -new -key key.pem -subj "/CN={{colleague}}/O={{group}}" -out req.pem
 signer=kubernetes.io/kube-apiserver-client
 case "{{kind}}" in

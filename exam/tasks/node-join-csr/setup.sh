@@ -4,9 +4,13 @@
 set -euo pipefail
 kubectl delete --ignore-not-found csr/{{legit}} csr/{{forged}} node/{{existing}} node/{{joining}} \
   clusterrolebinding/kubelet-bootstrap-{{team}}
-kubectl create clusterrolebinding kubelet-bootstrap-{{team}} --clusterrole system:node-bootstrapper \
-  --group system:bootstrappers
 kubectl apply -f - <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubelet-bootstrap-{{team}}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:node-bootstrapper}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: system:bootstrappers}]
+---
 apiVersion: v1
 kind: Node
 metadata:
@@ -14,7 +18,7 @@ metadata:
   labels: {kubernetes.io/hostname: {{existing}}, kubernetes.io/os: linux}
 YAML
 submit() {  # name, subject, token id
-  openssl genrsa -out "$1.key" 2048 2>/dev/null
+  openssl ecparam -genkey -name prime256v1 -noout -out "$1.key"
   openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"
   kubectl create --as "system:bootstrap:$3" --as-group system:bootstrappers --as-group system:authenticated -f - <<YAML
 apiVersion: certificates.k8s.io/v1
