@@ -8,8 +8,8 @@ templates with ``{{name}}`` placeholders (never ``$name``: the setup and solutio
 and fed to bash on stdin, never written to the learner's workspace.
 
 Values (``values:`` in task.yaml, drawn in the order written), one key each:
-``pick: [a, b]`` one of the list; ``name: people|groups|teams|namespaces|roles|robots|tokens|suffixes`` a word of that
-list, never one another task of the attempt already took; ``number: [lo, hi, step]``;
+``pick: [a, b]`` one of the list; ``name: people|groups|teams|namespaces|roles|robots|tokens|suffixes``
+a word of that list, never one another task of the attempt already took; ``number: [lo, hi, step]``;
 ``text: "{{user}}-csr"`` a template of the values drawn before it; ``join: [a, b]`` the values a and
 b drawn before it, sorted and joined with ", " (a list that gives no order away).
 """
