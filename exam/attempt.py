@@ -14,7 +14,7 @@ import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from cluster.errors import CkslabError, UsageError
 from cluster.paths import write_private
@@ -103,9 +103,10 @@ def parse_seed(text: str | None, rng: random.Random | None = None) -> int:
 
 
 def draw(seed: int, count: int | None, now: dt.datetime, minutes: int, practice: bool,
-         tasks: list[bank.Task] | None = None) -> Attempt:
-    """A new attempt: ``count`` tasks of the bank (all by default), their contexts and values, from ``seed``."""
-    pool = tasks if tasks is not None else bank.all_tasks()
+         tasks: list[bank.Task] | None = None, only: Sequence[str] | None = None) -> Attempt:
+    """A new attempt: ``count`` tasks of the bank (all by default; ``only``: the tasks of these ids, each a
+    UsageError when unknown), their contexts and values, from ``seed``."""
+    pool = tasks if tasks is not None else [bank.load(t) for t in only] if only else bank.all_tasks()
     if count is not None and not 1 <= count <= len(pool):
         raise UsageError(f"--tasks {count}: the bank has {len(pool)} tasks.", f"Give 1 to {len(pool)}.")
     if minutes <= 0:

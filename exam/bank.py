@@ -8,8 +8,8 @@ templates with ``{{name}}`` placeholders (never ``$name``: the setup and solutio
 and fed to bash on stdin, never written to the learner's workspace.
 
 Values (``values:`` in task.yaml, drawn in the order written), one key each:
-``pick: [a, b]`` one of the list; ``name: people|groups|teams|namespaces|roles`` a word of that
-list, never one another task of the attempt already took; ``number: [lo, hi, step]``;
+``pick: [a, b]`` one of the list; ``name: people|groups|teams|namespaces|roles|robots|tokens|suffixes``
+a word of that list, never one another task of the attempt already took; ``number: [lo, hi, step]``;
 ``text: "{{user}}-csr"`` a template of the values drawn before it; ``join: [a, b]`` the values a and
 b drawn before it, sorted and joined with ", " (a list that gives no order away).
 
@@ -41,6 +41,11 @@ WORDS: dict[str, tuple[str, ...]] = {
     "teams": ("atlas", "borealis", "cobalt", "delta", "ember", "falcon", "granite", "harbor"),
     "namespaces": ("apps", "backend", "batch", "edge", "finance", "ingest", "portal", "reports"),
     "roles": ("csr-approver", "cert-reviewer", "signer-admin", "pki-operator", "issuer-approver"),
+    "robots": ("backup-agent", "ci-runner", "deploy-bot", "log-shipper", "metrics-scraper", "report-job",
+               "sync-worker", "audit-reader", "cost-exporter", "dns-updater"),
+    #: Bootstrap token ids ([a-z0-9]{6}, as kubeadm token create makes) and kubelets' CSR name suffixes.
+    "tokens": ("07401b", "3kq9zd", "8fj2mc", "a1x5pw", "h6t3ne", "k9v2rb", "p4m8ws", "u2c7yg"),
+    "suffixes": ("2xkq9", "7hm4t", "b8rzp", "c3wv6", "f9dn2", "j5tq8", "k4ps7", "m6yx3", "q2lg9", "t8jc5"),
 }
 
 

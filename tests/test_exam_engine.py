@@ -190,5 +190,5 @@ def test_the_contexts_planes_start_at_once_and_a_failure_is_said_after_the_other
     monkeypatch.setattr(clusters, "write_kubeconfig", lambda project, contexts: tmp_path / "kubeconfig")
     ready: list[str] = []
     with pytest.raises(CkslabError, match="cks-c did not start"):
-        clusters.ensure(LabPaths(tmp_path), attempts.KNOWN_CONTEXTS, lambda _m: None, ready.append)
+        clusters.ensure(LabPaths(tmp_path), ("cks-a", "cks-b", "cks-c"), lambda _m: None, ready.append)
     assert sorted(done) == sorted(ready) == ["cks-a", "cks-b"]

@@ -409,3 +409,23 @@ def test_resume_leaves_a_cluster_whose_component_does_not_start_from_its_manifes
     clusters.ensure(LabPaths(lab_root), ("cks-c",), said.append)
     assert tries == ["up"] and written == [("cks-c",)]
     assert "context cks-c is left as it is: kube-apiserver does not start" in said[-1]
+
+
+def test_the_api_tasks_statements_do_not_say_which_request_is_forged_or_refused() -> None:
+    for seed in range(10):
+        drawn = attempts.draw(seed, None, NOW, 120, False, only=["node-join-csr", "expiring-certificates"])
+        join = drawn.task("node-join-csr")
+        shown = bank.load("node-join-csr").rendered(join.values).statement
+        assert f"pending: {', '.join(sorted([join.values['legit'], join.values['forged']]))}." in shown
+        assert join.values["forged_kind"] not in shown and join.values["other_token"] not in shown
+        expiring = drawn.task("expiring-certificates")
+        shown = bank.load("expiring-certificates").rendered(expiring.values).statement
+        users = sorted(expiring.values[k] for k in ("soon1", "soon2", "later1", "later2", "refused"))
+        assert f"users {', '.join(users)}," in shown and "denied" not in shown
+
+
+def test_only_draws_the_named_tasks_and_refuses_an_unknown_one() -> None:
+    drawn = attempts.draw(3, None, NOW, 120, False, only=["who-is-this", "failed-csr"])
+    assert sorted(t.id for t in drawn.tasks) == ["failed-csr", "who-is-this"]
+    with pytest.raises(UsageError, match="unknown exam task"):
+        attempts.draw(3, None, NOW, 120, False, only=["no-such-task"])
