@@ -297,6 +297,9 @@ def test_certificates_api_notebook_runs_in_the_learner_copy_and_earns_full_marks
     assert "[FAIL]" not in outputs and "Not run" not in outputs
     assert "[PASS] access (20/20)" in outputs and "Score: 100/100, every step passes." in outputs
     assert "may jane list pods? no" in outputs
+    # The practice test after the grade is set up, and its unanswered questions stop nothing.
+    assert "Practice test of this lab: 4 questions" in outputs and "Question 4 of 4:" in outputs
+    assert "Question 4 is not answered yet" in outputs
     assert {p: p.read_bytes() for p in NOTEBOOKS} == tracked
     report_file = tmp_path / "report.json"
     result = subprocess.run([sys.executable, "-m", "ckslab", "grade", "certificates-api", "--json", str(report_file)],
