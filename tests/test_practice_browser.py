@@ -66,7 +66,7 @@ def test_a_learner_answers_the_practice_test_in_jupyterlab(practice_lab: Lab, lo
     with tempfile.TemporaryDirectory(prefix="ckslab-chromium-") as profile, sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
             profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": 1100, "height": 900})
+            viewport={"width": 1100, "height": 1400})
         try:
             page = browser.new_page()
             page.goto(practice_lab.url(f"/lab/tree/certificates-api/{NOTEBOOK}"), timeout=START_TIMEOUT * 1000)
@@ -85,7 +85,7 @@ def test_a_learner_answers_the_practice_test_in_jupyterlab(practice_lab: Lab, lo
             text, _ = nb.run(ask1)
             assert "Question 1 of 4" in text and "Pending" in text, text
             assert nb.cell(ask1).locator(".ckslab-practice-question").count() == 1  # rich, not plain text
-            _type_into(nb, bash1, "kubectl get csr")
+            _type_into(nb, bash1, "%%bash\nkubectl get csr")
             text, _ = nb.run(bash1)
             assert "CONDITION" in text, text
             count = _pending(root)
@@ -102,9 +102,7 @@ def test_a_learner_answers_the_practice_test_in_jupyterlab(practice_lab: Lab, lo
             assert text.startswith("Wrong") and "you answered system:masters" in text, text
             assert f"kubectl get csr {csr[1]} -o jsonpath='{{.spec.request}}' | base64 -d" in text, text
             assert nb.error_outputs() == 0
-            nb.cell(answer1).scroll_into_view_if_needed()
-            page.evaluate("document.querySelector('.jp-WindowedPanel-outer') && "
-                          "document.querySelector('.jp-WindowedPanel-outer').scrollBy(0, 120)")
+            nb.cell(ask1).evaluate("cell => cell.scrollIntoView({block: 'start'})")  # question 1 to 3 in view
             page.screenshot(path=str(SCREENSHOT))
         finally:
             browser.close()
