@@ -110,23 +110,7 @@ class Task:
 
     def draw(self, rng: random.Random, taken: set[str], context: str) -> dict[str, object]:
         """The values of one attempt, drawn from ``rng``; names already in ``taken`` are avoided (and added)."""
-        drawn: dict[str, object] = {"context": context}
-        for name, spec in self.values:
-            if "pick" in spec:
-                drawn[name] = rng.choice(list(spec["pick"]))
-            elif "name" in spec:
-                free = [w for w in WORDS[spec["name"]] if w not in taken]
-                word = rng.choice(free or list(WORDS[spec["name"]]))
-                taken.add(word)
-                drawn[name] = word
-            elif "number" in spec:
-                lo, hi, step = (int(x) for x in spec["number"])
-                drawn[name] = rng.randrange(lo, hi + 1, step)
-            elif "join" in spec:
-                drawn[name] = ", ".join(sorted(str(drawn[v]) for v in spec["join"]))
-            else:
-                drawn[name] = render(str(spec["text"]), drawn)
-        return drawn
+        return draw_values(self.values, rng, taken, {"context": context})
 
     def as_lab(self) -> Lab:
         """The task as a Lab whose steps are its checks: what the score plugin grades."""
@@ -140,6 +124,47 @@ class Task:
         return replace(self, title=render(self.title, values), statement=render(self.statement, values),
                        explanation=render(self.explanation, values),
                        checks=tuple(replace(c, title=render(c.title, values)) for c in self.checks))
+
+
+Values = tuple[tuple[str, dict[str, Any]], ...]
+
+
+def draw_values(values: Values, rng: random.Random, taken: set[str],
+                given: Mapping[str, object] | None = None) -> dict[str, object]:
+    """``values`` drawn from ``rng`` in the order written, after the ``given`` ones (a template may name them).
+
+    Names already in ``taken`` are avoided (and the drawn ones added): the exam's tasks and a lab's
+    practice questions both draw through here, so the same seed gives the same values everywhere.
+    """
+    drawn: dict[str, object] = dict(given or {})
+    for name, spec in values:
+        if "pick" in spec:
+            drawn[name] = rng.choice(list(spec["pick"]))
+        elif "name" in spec:
+            free = [w for w in WORDS[spec["name"]] if w not in taken]
+            word = rng.choice(free or list(WORDS[spec["name"]]))
+            taken.add(word)
+            drawn[name] = word
+        elif "number" in spec:
+            lo, hi, step = (int(x) for x in spec["number"])
+            drawn[name] = rng.randrange(lo, hi + 1, step)
+        elif "join" in spec:
+            drawn[name] = ", ".join(sorted(str(drawn[v]) for v in spec["join"]))
+        else:
+            drawn[name] = render(str(spec["text"]), drawn)
+    return drawn
+
+
+def parse_values(doc: Any) -> Values:
+    """The ``values:`` mapping of a task.yaml or practice.yaml; ValueError naming a bad one."""
+    values = tuple((str(k), dict(v)) for k, v in (doc or {}).items())
+    for name, spec in values:
+        kinds = [k for k in ("pick", "name", "number", "text", "join") if k in spec]
+        if len(kinds) != 1:
+            raise ValueError(f"the value {name} must have exactly one of pick, name, number, text, join")
+        if "name" in spec and spec["name"] not in WORDS:
+            raise ValueError(f"the value {name} draws from {spec['name']!r}; known: {', '.join(WORDS)}")
+    return values
 
 
 def known() -> list[str]:
@@ -175,13 +200,7 @@ def _parse(doc: Any, task_id: str) -> Task:
         raise ValueError("checks must be a non-empty list with distinct names and positive points")
     if sum(c.points for c in checks) != int(doc["weight"]):
         raise ValueError(f"the checks' points add up to {sum(c.points for c in checks)}, not the weight {doc['weight']}")
-    values = tuple((str(k), dict(v)) for k, v in (doc.get("values") or {}).items())
-    for name, spec in values:
-        kinds = [k for k in ("pick", "name", "number", "text", "join") if k in spec]
-        if len(kinds) != 1:
-            raise ValueError(f"the value {name} must have exactly one of pick, name, number, text, join")
-        if "name" in spec and spec["name"] not in WORDS:
-            raise ValueError(f"the value {name} draws from {spec['name']!r}; known: {', '.join(WORDS)}")
+    values = parse_values(doc.get("values"))
     if "own" in doc.get("contexts", []) and list(doc["contexts"]) != ["own"]:
         raise ValueError("contexts: [own] (a cluster of the task's own) cannot be listed with other contexts")
     if not str(doc["docs"]).startswith("https://kubernetes.io/docs/"):

@@ -14,7 +14,8 @@ gets three things through IPython's documented extension points:
   the setup cell has not run in this kernel yet (or ran and set nothing up: then with its reason,
   such as a lab for another backend). The skipping itself is an AST transformer that
   empties the cell (``InteractiveShell.ast_transformers``). Cells the learner added, the setup cell
-  and the whole-lab grade (once the setup cell has run: it defines ``lab``) always run.
+  and the whole-lab grade (once the setup cell has run: it defines ``lab``) always run, and so
+  do the practice test's cells after it (its questions are on objects of their own).
 - The same hook brings the kernel back to the lab's workspace when its working directory was
   deleted or moved away, and says so.
 
@@ -109,6 +110,11 @@ class NotebookCells:
         self._load()
         pattern = re.compile(rf">\s*{re.escape(helper)}(?![\w.-])")
         return next((cell for cell in self.cells if pattern.search(cell.source)), None)
+
+    def after_grade(self, cell: Cell) -> bool:
+        """Whether ``cell`` comes after the whole-lab grade: the practice test, which no failed check blocks."""
+        self._load()
+        return any(GRADE_CALL.search(c.source) and c.index < cell.index for c in self.cells)
 
     def check_cell(self, lab_id: str, step: str) -> Cell | None:
         """The cell that checks ``step`` of ``lab_id``."""
@@ -205,7 +211,7 @@ def _pre_run_cell(info: Any) -> None:
                             f'(lab.setup("{session.lab_id}")). It points kubectl at the lab\'s cluster and works '
                             f'in your workspace; then run this cell again.', FAIL_COLOUR))
         return
-    if GRADE_CALL.search(cell.source):
+    if GRADE_CALL.search(cell.source) or session.notebook.after_grade(cell):
         return
     missing = _missing_helper(session.notebook, cell, session.workspace)
     if missing:

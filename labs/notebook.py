@@ -21,6 +21,8 @@ from cluster.errors import CkslabError
 from graders import runner
 from graders.report import Report
 from labs import catalog, engine, kernel
+from labs import practice as _practice
+from labs.practice import Practice
 from labs.results import FAIL_COLOUR, Notice
 
 
@@ -121,3 +123,11 @@ def grade(lab_id: str) -> bool:
         if s.passed:
             kernel.record_check(lab_id, s.id, s.title, True)
     return result.passed
+
+
+def practice(lab_id: str, seed: int | None = None) -> Practice:
+    """Start a new attempt at the lab's practice test (new names; ``seed`` gives the same ones again).
+
+    Use what it returns: ``practice.ask(1)``, then ``practice.answer(1, "3")`` (labs/practice.py).
+    """
+    return _practice.start(lab_id, seed)

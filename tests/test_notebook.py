@@ -21,7 +21,7 @@ from nbclient import NotebookClient
 
 from cluster.backends.local import LocalBackend
 from cluster.paths import checkout
-from labs import catalog, engine, learner_copy
+from labs import catalog, engine, learner_copy, practice_set
 from labs.results import ERROR_COLOUR, FAIL_COLOUR, PASS_COLOUR, Report
 from notebook_run import outputs_text, run_learner_copy
 
@@ -40,12 +40,17 @@ def test_notebooks_are_stored_without_outputs(path: Path) -> None:
 
 
 @pytest.mark.parametrize("lab", catalog.all_labs(), ids=lambda lab: lab.id)
-def test_every_notebook_sets_up_first_and_ends_with_the_whole_lab_grade(lab: catalog.Lab) -> None:
+def test_every_notebook_sets_up_first_and_ends_with_the_whole_lab_grade_then_its_practice_test(lab: catalog.Lab) -> None:
     nb = nbformat.read(checkout() / lab.notebook, as_version=4)
     code = [c.source.strip() for c in nb.cells if c.cell_type == "code"]
     assert code[0].endswith(f'lab.setup("{lab.id}");'), code[0]
-    assert nb.cells[-1].cell_type == "code" and code[-1] == f'lab.grade("{lab.id}");', code[-1]
     assert sum("lab.grade(" in c for c in code) == 1
+    grade = code.index(f'lab.grade("{lab.id}");')
+    practice = [f'practice = lab.practice("{lab.id}")']
+    for n in range(1, len(practice_set.load(lab.id).questions) + 1):
+        practice += [f"practice.ask({n})", f"%%bash\n# your commands for question {n}", f'practice.answer({n}, "");']
+    assert code[grade + 1:] == practice
+    assert nb.cells[-1].source.strip() == practice[-1]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -222,7 +227,9 @@ def test_after_a_failed_check_later_cells_say_so_and_do_not_run_until_it_passes(
                        'lab.check("certificates-api", "csr-object")',
                        'print("the approval ran")',
                        '%%bash\necho "bash ran"',
-                       'lab.grade("certificates-api")')
+                       'lab.grade("certificates-api")',
+                       'print("the practice test ran")',
+                       '%%bash\necho "its bash cell ran"')
     client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     with client.setup_kernel():
         _run(client, nb, 1)
@@ -233,6 +240,9 @@ def test_after_a_failed_check_later_cells_say_so_and_do_not_run_until_it_passes(
                                       "failed above."), skipped
             assert "ran" not in skipped and [o.output_type for o in nb.cells[index].outputs] == ["display_data"]
         assert _run(client, nb, 5) == "graded certificates-api\n"  # the whole-lab grade always runs
+        # The practice test after it too: its questions are on objects of their own.
+        assert _run(client, nb, 6) == "the practice test ran\n"
+        assert _run(client, nb, 7) == "its bash cell ran\n"
         assert _run(client, nb, 1) .strip() == ""  # cells before the check still run (to fix the step)
         # A cell of the learner's own (not in the saved notebook) always runs.
         nb.cells.append(nbformat.v4.new_code_cell('RESULTS["csr-object"] = True\nprint("fixed")'))
@@ -287,6 +297,9 @@ def test_certificates_api_notebook_runs_in_the_learner_copy_and_earns_full_marks
     assert "[FAIL]" not in outputs and "Not run" not in outputs
     assert "[PASS] access (20/20)" in outputs and "Score: 100/100, every step passes." in outputs
     assert "may jane list pods? no" in outputs
+    # The practice test after the grade is set up, and its unanswered questions stop nothing.
+    assert "Practice test of this lab: 4 questions" in outputs and "Question 4 of 4:" in outputs
+    assert "Question 4 is not answered yet" in outputs
     assert {p: p.read_bytes() for p in NOTEBOOKS} == tracked
     report_file = tmp_path / "report.json"
     result = subprocess.run([sys.executable, "-m", "ckslab", "grade", "certificates-api", "--json", str(report_file)],

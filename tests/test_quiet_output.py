@@ -50,7 +50,8 @@ def test_the_wheel_ships_every_data_file_without_a_warning(tmp_path: Path) -> No
     wheel = next(tmp_path.glob("ckslab-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for data in ("ckslab/jupyterlab/settings/overrides.json", "cluster/audit/audit-policy.yaml",
-                 "graders/pytest.ini", "labs/certificates-api/lab.yaml", "labs/certificates-api/setup.sh"):
+                 "graders/pytest.ini", "labs/certificates-api/lab.yaml", "labs/certificates-api/setup.sh",
+                 "labs/certificates-api/practice.yaml", "labs/practice_setup.sh"):
         assert data in names, f"{data} is missing from the wheel: {sorted(names)}"
 
 
