@@ -24,8 +24,11 @@ from exam import bank
 #: ``contexts:`` in its task.yaml is set in one of them, and every attempt has both.
 CONTEXTS = ("cks-a", "cks-b")
 #: Every context a task may name: ``cks-c`` is for tasks that break their cluster (an API server
-#: that no longer starts), so that no other task shares it; it is started only when drawn.
-KNOWN_CONTEXTS = ("cks-a", "cks-b", "cks-c")
+#: that no longer starts), so that no other task shares it; it is started only when drawn; ``cks-k``
+#: is kind's (below).
+KNOWN_CONTEXTS = ("cks-a", "cks-b", "cks-c", "cks-k")
+#: The contexts of tasks that need a real kubelet (``needs: kubelet``): a kind cluster, started only when drawn.
+KUBELET_CONTEXTS = ("cks-k",)
 DEFAULT_MINUTES = 120
 #: The CKS pass line, in percent of the points.
 PASS_PERCENT = 67
@@ -95,6 +98,22 @@ def parse_seed(text: str | None, rng: random.Random | None = None) -> int:
     return seed
 
 
+def without_kubelet(pool: list[bank.Task], kind_cannot_run: str) -> tuple[list[bank.Task], str]:
+    """``pool`` less the tasks that need a kubelet when ``kind_cannot_run`` (why not; "" when it can), and
+    the one line that says so ("" when none is left out). A UsageError when no task is left."""
+    if not kind_cannot_run:
+        return pool, ""
+    out = [t.id for t in pool if "kubelet" in t.needs]
+    kept = [t for t in pool if "kubelet" not in t.needs]
+    if not out:
+        return pool, ""
+    if not kept:
+        raise UsageError(f"every task asked for needs a kubelet ({', '.join(out)}), and kind cannot run here: "
+                         f"{kind_cannot_run}.", "Start Docker (or podman), or draw other tasks.")
+    return kept, (f"{len(out)} task{'s' if len(out) > 1 else ''} needing a kubelet left out of this exam and its "
+                  f"maximum ({', '.join(out)}): kind cannot run here ({kind_cannot_run}).")
+
+
 def draw(seed: int, count: int | None, now: dt.datetime, minutes: int, practice: bool,
          tasks: list[bank.Task] | None = None) -> Attempt:
     """A new attempt: ``count`` tasks of the bank (all by default), their contexts and values, from ``seed``."""
@@ -108,7 +127,7 @@ def draw(seed: int, count: int | None, now: dt.datetime, minutes: int, practice:
     taken: set[str] = set()
     drawn = []
     for task in chosen:
-        context = rng.choice(list(task.contexts or CONTEXTS))
+        context = rng.choice(list(task.contexts or (KUBELET_CONTEXTS if "kubelet" in task.needs else CONTEXTS)))
         drawn.append(TaskAttempt(task.id, context, task.draw(rng, taken, context), task.weight))
     deadline = now + dt.timedelta(minutes=minutes)
     return Attempt(seed, now.isoformat(timespec="seconds"), deadline.isoformat(timespec="seconds"),

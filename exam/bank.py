@@ -41,6 +41,10 @@ WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: What a task may need (``needs:``): ``kubelet``, a real kubelet on a node (kind), not the local plane's.
+NEEDS = {"kubelet"}
+
+
 class TemplateError(CkslabError):
     """A template names a value the task does not draw."""
 
@@ -82,8 +86,10 @@ class Task:
     lab: str
     checks: tuple[Check, ...]
     values: tuple[tuple[str, dict[str, Any]], ...]
-    #: The contexts the task may be set in (empty: any of the exam's).
+    #: The contexts the task may be set in (empty: any of the exam's, or kind's for ``needs: [kubelet]``).
     contexts: tuple[str, ...] = ()
+    #: What its cluster must have beyond a control plane: ``kubelet`` (a real one: kind's node).
+    needs: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -171,8 +177,11 @@ def _parse(doc: Any, task_id: str) -> Task:
             raise ValueError(f"the value {name} must have exactly one of pick, name, number, text, join")
         if "name" in spec and spec["name"] not in WORDS:
             raise ValueError(f"the value {name} draws from {spec['name']!r}; known: {', '.join(WORDS)}")
+    needs = tuple(str(n) for n in doc.get("needs") or [])
+    if not set(needs) <= NEEDS:
+        raise ValueError(f"needs may name {', '.join(sorted(NEEDS))}, not {', '.join(sorted(set(needs) - NEEDS))}")
     if not str(doc["docs"]).startswith("https://kubernetes.io/docs/"):
         raise ValueError("docs must be a page of https://kubernetes.io/docs/")
     return Task(id=task_id, title=str(doc["title"]), weight=int(doc["weight"]), statement=str(doc["statement"]),
                 explanation=str(doc["explanation"]), docs=str(doc["docs"]), lab=str(doc["lab"]),
-                checks=checks, values=values, contexts=tuple(str(c) for c in doc.get("contexts", [])))
+                checks=checks, values=values, contexts=tuple(str(c) for c in doc.get("contexts", [])), needs=needs)

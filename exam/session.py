@@ -77,7 +77,13 @@ class Session:
         if current is not None and not current.submitted:
             raise CkslabError(f"an exam is already running (seed {current.seed}, started {current.started}).",
                               "Go on with `ckslab exam resume`, or drop it with `ckslab exam abandon`.")
-        fresh = attempts.draw(seed, count, now(), minutes, practice, [bank.load(i) for i in only] if only else None)
+        pool = [bank.load(i) for i in only] if only else bank.all_tasks()
+        if any("kubelet" in t.needs for t in pool):
+            kind = clusters.kind_available()
+            pool, left_out = attempts.without_kubelet(pool, "" if kind.ok else kind.reason)
+            if left_out:
+                progress(left_out)
+        fresh = attempts.draw(seed, count, now(), minutes, practice, pool)
         self._archive(current)
         self._clear_workspace(progress)
         if current is not None:  # the last attempt's objects would collide with (or pass for) this one's
