@@ -72,7 +72,8 @@ class Session:
     def start(self, seed: int, count: int | None, minutes: int, practice: bool, progress: Progress,
               only: Sequence[str] = ()) -> Attempt:
         """Draw a new attempt (of the tasks ``only``, when given: ids of the bank), start its clusters and set
-        every task up. Refused while one runs; a UsageError names an unknown task id."""
+        every task up. Refused while one runs; a UsageError names an unknown task id. Where kind cannot run, the
+        tasks that need a kubelet are left out of the draw (and its maximum), said in one progress line."""
         current = self.load()
         if current is not None and not current.submitted:
             raise CkslabError(f"an exam is already running (seed {current.seed}, started {current.started}).",
