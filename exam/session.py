@@ -32,8 +32,9 @@ from graders import runner
 from graders.exam import inputs
 
 Progress = Callable[[str], None]
-#: Seconds one task's setup or solution may take (they create a few objects and keys).
-SCRIPT_TIMEOUT = 180
+#: Seconds one task's setup or solution may take (they create a few objects and keys; on kind, a solution may
+#: wait for the kubelet to restart the API server's static pod: one to two minutes on a loaded machine).
+SCRIPT_TIMEOUT = 300
 #: Grading processes at once (each is a pytest process reading a local cluster).
 GRADERS_AT_ONCE = 4
 

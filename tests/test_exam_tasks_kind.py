@@ -67,7 +67,7 @@ def _in_context(exam: Session, script: str, context: str = "cks-k") -> str:
            "PATH": os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
                                     os.environ["PATH"]])}
     done = subprocess.run(["bash", "-euc", script], env=env, capture_output=True, text=True, check=False,
-                          cwd=exam.workspace, timeout=300)
+                          cwd=exam.workspace, timeout=420)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -104,22 +104,24 @@ MISTAKES = {
     "kubelet-serving": ("""
 node=$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')
 ckslab node exec -- sh -c "echo 'serverTLSBootstrap: true' >> /var/lib/kubelet/config.yaml; systemctl restart kubelet"
-for _ in $(seq 90); do
-  kubectl get csr -o jsonpath='{.items[*].spec.username}' | grep -q "system:node:$node" && break; sleep 1
-done
-kubectl certificate approve $(kubectl get csr -o name)
-for _ in $(seq 60); do
-  ckslab node exec -- test -e /var/lib/kubelet/pki/kubelet-server-current.pem && break; sleep 1
+serving() { kubectl get csr --field-selector spec.signerName=kubernetes.io/kubelet-serving \
+  -o jsonpath="{range .items[?(@.spec.username=='system:node:$node')]}{.metadata.name}{'\\n'}{end}"; }
+end=$((SECONDS + 180))
+until [ -n "$(serving)" ]; do [ $SECONDS -lt $end ] || exit 1; sleep 1; done
+kubectl certificate approve $(kubectl get csr --field-selector spec.signerName=kubernetes.io/kubelet-serving -o name)
+kubectl wait "csr/$(serving | tail -1)" --for=jsonpath='{.status.certificate}' --timeout=120s
+until ckslab node exec -- test -e /var/lib/kubelet/pki/kubelet-server-current.pem; do
+  [ $SECONDS -lt $end ] || exit 1; sleep 1
 done
 sleep 2
 """, "forged-denied"),
     "kubelet-ca": ("""
 m=/etc/kubernetes/manifests/kube-apiserver.yaml
 ckslab node exec -- sed -i 's#^\\( *\\)- --kubelet-client-key=.*#&\\n\\1- --kubelet-certificate-authority=/etc/kubernetes/pki/front-proxy-ca.crt#' $m
-for _ in $(seq 180); do
-  ckslab node flags kube-apiserver 2>/dev/null | grep -q -- '--kubelet-certificate-authority=' \\
-    && kubectl get --raw /readyz >/dev/null 2>&1 && break
-  sleep 1
+end=$((SECONDS + 300))
+until ckslab node flags kube-apiserver 2>/dev/null | grep -q -- '--kubelet-certificate-authority=' \
+    && kubectl get --raw /readyz >/dev/null 2>&1; do
+  [ $SECONDS -lt $end ] || exit 1; sleep 1
 done
 """, "logs-verified"),
 }

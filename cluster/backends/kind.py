@@ -416,8 +416,8 @@ class KindBackend(Backend):
             current = None
         recorded = str(current.details.get("cluster", "")) if current is not None else ""
         if recorded and recorded != self.cluster_name:
-            raise CkslabError(f"this checkout's kind cluster is {recorded!r}, but KIND_self.cluster_name says "
-                              f"{self.cluster_name!r}.", f"Run `KIND_self.cluster_name={recorded} make down`.")
+            raise CkslabError(f"this checkout's kind cluster is {recorded!r}, but KIND_CLUSTER_NAME says "
+                              f"{self.cluster_name!r}.", f"Run `KIND_CLUSTER_NAME={recorded} make down`.")
         if not binaries.missing(("kind",)) and self._exists():
             progress(f"deleting kind cluster {self.cluster_name!r}")
             self._delete()
