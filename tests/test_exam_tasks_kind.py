@@ -22,6 +22,7 @@ from typing import Iterator
 import pytest
 
 from cluster import paths
+from cluster.backends import kind as kind_backend
 from cluster.backends.kind import KindBackend
 from cluster.paths import LabPaths
 from exam import attempt as attempts
@@ -151,3 +152,15 @@ def test_the_reference_solutions_earn_full_marks(exam: Session, seed: int) -> No
     for task in drawn.tasks:
         report = exam.grade_task(task, task.context)
         assert report["score"] == report["max_score"] == task.weight, (seed, task.id, task.values, report["steps"])
+
+
+def test_exam_down_deletes_the_kind_cluster(exam: Session) -> None:
+    """Last: `ckslab exam down` (clusters.down of every known context) deletes the exam's kind cluster."""
+    kind = clusters.backend_for(exam.project, "cks-k")
+    assert isinstance(kind, KindBackend)
+    node = f"{kind.cluster_name}-control-plane"
+    clusters.down(exam.project, attempts.KNOWN_CONTEXTS, lambda _m: None)
+    listed = subprocess.run([kind_backend.engine()[1], "ps", "-a", "--format", "{{.Names}}"], capture_output=True,
+                            text=True, check=False, timeout=60)
+    assert listed.returncode == 0 and node not in listed.stdout.split()
+    assert not kind.lab.state_file.exists()
