@@ -29,8 +29,10 @@ OWN = "own"
 #: The clusters of their own, given in this order to the attempt's ``own`` tasks, skipping one a task
 #: names itself (``contexts: [cks-c]``); each is started only when drawn.
 OWN_CONTEXTS = ("cks-c", "cks-d", "cks-e", "cks-f", "cks-g")
+#: The contexts of tasks that need a real kubelet (``needs: [kubelet]``): a kind cluster, started only when drawn.
+KUBELET_CONTEXTS = ("cks-k",)
 #: Every context a task may be set in.
-KNOWN_CONTEXTS = CONTEXTS + OWN_CONTEXTS
+KNOWN_CONTEXTS = CONTEXTS + OWN_CONTEXTS + KUBELET_CONTEXTS
 DEFAULT_MINUTES = 120
 #: The CKS pass line, in percent of the points.
 PASS_PERCENT = 67
@@ -102,6 +104,22 @@ def parse_seed(text: str | None, rng: random.Random | None = None) -> int:
     return seed
 
 
+def without_kubelet(pool: list[bank.Task], kind_cannot_run: str) -> tuple[list[bank.Task], str]:
+    """``pool`` less the tasks that need a kubelet when ``kind_cannot_run`` (why not; "" when it can), and
+    the one line that says so ("" when none is left out). A UsageError when no task is left."""
+    if not kind_cannot_run:
+        return pool, ""
+    out = [t.id for t in pool if "kubelet" in t.needs]
+    kept = [t for t in pool if "kubelet" not in t.needs]
+    if not out:
+        return pool, ""
+    if not kept:
+        raise UsageError(f"every task asked for needs a kubelet ({', '.join(out)}), and kind cannot run here: "
+                         f"{kind_cannot_run}.", "Start Docker (or podman), or draw other tasks.")
+    return kept, (f"{len(out)} task{'s' if len(out) > 1 else ''} needing a kubelet left out of this exam and its "
+                  f"maximum ({', '.join(out)}): kind cannot run here ({kind_cannot_run}).")
+
+
 def draw(seed: int, count: int | None, now: dt.datetime, minutes: int, practice: bool,
          tasks: list[bank.Task] | None = None, only: Sequence[str] | None = None) -> Attempt:
     """A new attempt: ``count`` tasks of the bank (all by default; ``only``: the tasks of these ids, each a
@@ -121,7 +139,10 @@ def draw(seed: int, count: int | None, now: dt.datetime, minutes: int, practice:
                          "Draw fewer of them: ckslab exam start --only ID,ID")
     drawn = []
     for task in chosen:
-        context = free.pop(0) if task.contexts == (OWN,) else rng.choice(list(task.contexts or CONTEXTS))
+        if task.contexts == (OWN,):
+            context = free.pop(0)
+        else:
+            context = rng.choice(list(task.contexts or (KUBELET_CONTEXTS if "kubelet" in task.needs else CONTEXTS)))
         drawn.append(TaskAttempt(task.id, context, task.draw(rng, taken, context), task.weight))
     deadline = now + dt.timedelta(minutes=minutes)
     return Attempt(seed, now.isoformat(timespec="seconds"), deadline.isoformat(timespec="seconds"),

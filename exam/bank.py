@@ -49,6 +49,10 @@ WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: What a task may need (``needs:``): ``kubelet``, a real kubelet on a node (kind), not the local plane's.
+NEEDS = {"kubelet"}
+
+
 class TemplateError(CkslabError):
     """A template names a value the task does not draw."""
 
@@ -95,6 +99,8 @@ class Task:
     contexts: tuple[str, ...] = ()
     #: Whether the task is done on the context's control-plane node (``ckslab exam ssh CONTEXT``).
     node: bool = False
+    #: What its cluster must have beyond a control plane: ``kubelet`` (a real one: kind's node).
+    needs: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -203,9 +209,12 @@ def _parse(doc: Any, task_id: str) -> Task:
     values = parse_values(doc.get("values"))
     if "own" in doc.get("contexts", []) and list(doc["contexts"]) != ["own"]:
         raise ValueError("contexts: [own] (a cluster of the task's own) cannot be listed with other contexts")
+    needs = tuple(str(n) for n in doc.get("needs") or [])
+    if not set(needs) <= NEEDS:
+        raise ValueError(f"needs may name {', '.join(sorted(NEEDS))}, not {', '.join(sorted(set(needs) - NEEDS))}")
     if not str(doc["docs"]).startswith("https://kubernetes.io/docs/"):
         raise ValueError("docs must be a page of https://kubernetes.io/docs/")
     return Task(id=task_id, title=str(doc["title"]), weight=int(doc["weight"]), statement=str(doc["statement"]),
                 explanation=str(doc["explanation"]), docs=str(doc["docs"]), lab=str(doc["lab"]),
                 checks=checks, values=values, contexts=tuple(str(c) for c in doc.get("contexts", [])),
-                node=bool(doc.get("node", False)))
+                node=bool(doc.get("node", False)), needs=needs)

@@ -1,13 +1,14 @@
-"""The exam's clusters: one local control plane per context, and one kubeconfig naming them all.
+"""The exam's clusters: one cluster per context, and one kubeconfig naming them all.
 
 As in the CKS, each task names the context to work in (``kubectl config use-context cks-a``).
-Each context is a cluster of its own, a local control plane whose project root is
-``.lab/exam/clusters/<context>/`` (its admin kubeconfig, state and audit log are laid out as the
-lab cluster's, so the graders read them the same way). They are started all at once: the local
-backend reserves each plane's ports under a lock shared by every ckslab of this user
-(``cluster.ports.reserve``, which tests/test_concurrent_up.py proves with ten ``up``s at once), so
-two planes starting together never choose the same; they were started one after the other before
-that reservation existed.
+Each context is a cluster of its own whose project root is ``.lab/exam/clusters/<context>/`` (its
+admin kubeconfig, state and audit log are laid out as the lab cluster's, so the graders read them
+the same way): a local control plane, or in the contexts of tasks that need a real kubelet
+(``attempt.KUBELET_CONTEXTS``) a kind cluster named after the project (``kind_cluster_name``: two
+checkouts do not share one). They are started all at once: the local backend reserves each plane's
+ports under a lock shared by every ckslab of this user (``cluster.ports.reserve``, which
+tests/test_concurrent_up.py proves with ten ``up``s at once), so two planes starting together never
+choose the same; they were started one after the other before that reservation existed.
 The learner's kubeconfig, ``.lab/exam/kubeconfig``, has one context per cluster; ``ensure`` writes
 our entries again (a cluster that restarted may have new ports; a context the learner deleted
 comes back) and keeps whatever else the learner added, and the current context.
@@ -15,18 +16,24 @@ comes back) and keeps whatever else the learner added, and the current context.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
+from cluster import binaries, docker, state
+from cluster.backends.base import Availability, Backend
+from cluster.backends.kind import KindBackend
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError, ManifestFailed
 from cluster import paths
 from cluster.paths import LabPaths, write_private
+from exam.attempt import KUBELET_CONTEXTS
 
 Progress = Callable[[str], None]
 #: Tries to start one context's plane. A second try, because a program that is not a ckslab of this
@@ -39,9 +46,31 @@ def exam_dir(project: LabPaths) -> Path:
     return project.lab / "exam"
 
 
-def backend_for(project: LabPaths, context: str) -> LocalBackend:
-    """The local control plane of ``context`` (not started)."""
-    return LocalBackend(LabPaths(root(project, context)))
+def backend_for(project: LabPaths, context: str) -> Backend:
+    """The cluster of ``context`` (not started): kind for ``KUBELET_CONTEXTS``, else a local control plane."""
+    lab = LabPaths(root(project, context))
+    return KindBackend(lab, kind_cluster_name(project, lab)) if context in KUBELET_CONTEXTS else LocalBackend(lab)
+
+
+def kind_cluster_name(project: LabPaths, lab: LabPaths) -> str:
+    """The kind cluster ``lab`` recorded when it was made, else ``<$KIND_CLUSTER_NAME or ckslab>-exam-<6 hex
+    digits of the project root>`` (two checkouts do not share it)."""
+    try:
+        recorded = state.read(lab.state_file)
+    except CkslabError:
+        recorded = None
+    if recorded is not None and recorded.details.get("cluster"):
+        return str(recorded.details["cluster"])
+    base = os.environ.get("KIND_CLUSTER_NAME", "").strip() or "ckslab"
+    return f"{base}-exam-{hashlib.sha256(str(project.root.resolve()).encode()).hexdigest()[:6]}"
+
+
+def kind_available() -> Availability:
+    """Whether kind can run here: an engine that answers and runs privileged containers (``docker.check``)."""
+    found = docker.check()
+    if found.usable and binaries.missing(("kind",)):
+        return Availability(False, "the kind binary is not built (make binaries)")
+    return Availability(found.usable, found.reason)
 
 
 def root(project: LabPaths, context: str) -> Path:
@@ -156,13 +185,17 @@ def node_shell(project: LabPaths, context: str, command: list[str] | None) -> tu
     The local plane's node is this machine with kubeadm's tree under its folder, so "entering the
     node" is a bash whose working folder is the node's ``/``, whose kubectl is the cluster's admin
     (as ``sudo -i`` on a kubeadm control plane with admin.conf) and whose ``kubeadm`` runs on the
-    node's own ``/etc/kubernetes``. ``command``: run it there instead of an interactive shell.
-    CkslabError when the context's cluster was never started.
+    node's own ``/etc/kubernetes``. A kind node is a container: the engine's exec enters it
+    (``docker exec -it NODE bash -l``, kubectl there with admin.conf). ``command``: run it there
+    instead of an interactive shell. CkslabError when the context's cluster was never started.
     """
     backend = backend_for(project, context)
     if not backend.lab.state_file.is_file():
         raise CkslabError(f"context {context} has no cluster in this exam.",
                           "See the tasks' contexts with: ckslab exam status")
+    entered = backend.node().enter(command or (), tty=not command and sys.stdin.isatty())
+    if entered is not None:  # a node of its own (kind's container): the engine's exec enters it
+        return entered, dict(os.environ), project.root
     node_root = Path(backend.node().path("/"))
     rc = exam_dir(project) / f"node-shell-{context}.rc"
     kubeadm = "command kubeadm" if os.geteuid() == 0 else "unshare -r kubeadm"

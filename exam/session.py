@@ -38,8 +38,9 @@ from graders.exam import inputs
 from labs import catalog
 
 Progress = Callable[[str], None]
-#: Seconds one task's setup or solution may take (they create a few objects and keys).
-SCRIPT_TIMEOUT = 180
+#: Seconds one task's setup or solution may take (they create a few objects and keys; on kind, a solution may
+#: wait for the kubelet to restart the API server's static pod: one to two minutes on a loaded machine).
+SCRIPT_TIMEOUT = 300
 
 
 def _wait(children: Iterable[tuple[int, Path]]) -> None:
@@ -106,13 +107,20 @@ class Session:
     def start(self, seed: int, count: int | None, minutes: int, practice: bool, progress: Progress,
               only: Sequence[str] = ()) -> Attempt:
         """Draw a new attempt (of the tasks ``only``, when given: ids of the bank), start its clusters and set
-        every task up. Refused while one runs; a UsageError names an unknown task id."""
+        every task up. Refused while one runs; a UsageError names an unknown task id. Where kind cannot run, the
+        tasks that need a kubelet are left out of the draw (and its maximum), said in one progress line."""
         current = self.load()
         if current is not None and not current.submitted:
             raise CkslabError(f"an exam is already running (seed {current.seed}, started {current.started}).",
                               "Go on with `ckslab exam resume`, or drop it with `ckslab exam abandon`.")
-        fresh = attempts.draw(seed, count, now(), minutes, practice, [bank.load(i) for i in only] if only else None)
         progress = serialized(progress)
+        pool = [bank.load(i) for i in only] if only else bank.all_tasks()
+        if any("kubelet" in t.needs for t in pool):
+            kind = clusters.kind_available()
+            pool, left_out = attempts.without_kubelet(pool, "" if kind.ok else kind.reason)
+            if left_out:
+                progress(left_out)
+        fresh = attempts.draw(seed, count, now(), minutes, practice, pool)
         self._archive(current)
         self._clear_workspace(progress)
         if current is not None:  # the last attempt's objects would collide with (or pass for) this one's

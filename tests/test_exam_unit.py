@@ -58,8 +58,11 @@ def test_the_same_seed_draws_the_same_exam_and_another_seed_another() -> None:
     other = attempts.draw(8, None, NOW, 120, False)
     assert [(t.id, t.values) for t in first.tasks] != [(t.id, t.values) for t in other.tasks]
     shared = [t.context for s in SEEDS for t in attempts.draw(s, None, NOW, 120, False).tasks
-              if not bank.load(t.id).contexts]
+              if not bank.load(t.id).contexts and not bank.load(t.id).needs]
     assert set(shared) == set(attempts.CONTEXTS)
+    kubelet = {t.context for s in SEEDS for t in attempts.draw(s, None, NOW, 120, False).tasks
+               if "kubelet" in bank.load(t.id).needs}
+    assert kubelet == set(attempts.KUBELET_CONTEXTS)
 
 
 def test_each_task_asking_for_a_cluster_of_its_own_gets_one_no_other_task_uses() -> None:
@@ -366,7 +369,7 @@ def test_a_new_attempt_after_a_submitted_one_gets_new_clusters_and_says_where_th
 
 
 def test_an_attempt_has_the_shared_contexts_and_those_its_tasks_were_drawn_in() -> None:
-    found = attempts.draw(7, None, NOW, 120, False, [t for t in bank.all_tasks() if not t.contexts])
+    found = attempts.draw(7, None, NOW, 120, False, [bank.load(t) for t in ("csr-review", "cut-access")])
     assert found.contexts == attempts.CONTEXTS
     found.tasks[0].context = "cks-c"
     assert list(found.contexts) == ["cks-a", "cks-b", "cks-c"]

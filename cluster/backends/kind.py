@@ -26,6 +26,7 @@ from cluster.backends import kind_config as config
 from cluster.backends.kind_node import KindNode
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
+from cluster.paths import LabPaths
 from cluster.process import log_tail
 from cluster.versions import KIND_NODE_IMAGE, KUBERNETES_VERSION
 from cluster.waiting import WaitTimeout, wait_until
@@ -40,10 +41,11 @@ def _cluster_name() -> str:
     return os.environ.get("KIND_CLUSTER_NAME", "").strip() or "ckslab"
 
 
-def check_cluster_name() -> None:
-    """Raise :class:`CkslabError` (with its fix) when ``KIND_CLUSTER_NAME`` is not a kind name."""
-    if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", CLUSTER_NAME):
-        raise CkslabError(f"KIND_CLUSTER_NAME={CLUSTER_NAME!r} is not a kind cluster name.",
+def check_cluster_name(name: str | None = None) -> None:
+    """Raise :class:`CkslabError` (with its fix) when ``name`` (default ``KIND_CLUSTER_NAME``) is not a kind name."""
+    name = CLUSTER_NAME if name is None else name
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", name):
+        raise CkslabError(f"KIND_CLUSTER_NAME={name!r} is not a kind cluster name.",
                           "Use lower-case letters, digits, '-' and '.', or unset KIND_CLUSTER_NAME (ckslab).")
 
 
@@ -279,11 +281,24 @@ def host_facts() -> config.HostFacts:
 
 
 class KindBackend(Backend):
+    """A kind cluster: ``cluster_name`` (default :data:`CLUSTER_NAME`, ``$KIND_CLUSTER_NAME`` or ``ckslab``),
+    its state and kubeconfig under ``lab``. The exam gives its kind context a name of its own."""
+
     name = "kind"
     needs = ("kind", "kubectl")
 
+    def __init__(self, lab: LabPaths, cluster_name: str | None = None) -> None:
+        super().__init__(lab)
+        self._cluster_name = cluster_name
+
+    @property
+    def cluster_name(self) -> str:
+        return self._cluster_name or CLUSTER_NAME
+
     @property
     def _container(self) -> str:
+        if self._cluster_name and not self.lab.state_file.exists():
+            return f"{self._cluster_name}-control-plane"
         return node_for(self.lab.state_file)
 
     def available(self) -> Availability:
@@ -296,7 +311,7 @@ class KindBackend(Backend):
 
     def _exists(self) -> bool:
         listed = self._kind("get", "clusters", timeout=60)
-        return CLUSTER_NAME in listed.stdout.split()
+        return self.cluster_name in listed.stdout.split()
 
     def _node_image(self) -> str:
         shown = _docker("inspect", "-f", "{{.Config.Image}}", self._container)
@@ -310,17 +325,17 @@ class KindBackend(Backend):
             if status is not None and status.healthy:
                 return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
                                 time.monotonic() - started, already_running=True)
-        check_cluster_name()
+        check_cluster_name(self.cluster_name)
         workers = workers_from_env()
         image, local, why = choose_image(progress)
         progress(f"node image {image.split('@')[0]}: {why}")
         if self._exists():
             existing = self._node_image()
             if existing and not imageref.same_image(existing, image):
-                raise CkslabError(f"a kind cluster {CLUSTER_NAME!r} from another node image ({existing}) exists.",
+                raise CkslabError(f"a kind cluster {self.cluster_name!r} from another node image ({existing}) exists.",
                                   "Run `make down` to delete it, then `make up BACKEND=kind` again.")
-            progress(f"kind cluster {CLUSTER_NAME!r} exists: using it")
-            exported = self._kind("export", "kubeconfig", "--name", CLUSTER_NAME,
+            progress(f"kind cluster {self.cluster_name!r} exists: using it")
+            exported = self._kind("export", "kubeconfig", "--name", self.cluster_name,
                                   f"--kubeconfig={self.lab.kubeconfig}")
             if exported.returncode != 0:
                 raise CkslabError(f"kind export kubeconfig failed: {exported.stderr.strip()}",
@@ -328,13 +343,13 @@ class KindBackend(Backend):
         else:
             # Recorded first, so that a `make down` while kind is still creating finds and deletes it.
             state.write(self.lab.state_file, state.ClusterState(
-                self.name, KUBERNETES_VERSION, "", {"cluster": CLUSTER_NAME, "creating": True, **_engine_details()}))
+                self.name, KUBERNETES_VERSION, "", {"cluster": self.cluster_name, "creating": True, **_engine_details()}))
             self._create(image, local, workers, progress)
         os.chmod(self.lab.kubeconfig, 0o600)
         server = _server_of(self.lab.kubeconfig)
         state.write(self.lab.state_file, state.ClusterState(
             self.name, KUBERNETES_VERSION, server,
-            {"cluster": CLUSTER_NAME, "workers": workers, "image": image, "local_image": local, **_engine_details()}))
+            {"cluster": self.cluster_name, "workers": workers, "image": image, "local_image": local, **_engine_details()}))
         progress("preflight: proving the cluster signs kube-apiserver-client CSRs")
         preflight.require_signing(self.lab.kubeconfig, self.ca_certificate())
         return UpResult(self.name, KUBERNETES_VERSION, server, self.lab.kubeconfig, time.monotonic() - started)
@@ -349,11 +364,11 @@ class KindBackend(Backend):
         config_file.write_text(config.kind_config(CONFIG_TEMPLATE.read_text(), workers, host_facts(), local,
                                                   config.Audit(controlplane.AUDIT_POLICY)))
         log = self.lab.lab / "kind" / "create.log"
-        progress(f"creating kind cluster {CLUSTER_NAME!r} ({1 + workers} node{'s' if workers else ''}; about a "
+        progress(f"creating kind cluster {self.cluster_name!r} ({1 + workers} node{'s' if workers else ''}; about a "
                  f"minute); config: {config_file}")
         self.lab.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         try:
-            created = self._kind("create", "cluster", "--name", CLUSTER_NAME, "--image", image,
+            created = self._kind("create", "cluster", "--name", self.cluster_name, "--image", image,
                                  f"--config={config_file}", f"--kubeconfig={self.lab.kubeconfig}",
                                  f"--wait={CREATE_WAIT}")
         except subprocess.TimeoutExpired as err:
@@ -372,10 +387,10 @@ class KindBackend(Backend):
         if engine()[0] == "podman":
             # kind deletes with `podman rm -f`, which waits out the node's 10 s stop timeout (its systemd
             # does not stop in time) before it kills; Docker's `rm -f` kills at once. Kill first, as Docker.
-            nodes = _docker("ps", "-q", "--filter", f"label={KIND_CLUSTER_LABEL}={CLUSTER_NAME}").stdout.split()
+            nodes = _docker("ps", "-q", "--filter", f"label={KIND_CLUSTER_LABEL}={self.cluster_name}").stdout.split()
             if nodes:
                 _docker("kill", *nodes)
-        deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
+        deleted = self._kind("delete", "cluster", "--name", self.cluster_name, timeout=300)
         if deleted.returncode != 0 and "already in progress" in deleted.stderr:
             # The engine is removing a node already (kind create's own clean-up, racing this
             # down): wait for that removal, then delete what is left.
@@ -384,7 +399,7 @@ class KindBackend(Backend):
                 wait_until(gone, 60, interval=1.0, what=f"the engine to remove {self._container}")
             except WaitTimeout:
                 pass
-            deleted = self._kind("delete", "cluster", "--name", CLUSTER_NAME, timeout=300)
+            deleted = self._kind("delete", "cluster", "--name", self.cluster_name, timeout=300)
         if deleted.returncode != 0:
             raise CkslabError(f"kind delete cluster failed: {deleted.stderr.strip()}",
                               f"Run `make down` again, or `{engine()[1]} rm -f -v {self._container}`.")
@@ -402,11 +417,11 @@ class KindBackend(Backend):
         except CkslabError:  # a damaged state file: down repairs it
             current = None
         recorded = str(current.details.get("cluster", "")) if current is not None else ""
-        if recorded and recorded != CLUSTER_NAME:
+        if recorded and recorded != self.cluster_name:
             raise CkslabError(f"this checkout's kind cluster is {recorded!r}, but KIND_CLUSTER_NAME says "
-                              f"{CLUSTER_NAME!r}.", f"Run `KIND_CLUSTER_NAME={recorded} make down`.")
+                              f"{self.cluster_name!r}.", f"Run `KIND_CLUSTER_NAME={recorded} make down`.")
         if not binaries.missing(("kind",)) and self._exists():
-            progress(f"deleting kind cluster {CLUSTER_NAME!r}")
+            progress(f"deleting kind cluster {self.cluster_name!r}")
             self._delete()
             existed = True
         for path in (self.lab.state_file, self.lab.kubeconfig):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 from pathlib import Path
+from typing import Sequence
 
 from cluster.backends.node import EXEC_TIMEOUT, ComponentNotRunning, Node, NodeError, start_time
 
@@ -50,6 +51,11 @@ class KindNode(Node):
 
     def path(self, node_path: str) -> str:
         return node_path
+
+    def enter(self, command: Sequence[str] = (), tty: bool = True) -> list[str]:
+        # kubectl on a kubeadm control plane, as root with admin.conf (kind's node sets no KUBECONFIG).
+        return [self.client, "exec", "-it" if tty else "-i", "-e", "KUBECONFIG=/etc/kubernetes/admin.conf",
+                "-w", "/root", self.name, *(command or ["bash", "-l"])]
 
     def where(self, node_path: str) -> str:
         return f"{node_path} in the node container {self.name}"

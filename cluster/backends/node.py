@@ -131,6 +131,14 @@ class Node(abc.ABC):
     def admin_kubeconfig_typed(self, dest: str) -> str:
         """The command a learner types to make ``dest`` a copy of the node's admin.conf usable from here."""
 
+    def enter(self, command: Sequence[str] = (), tty: bool = True) -> list[str] | None:
+        """The argv that enters the node as ``ssh NODE`` does: a login shell, or ``command`` run there.
+
+        ``tty``: allocate a terminal (an interactive shell). None where the node is this machine (the
+        local plane), whose caller makes its own shell on the node's folder.
+        """
+        return None
+
     def shell_env(self) -> dict[str, str]:
         """Variables a learner's shell (a notebook's ``%%bash`` cell) gets to reach the node by hand.
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The kubelet serves a certificate the cluster CA signed (made here with the CA's key), and a pod logs one line.
+set -euo pipefail
+node=$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')
+ip=$(kubectl get node "$node" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')
+# The kubelet (no serverTLSBootstrap, no tlsCertFile) serves /var/lib/kubelet/pki/kubelet.crt, which it signs
+# itself only when the file is missing: replaced by one the cluster CA signed, it serves that one.
+pki=/var/lib/kubelet/pki
+if ! ckslab node exec -- openssl verify -CAfile /etc/kubernetes/pki/ca.crt $pki/kubelet.crt >/dev/null 2>&1; then
+  ckslab node exec -- sh -c "cd $pki && umask 077 \
+    && openssl ecparam -name prime256v1 -genkey -noout -out kubelet.key.new \
+    && openssl req -new -key kubelet.key.new -subj /O=system:nodes/CN=system:node:$node -out kubelet.csr.new \
+    && printf 'subjectAltName=DNS:$node,IP:$ip\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n' > ext.cnf \
+    && openssl x509 -req -in kubelet.csr.new -CA /etc/kubernetes/pki/ca.crt -CAkey /etc/kubernetes/pki/ca.key \
+         -CAcreateserial -CAserial /tmp/ca.srl -days 365 -extfile ext.cnf -out kubelet.crt.new 2>/dev/null \
+    && rm -f kubelet.csr.new ext.cnf /tmp/ca.srl && chmod 644 kubelet.crt.new \
+    && mv kubelet.key.new kubelet.key && mv kubelet.crt.new kubelet.crt && systemctl restart kubelet"
+fi
+kubectl create namespace {{ns}} --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n {{ns}} delete pod {{pod}} --ignore-not-found
+image=$(kubectl -n kube-system get daemonset kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}')
+kubectl -n {{ns}} run {{pod}} --image "$image" --image-pull-policy Never --restart Never \
+  --command -- sh -c 'echo "ready {{line}}"; exec sleep 86400'
+kubectl -n {{ns}} wait pod/{{pod}} --for condition=Ready --timeout 120s
