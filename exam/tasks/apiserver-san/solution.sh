@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What a candidate types on the node (ckslab exam ssh {{context}}), with `ckslab node` for the node here.
 set -euo pipefail
+kubectl config use-context {{context}}
 kubeadm() { ckslab node kubeadm "$@"; }
 cd "$(ckslab node path /)"   # the node's /: etc/kubernetes is /etc/kubernetes there
 pki=etc/kubernetes/pki

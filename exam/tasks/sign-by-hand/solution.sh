@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What a candidate types on the node (ckslab exam ssh {{context}}), with `ckslab node` for the node here.
 set -euo pipefail
+kubectl config use-context {{context}}
 cd "$(ckslab node path /)"   # the node's /: etc/kubernetes is /etc/kubernetes there
 grep -- --client-ca-file etc/kubernetes/manifests/kube-apiserver.yaml
 mkdir -p .{{dir}}
