@@ -1,4 +1,4 @@
-"""The exam's PKI node tasks (kubeadm-renew, apiserver-san, sign-by-hand) on real local control planes.
+"""The exam's PKI node tasks (kubeadm-renew, apiserver-san, sign-by-hand, find-signing-ca) on local control planes.
 
 One exam of only these tasks, set up once (three clusters: apiserver-san asks for cks-c). Untouched,
 each earns 0 and every check says what it found; the right answer on the other shared cluster earns
@@ -29,7 +29,7 @@ from exam.attempt import Attempt, TaskAttempt
 from exam.session import Session
 
 pytestmark = pytest.mark.cluster
-TASKS = ("kubeadm-renew", "apiserver-san", "sign-by-hand")
+TASKS = ("kubeadm-renew", "apiserver-san", "sign-by-hand", "find-signing-ca")
 SEEDS = (20261206, 424242, 77)
 NOW = dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc)
 
@@ -97,11 +97,15 @@ def test_untouched_earns_0_and_the_right_answer_in_the_wrong_context_is_found_th
     """One grading: every task untouched in its own context; sign-by-hand's answer and kubeadm-renew's report
     made on the other shared cluster earn nothing, and the debrief says where they were found.
     apiserver-san's answer is not made elsewhere: that restarts another API server (30 s on a loaded
-    machine); its "san" check reads no setup record, so the same search finds it where it was done."""
+    machine); its "san" check reads no setup record, so the same search finds it where it was done.
+    find-signing-ca's neither: its answers are about a certificate setup leaves on its own node only."""
     found = _attempt(exam)
     assert [t.setup_error for t in found.tasks] == [""] * len(TASKS)
     assert found.task("apiserver-san").context == "cks-c"
     assert not any(exam.workspace.iterdir())
+    where = found.task("find-signing-ca")
+    folder = Path(clusters.backend_for(exam.project, where.context).node().path(str(where.values["dir"])))
+    assert sorted(p.name for p in folder.iterdir()) == [f"{where.values['name']}.crt"]  # no key, no answer
     sign, renew = found.task("sign-by-hand"), found.task("kubeadm-renew")
     node = Path(clusters.backend_for(exam.project, renew.context).node().path("/"))
     assert not (node / str(renew.values["report"]).lstrip("/")).exists()
@@ -125,7 +129,7 @@ printf '%s\\n' {{first}} {{second}} > "$(ckslab node path {{report}})"
     for drawn in (sign, renew):
         assert graded[drawn.id].found_in == _other(drawn.context), drawn.id
         assert f"found in context {_other(drawn.context)}" in debrief.task_json(drawn, graded[drawn.id])["note"]
-    assert graded["apiserver-san"].found_in == ""
+    assert graded["apiserver-san"].found_in == "" and graded["find-signing-ca"].found_in == ""
 
 
 def _run_ok(exam: Session, drawn: TaskAttempt, script: str) -> None:
@@ -163,6 +167,12 @@ openssl req -new -key .{{dir}}/{{user}}.key -subj "/CN={{user}}/O={{group}}" -ou
 openssl x509 -req -in .{{dir}}/{{user}}.csr -CA etc/kubernetes/pki/ca.crt -CAkey etc/kubernetes/pki/ca.key \
   -CAcreateserial -out .{{dir}}/{{user}}.crt
 """, "validity"),
+    # pki/ca.crt for a certificate signed by another CA (etcd's is also named ca.crt, in pki/etcd/).
+    "find-signing-ca": ("""
+cd "$(ckslab node path /)"
+echo /etc/kubernetes/pki/ca.crt > .{{dir}}/{{name}}-ca.txt
+date -u -d "$(openssl x509 -in .{{dir}}/{{name}}.crt -noout -enddate | cut -d= -f2)" +%F > .{{dir}}/{{name}}-expires.txt
+""", "ca-path"),
 }
 
 
