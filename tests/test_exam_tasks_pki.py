@@ -26,6 +26,7 @@ from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, clusters, debrief
 from exam.attempt import Attempt, TaskAttempt
+from exam import session as session_module
 from exam.session import Session
 
 pytestmark = pytest.mark.cluster
@@ -39,6 +40,9 @@ def exam(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iter
     root = tmp_path_factory.mktemp("exam-pki")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CKSLAB_ROOT", str(root))
+        # Three reference solutions restarting their API servers side by side on a loaded 2-core machine
+        # (load average 30 to 50 while this was written) take longer than the session's 180 s for one.
+        mp.setattr(session_module, "SCRIPT_TIMEOUT", 420)
         session = Session(LabPaths(root))
         try:
             session.start(SEEDS[0], None, 120, False, lambda _m: None, only=TASKS)

@@ -4,8 +4,8 @@ set -euo pipefail
 kubectl config use-context {{context}}
 kubeadm() { ckslab node kubeadm "$@"; }
 cd "$(ckslab node path /)"   # the node's /: etc/kubernetes is /etc/kubernetes there
-kubeadm certs check-expiration
-# The EXPIRES column, read with -o json: the names whose notAfter is within {{within}} days.
+# `kubeadm certs check-expiration` shows the table; its EXPIRES column, read here with -o json (one
+# kubeadm run): the names whose notAfter is within {{within}} days.
 kubeadm certs check-expiration -o json 2>/dev/null | python3 -c '
 import datetime as dt, json, sys
 rows = json.load(sys.stdin)["certificates"]
