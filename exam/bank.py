@@ -53,6 +53,10 @@ WORDS: dict[str, tuple[str, ...]] = {
 NEEDS = {"kubelet"}
 
 
+#: Said in a node task's statement that does not say itself how to enter the node.
+NODE_LINE = "Enter the control-plane node with: ckslab exam ssh {{context}}   (all paths below are on the node)\n"
+
+
 class TemplateError(CkslabError):
     """A template names a value the task does not draw."""
 
@@ -127,7 +131,12 @@ class Task:
 
     def rendered(self, values: Mapping[str, object]) -> Task:
         """This task with its statement, explanation and check titles filled in with ``values``."""
-        return replace(self, title=render(self.title, values), statement=render(self.statement, values),
+        statement = self.statement
+        if self.node and "ckslab exam ssh" not in statement:  # the node to enter, where the statement says none
+            head, sep, rest = statement.partition("\n")
+            line = NODE_LINE if head.startswith("Use context:") else ""
+            statement = head + sep + line + rest if line else NODE_LINE + statement
+        return replace(self, title=render(self.title, values), statement=render(statement, values),
                        explanation=render(self.explanation, values),
                        checks=tuple(replace(c, title=render(c.title, values)) for c in self.checks))
 

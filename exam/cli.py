@@ -218,8 +218,6 @@ def show_statements(found: attempts.Attempt, which: str | None) -> None:
         i = found.tasks.index(t) + 1
         task = bank.load(t.id).rendered(t.values)
         out.print(f"\n[bold]Task {i} ({task.weight} points, context {t.context})[/bold]")
-        if task.node:
-            out.print(Text(f"Node: ckslab exam ssh {t.context}"))
         out.print(Text(task.statement.rstrip()), soft_wrap=True)
 
 

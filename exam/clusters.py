@@ -173,7 +173,8 @@ kubeadm() {{ {kubeadm} "$@" --rootfs "$NODE_ROOT"; }}
 export -f kubeadm
 PS1='root@{context}-controlplane:${{PWD#$NODE_ROOT}}# '
 echo "The control-plane node of context {context} (a local control plane: this machine's processes)."
-echo "Its / is $NODE_ROOT: /etc/kubernetes is ./etc/kubernetes here, its logs ./var/log."
+echo "Its / is $NODE_ROOT, this shell's working folder: every absolute path a statement names on the node"
+echo "is under it (/etc/kubernetes is ./etc/kubernetes here, /root/x is ./root/x); its logs are in ./var/log."
 echo "kubectl uses its admin.conf; kubeadm runs on its tree (--rootfs is added); a manifest changed in"
 echo "etc/kubernetes/manifests restarts its component within a second, as a kubelet does. exit to leave."
 """

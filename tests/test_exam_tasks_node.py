@@ -158,7 +158,7 @@ def test_start_gives_each_breaking_task_a_cluster_of_its_own_and_names_the_node(
         runner.check_cluster(clusters.admin_kubeconfig(exam.project, found.task("broken-apiserver").context))
     assert cli.main(["exam", "show", "broken-apiserver"]) == 0
     shown = capsys.readouterr().out
-    assert f"Node: ckslab exam ssh {found.task('broken-apiserver').context}" in shown
+    assert f"ckslab exam ssh {found.task('broken-apiserver').context}" in shown
     assert "/var/log/kube-apiserver.log" in shown
 
 

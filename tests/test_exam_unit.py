@@ -389,9 +389,9 @@ def test_a_node_task_names_its_node_in_the_statement_and_the_task_list(project: 
     project.save(drawn)
     node = drawn.task("signing-duration")
     code, said = _run(capsys, "show", "signing-duration")
-    assert code == 0 and f"Node: ckslab exam ssh {node.context}" in said
+    assert code == 0 and f"ckslab exam ssh {node.context}" in said
     code, said = _run(capsys, "show", "cut-access")
-    assert code == 0 and "Node:" not in said
+    assert code == 0 and "ckslab exam ssh" not in said
     code, said = _run(capsys, "status")
     assert code == 0 and f"{node.context} (node)" in said and said.count("(node)") == 1
 
@@ -432,3 +432,15 @@ def test_only_draws_the_named_tasks_and_refuses_an_unknown_one() -> None:
     assert sorted(t.id for t in drawn.tasks) == ["failed-csr", "who-is-this"]
     with pytest.raises(UsageError, match="unknown exam task"):
         attempts.draw(3, None, NOW, 120, False, only=["no-such-task"])
+
+
+def test_every_task_done_on_a_node_says_so_in_its_statement_and_task_list() -> None:
+    """A candidate who sees only the statement learns which node to enter (found by a candidate's try:
+    sign-by-hand asked for node paths without being marked a node task)."""
+    for task in bank.all_tasks():
+        drawn = attempts.draw(5, None, NOW, 120, False, [task]).tasks[0]
+        shown = task.rendered(drawn.values).statement
+        mentions_node = "on the node" in task.statement or "ckslab exam ssh" in task.statement
+        assert task.node == mentions_node, task.id
+        if task.node:
+            assert shown.count(f"ckslab exam ssh {drawn.context}") == 1, (task.id, shown)
