@@ -68,6 +68,7 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
 
     if found.usable:
         _podman_host(found, change)
+        _inotify(progress, change)
         if not changes:
             progress(f"ok, nothing to change: {found.reason}")
         return EngineReady(found, tuple(changes))
@@ -82,7 +83,37 @@ def kind_ready(progress: Progress, layout: dockerd.Layout = dockerd.SYSTEM) -> E
                              f"See {layout.log_file}. {_done_so_far(changes)}".strip())
     progress(f"ok: {again.reason}")
     _podman_host(again, change)
+    _inotify(progress, change)
     return EngineReady(again, tuple(changes))
+
+
+#: The kernel's limit of inotify instances per user, which every kind node's systemd and kubelet use.
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+#: What kind's known issues page asks for ("Pod errors due to too many open files"): with Debian's 128, a
+#: second kind cluster at once (the lab's and the exam's cks-k) fails to boot ("Too many open files").
+INOTIFY_WANTED = 512
+
+
+def _inotify(progress: Progress, change: Callable[[str | None], None]) -> None:
+    """Raise fs.inotify.max_user_instances to INOTIFY_WANTED as root (until reboot); otherwise say how."""
+    try:
+        current = int(INOTIFY_INSTANCES.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if current >= INOTIFY_WANTED:
+        return
+    command = f"sudo sysctl -w fs.inotify.max_user_instances={INOTIFY_WANTED}"
+    if os.geteuid() != 0:
+        progress(f"note: fs.inotify.max_user_instances is {current}: two kind clusters at once (the lab's and the "
+               f"exam's) may not boot (kind's known issue 'too many open files'); raise it: {command}")
+        return
+    try:
+        INOTIFY_INSTANCES.write_text(f"{INOTIFY_WANTED}\n")
+    except OSError as err:
+        progress(f"note: fs.inotify.max_user_instances is {current} and could not be raised ({err}): {command}")
+        return
+    change(f"raised fs.inotify.max_user_instances from {current} to {INOTIFY_WANTED} (kind's known issue 'too many "
+           "open files' with two clusters at once; until reboot: persist it in /etc/sysctl.d/ to keep it)")
 
 
 def _podman_host(found: docker.EngineCheck, change: Callable[[str | None], None]) -> None:

@@ -43,6 +43,32 @@ def managed_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dockerd.L
     return layout
 
 
+@pytest.fixture(autouse=True)
+def inotify_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The inotify limit kind-ready reads, as a file of the test's (512: nothing to raise unless a test says)."""
+    from cluster import engine
+
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("512\n")
+    monkeypatch.setattr(engine, "INOTIFY_INSTANCES", limit)
+    return limit
+
+
+def test_the_inotify_limit_is_raised_for_two_kind_clusters_as_root_and_named_otherwise(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inotify_limit: Path) -> None:
+    use_engine(monkeypatch, tmp_path, "usable")
+    inotify_limit.write_text("128\n")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    said: list[str] = []
+    ready = kind_ready(said.append, managed_layout(tmp_path, monkeypatch))  # not root: said, not changed
+    assert ready.changes == () and inotify_limit.read_text() == "128\n"
+    assert any("sudo sysctl -w fs.inotify.max_user_instances=512" in line for line in said), said
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    ready = kind_ready(said.append, managed_layout(tmp_path, monkeypatch))
+    assert inotify_limit.read_text() == "512\n"
+    assert [c for c in ready.changes if c.startswith("raised fs.inotify.max_user_instances from 128 to 512")]
+
+
 @pytest.fixture
 def as_root_on_debian(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
