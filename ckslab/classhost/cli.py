@@ -91,7 +91,8 @@ def _up_kubernetes(args: argparse.Namespace) -> int:
         raise UsageError("--ip, --port and --ssl-* are for one server; on Kubernetes the proxy-public Service "
                          "is the entry (expose it with your Ingress or LoadBalancer).", "Leave them out.")
     started = time.monotonic()
-    state = service.up_kubernetes(roster.read(Path(args.roster)), args.kubeconfig, _say)
+    state = service.up_kubernetes(roster.read(Path(args.roster)), args.kubeconfig,
+                                  lambda message: _say(f"{time.monotonic() - started:6.1f}s  {message}"))
     where = layout.class_paths()
     out.print(f"The class is up on Kubernetes (namespace {state.details['namespace']}, context "
               f"{state.details['context']}) in {time.monotonic() - started:.1f}s: {_learners(len(state.learners))}, "

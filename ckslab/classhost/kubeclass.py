@@ -129,10 +129,11 @@ def up(where: ClassPaths, learners: list[str], passwords: dict[str, str], target
     hashed = {n: accounts.hash_password(p) for n, p in passwords.items()}
     files = {"settings.json": json.dumps(settings), "passwords.json": json.dumps(hashed), **tokens}
     objects = kubemanifests.all_objects(target.namespace, built.reference, files)
+    existed = target.kubectl("-n", target.namespace, "get", "deployment/hub", check=False).returncode == 0
     progress(f"applying JupyterHub (hub, proxy, KubeSpawner) in namespace {target.namespace}")
     target.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(objects), timeout=120)
-    # A changed Secret is read at the hub's start only.
-    target.kubectl("-n", target.namespace, "rollout", "restart", "deployment/hub", "deployment/proxy")
+    if existed:  # a changed Secret is read at the hub's start only
+        target.kubectl("-n", target.namespace, "rollout", "restart", "deployment/hub", "deployment/proxy")
     done = target.kubectl("-n", target.namespace, "rollout", "status", "deployment/hub",
                           f"--timeout={int(HUB_TIMEOUT)}s", timeout=HUB_TIMEOUT + 30, check=False)
     if done.returncode != 0:
