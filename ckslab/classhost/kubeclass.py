@@ -59,7 +59,7 @@ class Target:
         except subprocess.TimeoutExpired as err:
             raise CkslabError(f"`kubectl {' '.join(args[:3])}` did not answer within {timeout:.0f}s.") from err
         if check and done.returncode != 0:
-            raise CkslabError(f"`kubectl {' '.join(args[:3])}` failed: {_first_error(done.stderr)}")
+            raise CkslabError(f"`kubectl {' '.join(args[:3])}` failed: {_first_error(done.stderr)}.")
         return done
 
 
@@ -106,7 +106,7 @@ def load_image(reference: str, cluster: str, progress: Any) -> None:
                           text=True, check=False, timeout=900, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise CkslabError(f"the learner image {reference} could not be loaded into kind cluster {cluster}: "
-                          f"{_first_error(done.stderr)}", "Check `kind get clusters` and Docker, then try again.")
+                          f"{_first_error(done.stderr)}.", "Check `kind get clusters` and Docker, then try again.")
 
 
 def up(where: ClassPaths, learners: list[str], passwords: dict[str, str], target: Target,
@@ -137,7 +137,7 @@ def up(where: ClassPaths, learners: list[str], passwords: dict[str, str], target
     done = target.kubectl("-n", target.namespace, "rollout", "status", "deployment/hub",
                           f"--timeout={int(HUB_TIMEOUT)}s", timeout=HUB_TIMEOUT + 30, check=False)
     if done.returncode != 0:
-        raise CkslabError(f"the hub did not become ready within {HUB_TIMEOUT:.0f}s: {_first_error(done.stderr)}",
+        raise CkslabError(f"the hub did not become ready within {HUB_TIMEOUT:.0f}s ({_first_error(done.stderr)}).",
                           f"See `kubectl -n {target.namespace} logs deployment/hub`.")
     target.kubectl("-n", target.namespace, "rollout", "status", "deployment/proxy", "--timeout=120s", timeout=150)
     url = f"kubectl -n {target.namespace} port-forward svc/proxy-public 8000:80, then http://127.0.0.1:8000/"
