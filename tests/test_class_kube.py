@@ -69,19 +69,25 @@ class KubeClass:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
+        log = self.base / "port-forward.log"
         self.forward = subprocess.Popen(
             [kubeclass.kubectl_binary(), "--kubeconfig", str(self.kubeconfig), "-n", kubemanifests.NAMESPACE,
-             "port-forward", "svc/proxy-public", f"{port}:80"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "port-forward", "svc/proxy-public", f"{port}:80"], stdout=subprocess.DEVNULL,
+            stderr=open(log, "ab"))  # noqa: SIM115
         self.url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        seen = "no answer"
+        while time.monotonic() < deadline and self.forward.poll() is None:
             try:
-                if requests.get(self.url + "hub/login", timeout=5).status_code == 200:
+                answer = requests.get(self.url + "hub/login", timeout=10)
+                if answer.status_code == 200:
                     return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("the proxy did not answer through kubectl port-forward within 60s")
+                seen = f"HTTP {answer.status_code}: {answer.text[:200]}"
+            except requests.RequestException as err:
+                seen = str(err)
+            time.sleep(1)
+        raise AssertionError(f"the proxy did not answer through kubectl port-forward ({seen}); port-forward: "
+                             f"{log.read_text()[-500:]}; pods: {self.kubectl('get', 'pods').stdout}")
 
     def login(self, name: str) -> requests.Session:
         session = requests.Session()
