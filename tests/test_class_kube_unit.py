@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from ckslab.classhost import image, kubemanifests
+from conftest import cannot_run
 from cluster import paths
 
 
@@ -53,3 +56,19 @@ def test_the_source_layer_holds_the_new_modules_and_no_tests() -> None:
     names = {str(p.relative_to(paths.checkout())) for p in image.source_files()}
     assert "ckslab/classhost/podlearner.py" in names and "ckslab/classhost/jupyterhub_config_kube.py" in names
     assert not any(n.startswith("tests/") for n in names)
+
+
+def test_a_class_on_kubernetes_is_not_taken_over_by_one_on_this_server(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ckslab.classhost import layout, roster, service
+    from cluster.errors import CkslabError
+
+    if os.geteuid() != 0:
+        cannot_run("service.up asks for root first")
+    monkeypatch.setenv("CKSLAB_CLASS_DIR", str(tmp_path / "class"))
+    where = layout.class_paths()
+    layout.write_state(where, layout.ClassState("port-forward", "", 0, 0, ["ada"], False,
+                                                {"kubernetes": True, "namespace": "ckslab-class"}))
+    (tmp_path / "roster.csv").write_text("name\nada\n")
+    with pytest.raises(CkslabError, match="already up on Kubernetes"):
+        service.up(roster.read(tmp_path / "roster.csv"), "127.0.0.1", 8000, None, lambda _m: None)

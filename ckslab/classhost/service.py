@@ -72,6 +72,9 @@ def up(roster: Roster, ip: str, port: int, cert: tuple[Path, Path] | None, progr
     accounts.require_root()
     where = layout.class_paths()
     current = layout.read_state(where)
+    if current is not None and current.details.get("kubernetes"):
+        raise CkslabError(f"a class is already up on Kubernetes (namespace {current.details.get('namespace')}).",
+                          "Run `ckslab class down` first, or add --kubernetes to update that class.")
     if current is not None:
         if sorted(current.learners) != sorted(roster.names):
             raise CkslabError(f"a class of {len(current.learners)} learners is already up at {current.url}, "
