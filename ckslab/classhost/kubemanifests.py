@@ -87,7 +87,10 @@ def hub(namespace: str, reference: str) -> Manifest:
         "ports": [{"name": "http", "containerPort": HUB_PORT}, {"name": "scoreboard", "containerPort": SCOREBOARD_PORT}],
         "volumeMounts": [{"name": "class", "mountPath": CLASS_DIR}, {"name": "secret", "mountPath": f"{CLASS_DIR}/hub"}],
         "securityContext": RESTRICTED,
-        "readinessProbe": {"httpGet": {"path": "/hub/health", "port": HUB_PORT}, "periodSeconds": 2},
+        # Generous: on a loaded 2-core node the hub answered /hub/health in 1.8 s, past the default
+        # 1 s timeout, and a flapping probe takes the hub out of its Service (the proxy then 503s).
+        "readinessProbe": {"httpGet": {"path": "/hub/health", "port": HUB_PORT}, "periodSeconds": 5,
+                           "timeoutSeconds": 10, "failureThreshold": 6},
         "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}},
     }
     volumes = [{"name": "class", "emptyDir": {}}, {"name": "secret", "secret": {"secretName": "hub"}}]
