@@ -63,8 +63,9 @@ c.KubeSpawner.mem_limit = s.get("mem_limit", "2G")
 c.KubeSpawner.extra_labels = dict(kubemanifests.PART_OF)
 # The control plane comes up before JupyterLab listens: about 4 s alone, up to a minute when a
 # class starts together on a small node.
-c.KubeSpawner.start_timeout = 300
-c.KubeSpawner.http_timeout = 240
+# Three planes starting at once on a 2-core node under a load average of 60 took longer than 240 s.
+c.KubeSpawner.start_timeout = 600
+c.KubeSpawner.http_timeout = 600
 
 c.KubeSpawner.storage_pvc_ensure = True
 c.KubeSpawner.pvc_name_template = "claim-{username}"
