@@ -98,7 +98,7 @@ class KubeClass:
         return session
 
     def in_pod(self, name: str, command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return self.kubectl("exec", f"jupyter-{name}", "-c", "notebook", "--", "bash", "-lc", command,
+        return self.kubectl("exec", f"jupyter-{name}", "-c", "notebook", "--", "bash", "-c", command,
                             timeout=timeout)
 
 

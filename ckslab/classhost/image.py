@@ -242,7 +242,9 @@ def _source_layer(docker: str, base: str, reference: str, progress: Progress) ->
             "USER 0\n"
             f"COPY src {SOURCE}\n"
             f"RUN {VENV}/bin/pip install --quiet --no-deps --no-index --no-build-isolation -e {SOURCE} "
-            f"&& chown -R {UID}:{UID} {CACHE}/run\n"
+            f"&& chown -R {UID}:{UID} {CACHE}/run "
+            # Debian's /etc/profile sets PATH anew: a login shell (`bash -l`) keeps kubectl and ckslab.
+            f"&& echo 'export PATH={PATH}' > /etc/profile.d/ckslab.sh\n"
             f"USER {UID}\n"
             f'LABEL io.ckslab.learner-image="{reference}"\n')
         done = subprocess.run([docker, "build", "-q", "-t", reference, str(context)], capture_output=True, text=True,
