@@ -92,7 +92,10 @@ c.JupyterHub.services = [
         "url": f"http://hub.{namespace}.svc:{kubemanifests.SCOREBOARD_PORT}",
         "command": [f"{image.VENV}/bin/python", "-m", "ckslab.classhost.scoreboard"],
         "environment": {"CKSLAB_CLASS_DIR": str(where.base), "CKSLAB_SCOREBOARD_INTERVAL": str(s["interval"]),
-                        "CKSLAB_SCOREBOARD_BIND": "0.0.0.0", "CKSLAB_CLASS_NAMESPACE": namespace},
+                        "CKSLAB_SCOREBOARD_BIND": "0.0.0.0", "CKSLAB_CLASS_NAMESPACE": namespace,
+                        # A service gets only JupyterHub's env_keep: kubectl's in-cluster config needs these.
+                        **{k: os.environ[k] for k in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+                           if k in os.environ}},
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [READ],
     },
