@@ -229,10 +229,14 @@ def down(state: ClassState, delete_data: bool, progress: Any) -> list[str]:
         return []
     running = sorted(learner_pods(target))
     progress("deleting the hub and the proxy, then every learner's pod")
+    # Foreground: the Deployments are gone only once their pods are (background deletion leaves the
+    # hub's pod terminating after kubectl returns).
     target.kubectl("-n", target.namespace, "delete", "deployment,service", "-l", "app.kubernetes.io/part-of=ckslab-class",
-                   "--ignore-not-found", "--wait=true", timeout=DOWN_TIMEOUT)
-    target.kubectl("-n", target.namespace, "delete", "pods", "-l", kubemanifests.LEARNER_SELECTOR, "--ignore-not-found",
-                   "--wait=true", f"--timeout={int(DOWN_TIMEOUT)}s", timeout=DOWN_TIMEOUT + 30)
+                   "--ignore-not-found", "--cascade=foreground", "--wait=true", f"--timeout={int(DOWN_TIMEOUT)}s",
+                   timeout=DOWN_TIMEOUT + 30)
+    for selector in (kubemanifests.LEARNER_SELECTOR, "app.kubernetes.io/part-of=ckslab-class"):
+        target.kubectl("-n", target.namespace, "delete", "pods", "-l", selector, "--ignore-not-found",
+                       "--wait=true", f"--timeout={int(DOWN_TIMEOUT)}s", timeout=DOWN_TIMEOUT + 30)
     if delete_data:
         progress(f"deleting namespace {target.namespace} with every learner's PVC (--delete-data)")
         target.kubectl("delete", "namespace", target.namespace, "--wait=true", f"--timeout={int(DOWN_TIMEOUT)}s",
