@@ -32,9 +32,14 @@ def add_parser(subparsers: Any) -> None:
     u.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     u.add_argument("--ssl-cert", help="your TLS certificate (PEM) for --ip; default: one from the class's own CA")
     u.add_argument("--ssl-key", help="its private key (PEM)")
+    u.add_argument("--kubernetes", action="store_true",
+                   help="deploy JupyterHub with KubeSpawner on a Kubernetes cluster: a pod per learner")
+    u.add_argument("--kubeconfig", help="with --kubernetes: the cluster's kubeconfig (default: kubectl's current)")
     u.set_defaults(func=cmd_up)
-    sub.add_parser("down", help="stop every server, control plane and the hub (learners' files are kept)"
-                   ).set_defaults(func=cmd_down)
+    d = sub.add_parser("down", help="stop every server, control plane and the hub (learners' files are kept)")
+    d.add_argument("--delete-data", action="store_true",
+                   help="on Kubernetes: also delete the namespace with every learner's PVC (their work)")
+    d.set_defaults(func=cmd_down)
     st = sub.add_parser("status", help="each learner: logged in, cluster up, current lab, score")
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
     st.set_defaults(func=cmd_status)
@@ -51,6 +56,10 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.kubeconfig and not args.kubernetes:
+        raise UsageError("--kubeconfig goes with --kubernetes.", "Add --kubernetes, or leave --kubeconfig out.")
+    if args.kubernetes:
+        return _up_kubernetes(args)
     ip = tls.check_ip(args.ip)
     if bool(args.ssl_cert) != bool(args.ssl_key):
         raise UsageError("--ssl-cert and --ssl-key go together.", "Give both, or neither for the class's own CA.")
@@ -77,14 +86,38 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up_kubernetes(args: argparse.Namespace) -> int:
+    if args.ip != "127.0.0.1" or args.ssl_cert or args.ssl_key or args.port != 8000:
+        raise UsageError("--ip, --port and --ssl-* are for one server; on Kubernetes the proxy-public Service "
+                         "is the entry (expose it with your Ingress or LoadBalancer).", "Leave them out.")
+    started = time.monotonic()
+    state = service.up_kubernetes(roster.read(Path(args.roster)), args.kubeconfig,
+                                  lambda message: _say(f"{time.monotonic() - started:6.1f}s  {message}"))
+    where = layout.class_paths()
+    out.print(f"The class is up on Kubernetes (namespace {state.details['namespace']}, context "
+              f"{state.details['context']}) in {time.monotonic() - started:.1f}s: {_learners(len(state.learners))}, "
+              f"a pod each at their first login (image {state.details['image']}). Reach it: {state.url} "
+              f"(scoreboard: /services/{layout.SCOREBOARD}/, log in as {layout.INSTRUCTOR}).", soft_wrap=True)
+    out.print(f"Logins and passwords, for you only: {where.credentials} (0600).", soft_wrap=True)
+    return 0
+
+
 def _learners(count: int) -> str:
     return f"{count} learner" + ("" if count == 1 else "s")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    state, running = service.down(_say)
+    state, running = service.down(_say, args.delete_data)
     if state is None:
         out.print("No class is up; nothing to do.")
+        return 0
+    if state.details.get("kubernetes"):
+        kept = ("every learner's PVC was deleted with the namespace (--delete-data)" if args.delete_data else
+                "each learner's PVC (claim-<name>) is kept: `class up --kubernetes` again finds their work; "
+                "`class down --delete-data` deletes it")
+        had = f" ({', '.join(running)} had a pod)" if running else ""
+        out.print(f"The class is down on Kubernetes: no hub, proxy or learner pod is left{had}; {kept}.",
+                  soft_wrap=True)
         return 0
     kept = f"; {', '.join(running)} had a server running: their files are kept" if running else ""
     out.print(f"The class is down: no server, control plane or hub of it is left running{kept}. "
@@ -98,6 +131,11 @@ def rows() -> tuple[layout.ClassState | None, list[dict[str, Any]]]:
     state = layout.read_state(where)
     if state is None:
         return None, []
+    if state.details.get("kubernetes"):
+        from ckslab.classhost import kubeclass
+
+        state.details["hub_up"], kube_rows = kubeclass.status(where, state)
+        return state, kube_rows
     servers: dict[str, bool] = {}
     hub_up = hub.is_running(state.pid) and hub.answers(where)
     if hub_up:
@@ -149,7 +187,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     state = layout.read_state(where)
     if state is None:
         raise UsageError("no class is up.", "Run `ckslab class up ROSTER.csv` first.")
-    graded = grading.grade(where, state.learners)
+    if state.details.get("kubernetes"):
+        from ckslab.classhost import kubeclass
+
+        graded = kubeclass.grade(where, kubeclass.target_of(state), state.learners)
+    else:
+        graded = grading.grade(where, state.learners)
     if args.json:
         print(json.dumps(graded, indent=2))
     else:

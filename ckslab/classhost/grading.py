@@ -65,6 +65,18 @@ def control_plane(home: LearnerHome) -> str:
 def _grade_as(where: ClassPaths, name: str) -> Grade:
     """In a forked process: become the learner, then grade their current lab."""
     home = learner_home(name)
+    if current_lab(home) is not None:
+        os.setgroups([])
+        os.setgid(home.gid)
+        os.setuid(home.uid)
+        os.chdir(home.home)
+        os.environ.update(learnerenv.environment(where, home))
+    return grade_home(home)
+
+
+def grade_home(home: LearnerHome) -> Grade:
+    """Grade ``home``'s current lab with the rights of the process (already the learner's)."""
+    name = home.name
     row = Grade(name=name, lab=None, score=None, max_score=None, passed=None, steps={},
                 control_plane=control_plane(home), error="", seconds=0.0)
     lab_id = current_lab(home)
@@ -72,11 +84,6 @@ def _grade_as(where: ClassPaths, name: str) -> Grade:
         row["error"] = "no lab started yet"
         return row
     row["lab"] = lab_id
-    os.setgroups([])
-    os.setgid(home.gid)
-    os.setuid(home.uid)
-    os.chdir(home.home)
-    os.environ.update(learnerenv.environment(where, home))
     lab = catalog.load(lab_id)
     reports = home.lab.lab / "class-grades"
     reports.mkdir(parents=True, exist_ok=True)
@@ -98,13 +105,18 @@ def grade(where: ClassPaths, names: list[str]) -> list[Grade]:
     with multiprocessing.get_context("fork").Pool(max(1, min(classroom.WORKERS, len(names))),
                                                   maxtasksperchild=1) as pool:
         rows = pool.starmap(_grade_as, [(where, n) for n in names], chunksize=1) if names else []
+    record(where, rows, started)
+    return rows
+
+
+def record(where: ClassPaths, rows: list[Grade], started: float) -> None:
+    """Write ``grades.json`` and ``grades.csv`` (what the scoreboard and ``class status`` show)."""
     where.grades.mkdir(parents=True, exist_ok=True)
     where.grades.chmod(0o700)
     result = {"graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.monotonic() - started, 2),
               "learners": rows}
     (where.grades / "grades.json").write_text(json.dumps(result, indent=2) + "\n")
     (where.grades / "grades.csv").write_text(to_csv(rows))
-    return rows
 
 
 def to_csv(rows: list[Grade]) -> str:

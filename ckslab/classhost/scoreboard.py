@@ -30,7 +30,10 @@ NOTES = {"down": "control plane down: it restarts at their next login",
 async def grade_now() -> str:
     """Run one grading of the class (one at a time); '' or the reason it failed."""
     async with LOCK:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "ckslab", "class", "grade",
+        # On Kubernetes the hub pod grades each learner in their own pod (kubeclass.py).
+        command = (["-m", "ckslab.classhost.kubeclass", "grade"] if os.environ.get("CKSLAB_CLASS_NAMESPACE")
+                   else ["-m", "ckslab", "class", "grade"])
+        proc = await asyncio.create_subprocess_exec(sys.executable, *command,
                                                     stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.PIPE)
         _, stderr = await proc.communicate()
@@ -114,7 +117,7 @@ async def main() -> None:
     ], cookie_secret=os.urandom(32), prefix=prefix)
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8090")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    app.listen(port, "127.0.0.1")
+    app.listen(port, os.environ.get("CKSLAB_SCOREBOARD_BIND", "127.0.0.1"))
     task = asyncio.ensure_future(every(float(os.environ.get("CKSLAB_SCOREBOARD_INTERVAL", "60"))))
     try:
         await orphaned()

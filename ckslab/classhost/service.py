@@ -72,6 +72,9 @@ def up(roster: Roster, ip: str, port: int, cert: tuple[Path, Path] | None, progr
     accounts.require_root()
     where = layout.class_paths()
     current = layout.read_state(where)
+    if current is not None and current.details.get("kubernetes"):
+        raise CkslabError(f"a class is already up on Kubernetes (namespace {current.details.get('namespace')}).",
+                          "Run `ckslab class down` first, or add --kubernetes to update that class.")
     if current is not None:
         if sorted(current.learners) != sorted(roster.names):
             raise CkslabError(f"a class of {len(current.learners)} learners is already up at {current.url}, "
@@ -110,6 +113,30 @@ def up(roster: Roster, ip: str, port: int, cert: tuple[Path, Path] | None, progr
     pid = hub.start(where, env)
     state = ClassState(url, ip, port, pid, list(roster.names), bool(settings.get("ssl_cert")),
                        {"restarted": current is not None, "made_users": made})
+    layout.write_state(where, state)
+    return state
+
+
+def up_kubernetes(roster: Roster, kubeconfig: str | None, progress: Progress) -> ClassState:
+    """Deploy the class on a Kubernetes cluster (kubeclass.py); the class state. No root needed."""
+    from ckslab.classhost import kubeclass
+
+    where = layout.class_paths()
+    current = layout.read_state(where)
+    if current is not None and not current.details.get("kubernetes"):
+        raise CkslabError(f"a class is already up on this server at {current.url}.",
+                          "Run `ckslab class down` first, then `ckslab class up ROSTER.csv --kubernetes`.")
+    if current is not None and sorted(current.learners) != sorted(roster.names):
+        raise CkslabError(f"a class of {len(current.learners)} learners is already up on Kubernetes, with another "
+                          f"roster than {roster.source}.", "Run `ckslab class down` first to change the roster.")
+    for folder, mode in ((where.base, 0o711), (where.hub, 0o700), (where.grades, 0o700)):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(mode)
+    passwords = _passwords(where, roster)
+    target = kubeclass.Target(str(Path(kubeconfig).resolve()) if kubeconfig else None)
+    state = kubeclass.up(where, list(roster.names), passwords, target, progress)
+    state.details["restarted"] = current is not None
+    _write_credentials(where, passwords, state.url)
     layout.write_state(where, state)
     return state
 
@@ -177,12 +204,18 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def down(progress: Progress) -> tuple[ClassState | None, list[str]]:
+def down(progress: Progress, delete_data: bool = False) -> tuple[ClassState | None, list[str]]:
     """Stop the class: (the state it had, the learners whose server was running). Files are kept."""
     where = layout.class_paths()
     current = layout.read_state(where)
     if current is None:
         return None, []
+    if current.details.get("kubernetes"):
+        from ckslab.classhost import kubeclass
+
+        had = kubeclass.down(current, delete_data, progress)
+        where.state.unlink(missing_ok=True)
+        return current, had
     accounts.require_root()
     running: list[str] = []
     if hub.is_running(current.pid) and hub.answers(where):
