@@ -18,6 +18,9 @@ if ! ckslab node exec -- openssl verify -CAfile /etc/kubernetes/pki/ca.crt $pki/
 fi
 kubectl create namespace {{ns}} --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n {{ns}} delete pod {{pod}} --ignore-not-found
+# A new namespace's default ServiceAccount is made by the controller manager, which may be restarting after
+# an API server restart: the pod is refused until it exists.
+for _ in $(seq 1 90); do kubectl -n {{ns}} get serviceaccount default >/dev/null 2>&1 && break; sleep 1; done
 image=$(kubectl -n kube-system get daemonset kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}')
 kubectl -n {{ns}} run {{pod}} --image "$image" --image-pull-policy Never --restart Never \
   --command -- sh -c 'echo "ready {{line}}"; exec sleep 86400'
