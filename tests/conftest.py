@@ -15,6 +15,18 @@ from cluster.paths import LabPaths
 pytest_plugins = ["pytester"]  # the graders' score plugin is tested with pytester
 
 
+@pytest.fixture(autouse=True)
+def fresh_engine_detection() -> Iterator[None]:
+    """No test sees the container engine another test detected: ``kind.detected_engine`` caches the client's
+    absolute path, and a test with a fake ``docker`` on PATH would leave that fake (in its tmp dir) to every
+    later test of the process (seen: the exam's kind context failed to start after the backend tests)."""
+    from cluster.backends import kind
+
+    kind.detected_engine.cache_clear()
+    yield
+    kind.detected_engine.cache_clear()
+
+
 @pytest.fixture
 def lab_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project root of its own: .lab/ and workspace/ under tmp_path."""
