@@ -11,6 +11,7 @@ import os
 import multiprocessing
 import socket
 import subprocess
+import time
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -82,6 +83,11 @@ def test_a_reservation_of_a_dead_reserver_lives_while_its_components_run(tmp_pat
     data = (registry / "ports.json").read_text().replace(f'"pid": {__import__("os").getpid()}', '"pid": 999999999')
     (registry / "ports.json").write_text(data)
     component = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(first)])
+    # Until the child has exec'd, its command line is this process's: wait for the one that names the cluster.
+    cmdline = Path(f"/proc/{component.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while str(first).encode() not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
     try:
         assert ports.reserve(second, (("apiserver", held),), folder=registry)["apiserver"] != held
     finally:

@@ -480,6 +480,9 @@ class KindBackend(Backend):
                               f"Fix it ({engine()[1]} exec -it {self._container} bash), then `ckslab controlplane restart "
                               f"{component}`.") from err
 
+    #: Seconds a restarted component must keep running to count as started (see restart).
+    STAYS_SECONDS = 2.0
+
     def restart(self, component: str, progress: Progress) -> None:
         """Apply the static pod's manifest: wait for the kubelet to run it, or restart its container.
 
@@ -520,12 +523,17 @@ class KindBackend(Backend):
             self._remove_exited(component)
             progress(f"the manifest changed: waiting for the kubelet to replace the {component} pod")
             done, what = runs_manifest, f"the kubelet to run {component} from its edited manifest"
+        hint = (f"A typo in the manifest leaves the pod failing: see `{engine()[1]} exec {self._container} "
+                f"crictl ps -a --name {component}` and `{engine()[1]} exec {self._container} journalctl -u kubelet "
+                "-n 50`.")
         try:
             wait_until(done, RESTART_TIMEOUT, interval=1.0, what=what)
+            # A flag the component refuses still runs the manifest's command for a moment before it exits:
+            # it has started only once it is still there a little later (else its exit is said, as above).
+            time.sleep(self.STAYS_SECONDS)
+            wait_until(runs_manifest, RESTART_TIMEOUT, interval=1.0, what=f"{component} to keep running")
         except WaitTimeout as err:
-            raise CkslabError(f"{err}.", f"A typo in the manifest leaves the pod failing: see `{engine()[1]} exec {self._container} "
-                              f"crictl ps -a --name {component}` and `{engine()[1]} exec {self._container} journalctl -u kubelet "
-                              "-n 50`.") from err
+            raise CkslabError(f"{err}.", hint) from err
 
     def _containers(self, component: str, only: str | None = None) -> list[str]:
         """The ids of the component's containers in the node (every state, or only those in ``only``)."""
