@@ -88,7 +88,7 @@ browser: ## Chromium for the browser test: installed with apt-get as root on Deb
 	fi
 
 test: setup binaries browser class-proxy ## Run every test: unit tests and tests on a real local control plane
-	$(PYTEST)
+	$(PYTEST) --durations=40
 
 test-unit: setup ## Run the fast tests that need no cluster
 	$(PYTEST) -m "not cluster"
