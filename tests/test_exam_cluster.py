@@ -17,11 +17,10 @@ import pytest
 
 from ckslab import cli
 from cluster import paths, state
-from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, clusters, debrief
-from exam.attempt import Attempt
 from exam.session import Session
+from tests.exam_fixture import loaded, other_context, started_exam
 
 pytestmark = pytest.mark.cluster
 SEED = 20261205
@@ -35,29 +34,12 @@ WRONG_CONTEXT = ("user-certificate", "signer-approver")
 
 @pytest.fixture(scope="module")
 def exam(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[Session]:
-    root = tmp_path_factory.mktemp("exam")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CKSLAB_ROOT", str(root))
-        session = Session(LabPaths(root))
-        try:
-            session.start(SEED, None, 120, False, lambda _m: None, only=SHARED_TASKS)
-            yield session
-        finally:
-            clusters.down(session.project, attempts.KNOWN_CONTEXTS, lambda _m: None)
-
-
-def _attempt(exam: Session) -> Attempt:
-    found = exam.load()
-    assert found is not None
-    return found
-
-
-def _other(context: str) -> str:
-    return next(c for c in attempts.CONTEXTS if c != context)
+    with started_exam(tmp_path_factory, "exam", SEED, SHARED_TASKS) as session:
+        yield session
 
 
 def test_start_sets_every_task_up_in_two_contexts_and_leaves_no_answer_in_the_workspace(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     assert [t.setup_error for t in found.tasks] == [""] * len(found.tasks)
     assert {t.context for t in found.tasks} == set(attempts.CONTEXTS)
     assert sorted(t.id for t in found.tasks) == sorted(SHARED_TASKS)
@@ -70,7 +52,7 @@ def test_start_sets_every_task_up_in_two_contexts_and_leaves_no_answer_in_the_wo
 
 
 def test_untouched_every_task_earns_0_and_each_check_says_what_it_found(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     # Graded elsewhere too: a check of an absence passes in the context the task was never set up in,
     # which must not read as work found there.
     result = debrief.build(found, exam.grade(found), "")
@@ -83,11 +65,11 @@ def test_untouched_every_task_earns_0_and_each_check_says_what_it_found(exam: Se
 
 
 def test_work_in_the_wrong_context_earns_nothing_and_says_where_it_was(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     for task_id in WRONG_CONTEXT:
         drawn = found.task(task_id)
-        wrong = attempts.TaskAttempt(drawn.id, _other(drawn.context),
-                                     {**drawn.values, "context": _other(drawn.context)}, drawn.weight)
+        wrong = attempts.TaskAttempt(drawn.id, other_context(drawn.context),
+                                     {**drawn.values, "context": other_context(drawn.context)}, drawn.weight)
         ok, output = exam._run(wrong, "solution.sh", exam.workspace, clusters.learner_kubeconfig(exam.project))
         assert ok, output
     graded = exam.grade(found, only=[found.task(t) for t in WRONG_CONTEXT])
@@ -95,13 +77,13 @@ def test_work_in_the_wrong_context_earns_nothing_and_says_where_it_was(exam: Ses
         drawn = found.task(task_id)
         shown = debrief.task_json(drawn, graded[task_id])
         assert shown["score"] == 0, shown["checks"]
-        assert graded[task_id].found_in == _other(drawn.context)
-        assert f"found in context {_other(drawn.context)}" in shown["note"]
+        assert graded[task_id].found_in == other_context(drawn.context)
+        assert f"found in context {other_context(drawn.context)}" in shown["note"]
 
 
 def test_a_cluster_down_at_grading_is_said_and_resume_starts_it_again(exam: Session,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     down = attempts.CONTEXTS[1]
     recorded = state.read(clusters.backend_for(exam.project, down).lab.state_file)
     assert recorded is not None
@@ -118,7 +100,7 @@ def test_a_cluster_down_at_grading_is_said_and_resume_starts_it_again(exam: Sess
     assert f"seed {SEED}" in said and "left" in said
     assert re.search(r"The exam's page, the questions beside a terminal: http://127\.0\.0\.1:\d+/\?token=\S{40,}",
                      said), said  # started in the background; it stops when the exam's clusters go down
-    again = _attempt(exam)
+    again = loaded(exam)
     assert again.deadline == found.deadline and 0 < seconds_left <= 120 * 60
     assert clusters.backend_for(exam.project, down).status().healthy  # type: ignore[union-attr]
 
@@ -168,7 +150,7 @@ UNDO = {"short-certificate": "kubectl delete csr {{user}} && rm -f {{dir}}/{{use
 def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> None:
     import subprocess
 
-    found = _attempt(exam)
+    found = loaded(exam)
     for task_id, (script, _) in MISTAKES.items():
         drawn = found.task(task_id)
         env = {**os.environ, "KUBECONFIG": str(clusters.admin_kubeconfig(exam.project, drawn.context)),
@@ -199,13 +181,13 @@ def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path
     import subprocess
 
     assert cli.main(["exam", "solve", "--yes"]) == 0
-    found = _attempt(exam)
+    found = loaded(exam)
     for task_id, value in COLLECTED:
         drawn = found.task(task_id)
         subprocess.run([str(paths.kubernetes_bin_dir() / "kubectl"), "delete", "csr", str(drawn.values[value]),
                         "--kubeconfig", str(clusters.admin_kubeconfig(exam.project, drawn.context))],
                        check=True, capture_output=True)
-    practice = _attempt(exam)  # in practice mode, `check` grades one task before submit
+    practice = loaded(exam)  # in practice mode, `check` grades one task before submit
     practice.practice = True
     exam.save(practice)
     capsys.readouterr()
@@ -237,7 +219,7 @@ def test_every_reference_solution_earns_full_marks(exam: Session, tmp_path: Path
 
 
 def test_a_setup_that_fails_says_why_in_one_line(exam: Session, tmp_path: Path) -> None:
-    drawn = _attempt(exam).task("csr-record")
+    drawn = loaded(exam).task("csr-record")
     broken = attempts.TaskAttempt(drawn.id, drawn.context, {**drawn.values, "signer": "Not A Signer!"}, drawn.weight)
     ok, why = exam._run(broken, "setup.sh", tmp_path, clusters.admin_kubeconfig(exam.project, drawn.context))
     assert not ok and "signerName" in why and "\n" not in why

@@ -21,11 +21,11 @@ from typing import Iterator
 import pytest
 
 from cluster import paths
-from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, clusters, debrief
-from exam.attempt import Attempt, TaskAttempt
+from exam.attempt import TaskAttempt
 from exam.session import Session
+from tests.exam_fixture import loaded, other_context, started_exam
 
 pytestmark = pytest.mark.cluster
 IDS = ["failed-csr", "node-join-csr", "who-is-this", "expiring-certificates"]
@@ -37,25 +37,8 @@ CLUSTER_WORK = ("node-join-csr", "failed-csr")
 
 @pytest.fixture(scope="module")
 def exam(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[Session]:
-    root = tmp_path_factory.mktemp("exam-api")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CKSLAB_ROOT", str(root))
-        session = Session(LabPaths(root))
-        try:
-            session.start(SEEDS[0], None, 120, False, lambda _m: None, only=IDS)
-            yield session
-        finally:
-            clusters.down(session.project, attempts.CONTEXTS, lambda _m: None)
-
-
-def _attempt(exam: Session) -> Attempt:
-    found = exam.load()
-    assert found is not None
-    return found
-
-
-def _other(context: str) -> str:
-    return next(c for c in attempts.CONTEXTS if c != context)
+    with started_exam(tmp_path_factory, "exam-api", SEEDS[0], IDS) as session:
+        yield session
 
 
 def _bash(exam: Session, script: str, drawn: TaskAttempt, kubeconfig: Path, cwd: Path) -> None:
@@ -81,13 +64,13 @@ def _solution(task_id: str) -> str:
 def test_untouched_or_done_in_the_wrong_context_each_task_earns_0_and_says_what_it_found(exam: Session) -> None:
     """One grading for two facts (a grading is a pytest process per task and context): every check of an
     untouched task says what it found; cluster work done in the other context earns 0 and is said."""
-    found = _attempt(exam)
+    found = loaded(exam)
     assert sorted(t.id for t in found.tasks) == sorted(IDS)
     assert [t.setup_error for t in found.tasks] == [""] * len(IDS)
     assert not any(exam.workspace.iterdir())  # setup's keys, requests and kubeconfigs stay in .lab/exam/
     for task_id in CLUSTER_WORK:
         drawn = found.task(task_id)
-        wrong = TaskAttempt(drawn.id, _other(drawn.context), {**drawn.values, "context": _other(drawn.context)},
+        wrong = TaskAttempt(drawn.id, other_context(drawn.context), {**drawn.values, "context": other_context(drawn.context)},
                             drawn.weight)
         _setup(exam, wrong)  # the same request there, so that the same work can be done there
         _bash(exam, _solution(task_id), wrong, clusters.learner_kubeconfig(exam.project), exam.workspace)
@@ -104,7 +87,7 @@ def test_untouched_or_done_in_the_wrong_context_each_task_earns_0_and_says_what_
         for check in task["checks"]:
             assert check["expected"] and check["observed"] and check["observed"] != check["expected"], check
         if task["id"] in CLUSTER_WORK:
-            other = _other(found.task(task["id"]).context)
+            other = other_context(found.task(task["id"]).context)
             assert f"found in context {other}" in task["note"], (task["id"], task["note"])
         else:
             assert task["note"] == "", (task["id"], task["note"])
@@ -132,7 +115,7 @@ done
 
 
 def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     for task_id, (script, _) in MISTAKES.items():
         drawn = found.task(task_id)
         if script.startswith("solution:"):
@@ -152,7 +135,7 @@ def test_a_typical_mistake_loses_exactly_the_check_it_should(exam: Session) -> N
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_reference_solution_earns_full_marks(exam: Session, seed: int) -> None:
     if seed == SEEDS[0]:
-        drawn = _attempt(exam)
+        drawn = loaded(exam)
     else:  # another attempt's values, set up in the same clusters
         drawn = attempts.draw(seed, None, dt.datetime.now(dt.timezone.utc), 120, True, only=IDS)
         for task in drawn.tasks:

@@ -24,11 +24,11 @@ import pytest
 from ckslab import cli
 from cluster import paths
 from cluster.errors import CkslabError
-from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, clusters, debrief
 from exam.attempt import Attempt, TaskAttempt
 from exam.session import Session, now
+from tests.exam_fixture import loaded, started_exam
 from graders import runner
 
 pytestmark = pytest.mark.cluster
@@ -89,21 +89,8 @@ echo "${flags#*=}" > {{cause}}
 
 @pytest.fixture(scope="module")
 def exam(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[Session]:
-    root = tmp_path_factory.mktemp("exam-node")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CKSLAB_ROOT", str(root))
-        session = Session(LabPaths(root))
-        try:
-            session.start(SEEDS[0], None, 120, False, lambda _m: None, TASKS)
-            yield session
-        finally:
-            clusters.down(session.project, attempts.KNOWN_CONTEXTS, lambda _m: None)
-
-
-def _attempt(exam: Session) -> Attempt:
-    found = exam.load()
-    assert found is not None
-    return found
+    with started_exam(tmp_path_factory, "exam-node", SEEDS[0], TASKS) as session:
+        yield session
 
 
 def _run_all(exam: Session, drawn: list[TaskAttempt], scripts: dict[str, str]) -> None:
@@ -148,7 +135,7 @@ def _graded(exam: Session, found: Attempt, **kwargs: object) -> dict[str, debrie
 
 def test_start_gives_each_breaking_task_a_cluster_of_its_own_and_names_the_node(
         exam: Session, capsys: pytest.CaptureFixture[str]) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     assert [t.setup_error for t in found.tasks] == [""] * len(TASKS)
     own = [found.task(t).context for t in OWN]
     assert len(set(own)) == 3 and not set(own) & set(attempts.CONTEXTS)
@@ -164,7 +151,7 @@ def test_start_gives_each_breaking_task_a_cluster_of_its_own_and_names_the_node(
 
 def test_untouched_every_task_earns_0_and_resume_leaves_the_broken_cluster_to_the_candidate(
         exam: Session, capsys: pytest.CaptureFixture[str]) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     shown = _graded(exam, found)
     broken = found.task("broken-apiserver").context
     for task in shown.values():
@@ -185,7 +172,7 @@ def test_untouched_every_task_earns_0_and_resume_leaves_the_broken_cluster_to_th
 
 
 def test_the_signing_duration_set_in_the_wrong_context_earns_nothing_and_says_where(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     drawn = found.task("signing-duration")
     other = next(c for c in attempts.CONTEXTS if c != drawn.context)
     wrong = TaskAttempt(drawn.id, other, {**drawn.values, "context": other}, drawn.weight)
@@ -196,7 +183,7 @@ def test_the_signing_duration_set_in_the_wrong_context_earns_nothing_and_says_wh
 
 
 def test_one_typical_mistake_per_task_loses_exactly_its_check(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     _run_all(exam, found.tasks, {t: script for t, (script, _check) in MISTAKES.items()})
     shown = _graded(exam, found, elsewhere=False)
     for task_id, (_script, lost) in MISTAKES.items():
@@ -205,7 +192,7 @@ def test_one_typical_mistake_per_task_loses_exactly_its_check(exam: Session) -> 
 
 
 def test_the_reference_solutions_earn_full_marks(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     _run_all(exam, found.tasks, {t: "solution.sh" for t in TASKS})
     for task in _graded(exam, found, elsewhere=False).values():
         assert task["score"] == task["max_score"], (task["id"], task["checks"])
@@ -214,7 +201,7 @@ def test_the_reference_solutions_earn_full_marks(exam: Session) -> None:
 @pytest.mark.parametrize("seed", SEEDS[1:])
 def test_two_more_seeds_set_up_and_solved_in_the_same_clusters_earn_full_marks(exam: Session, seed: int) -> None:
     drawn = attempts.draw(seed, None, now(), 120, False, [bank.load(t) for t in TASKS])
-    assert set(drawn.contexts) == set(_attempt(exam).contexts)
+    assert set(drawn.contexts) == set(loaded(exam).contexts)
     _run_all(exam, drawn.tasks, {t: "setup.sh" for t in TASKS})
     _run_all(exam, drawn.tasks, {t: "solution.sh" for t in TASKS})
     graded = exam.grade(drawn, elsewhere=False)

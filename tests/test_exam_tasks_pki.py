@@ -22,12 +22,11 @@ from typing import Callable, Iterator
 import pytest
 
 from cluster import paths
-from cluster.paths import LabPaths
 from exam import attempt as attempts
 from exam import bank, clusters, debrief
-from exam.attempt import Attempt, TaskAttempt
-from exam import session as session_module
+from exam.attempt import TaskAttempt
 from exam.session import Session
+from tests.exam_fixture import loaded, other_context, started_exam
 
 pytestmark = pytest.mark.cluster
 TASKS = ("kubeadm-renew", "apiserver-san", "sign-by-hand", "find-signing-ca")
@@ -37,28 +36,10 @@ NOW = dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc)
 
 @pytest.fixture(scope="module")
 def exam(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) -> Iterator[Session]:
-    root = tmp_path_factory.mktemp("exam-pki")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CKSLAB_ROOT", str(root))
-        # Three reference solutions restarting their API servers side by side on a loaded 2-core machine
-        # (load average 30 to 50 while this was written) take longer than the session's 180 s for one.
-        mp.setattr(session_module, "SCRIPT_TIMEOUT", 420)
-        session = Session(LabPaths(root))
-        try:
-            session.start(SEEDS[0], None, 120, False, lambda _m: None, only=TASKS)
-            yield session
-        finally:
-            clusters.down(session.project, attempts.KNOWN_CONTEXTS, lambda _m: None)
-
-
-def _attempt(exam: Session) -> Attempt:
-    found = exam.load()
-    assert found is not None
-    return found
-
-
-def _other(context: str) -> str:
-    return next(c for c in attempts.CONTEXTS if c != context)
+    # Three reference solutions restarting their API servers side by side on a loaded 2-core machine
+    # (load average 30 to 50 while this was written) take longer than the session's 180 s for one.
+    with started_exam(tmp_path_factory, "exam-pki", SEEDS[0], TASKS, script_timeout=420) as session:
+        yield session
 
 
 def _in(drawn: TaskAttempt, context: str) -> TaskAttempt:
@@ -103,7 +84,7 @@ def test_untouched_earns_0_and_the_right_answer_in_the_wrong_context_is_found_th
     apiserver-san's answer is not made elsewhere: that restarts another API server (30 s on a loaded
     machine); its "san" check reads no setup record, so the same search finds it where it was done.
     find-signing-ca's neither: its answers are about a certificate setup leaves on its own node only."""
-    found = _attempt(exam)
+    found = loaded(exam)
     assert [t.setup_error for t in found.tasks] == [""] * len(TASKS)
     assert found.task("apiserver-san").context == "cks-c"
     assert not any(exam.workspace.iterdir())
@@ -116,10 +97,10 @@ def test_untouched_earns_0_and_the_right_answer_in_the_wrong_context_is_found_th
     # The admin's copy holds admin.conf as setup left it: nothing to refresh yet is no answer.
     assert (node / str(renew.values["kubeconfig"]).lstrip("/")).read_bytes() == \
         (node / "etc/kubernetes/admin.conf").read_bytes()
-    wrong_sign = _in(sign, _other(sign.context))
+    wrong_sign = _in(sign, other_context(sign.context))
     _by_cluster([
         (wrong_sign.context, lambda: _run_ok(exam, wrong_sign, "solution.sh")),
-        (_other(renew.context), lambda: _bash(exam, _other(renew.context), """
+        (other_context(renew.context), lambda: _bash(exam, other_context(renew.context), """
 mkdir -p "$(dirname "$(ckslab node path {{report}})")"
 printf '%s\\n' {{first}} {{second}} > "$(ckslab node path {{report}})"
 """, renew.values)),
@@ -131,8 +112,8 @@ printf '%s\\n' {{first}} {{second}} > "$(ckslab node path {{report}})"
         for check in task["checks"]:
             assert check["expected"] and check["observed"] and check["observed"] != check["expected"], check
     for drawn in (sign, renew):
-        assert graded[drawn.id].found_in == _other(drawn.context), drawn.id
-        assert f"found in context {_other(drawn.context)}" in debrief.task_json(drawn, graded[drawn.id])["note"]
+        assert graded[drawn.id].found_in == other_context(drawn.context), drawn.id
+        assert f"found in context {other_context(drawn.context)}" in debrief.task_json(drawn, graded[drawn.id])["note"]
     assert graded["apiserver-san"].found_in == "" and graded["find-signing-ca"].found_in == ""
 
 
@@ -181,7 +162,7 @@ date -u -d "$(openssl x509 -in .{{dir}}/{{name}}.crt -noout -enddate | cut -d= -
 
 
 def test_a_typical_mistake_loses_exactly_its_check(exam: Session) -> None:
-    found = _attempt(exam)
+    found = loaded(exam)
     drawn = {task_id: found.task(task_id) for task_id in MISTAKES}
     _by_cluster([(d.context, lambda d=d: _bash(exam, d.context, MISTAKES[d.id][0], d.values))  # type: ignore[misc]
                  for d in drawn.values()])
@@ -194,7 +175,7 @@ def test_a_typical_mistake_loses_exactly_its_check(exam: Session) -> None:
 def test_every_reference_solution_earns_full_marks_under_three_seeds(exam: Session) -> None:
     """Seed 1 is the attempt (set up again after its mistakes); seeds 2 and 3 are set up and solved on the same clusters,
     each task of a seed on a cluster chosen so that every cluster runs about the same work."""
-    found = _attempt(exam)
+    found = loaded(exam)
     pool = [bank.load(t) for t in TASKS]
     runs: list[TaskAttempt] = list(found.tasks)
     shift = {"cks-a": "cks-b", "cks-b": "cks-c", "cks-c": "cks-a"}
