@@ -45,7 +45,7 @@ from typing import Any
 import labs
 from cluster import paths, ports
 from cluster.errors import CkslabError
-from labs import catalog, engine
+from labs import catalog, engine, learner_copy
 
 #: JupyterLab's usual port; a free one replaces it when it is taken.
 DEFAULT_PORT = 8888
@@ -193,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"JupyterLab already runs for this project: http://127.0.0.1:{running[0]}"
               f"{_where(_opened(runs, getattr(args, 'lab', None)))}?token={running[1]}", flush=True)
         return 0
+    for each in runs:  # no JupyterLab has them open: safe to bring older copies up to this kernel
+        learner_copy.match_kernel(each.notebook)
     port = ports.pick(args.port or DEFAULT_PORT, set())
     token = args.token or secrets.token_urlsafe(24)
     argv, env = command(port, token, user)

@@ -132,6 +132,33 @@ def test_the_learner_copy_records_its_source_and_a_newer_tracked_notebook_is_off
     assert len(nbformat.read(copy.path, as_version=4).cells) == 2 and not copy.newer_available()
 
 
+def test_the_learner_copy_carries_what_the_kernel_reports_so_jupyterlab_does_not_mark_it_modified(
+        tmp_path: Path) -> None:
+    # JupyterLab writes the kernel's kernelspec and kernel_info_reply's language_info into the notebook
+    # when the kernel starts; a copy that says less opens with the unsaved mark (the browser side of
+    # this is tests/test_jupyter.py's chromium test).
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    tracked = checkout() / "notebooks" / "01-certificates-api.ipynb"
+    copy = learner_copy.NotebookCopy("certificates-api", tracked, tmp_path / "01-certificates-api.ipynb")
+    learner_copy.write_copy(copy)
+    made = nbformat.read(copy.path, as_version=4)
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert made.metadata.kernelspec == {"display_name": spec.display_name, "language": spec.language,
+                                        "name": "python3"}
+    reported = nbformat.v4.new_notebook()  # nbclient records the kernel's kernel_info_reply, as JupyterLab does
+    NotebookClient(reported, timeout=60, kernel_name="python3").execute()
+    assert made.metadata.language_info == reported.metadata.language_info
+
+    # A copy made before (or by another Python) is brought up to the kernel once, then left alone.
+    made.metadata.language_info = {"name": "python"}
+    nbformat.write(made, copy.path)
+    assert learner_copy.match_kernel(copy)
+    assert nbformat.read(copy.path, as_version=4).metadata.language_info == reported.metadata.language_info
+    before = copy.path.stat().st_mtime_ns
+    assert not learner_copy.match_kernel(copy) and copy.path.stat().st_mtime_ns == before
+
+
 def test_backups_are_pruned_to_the_newest_n(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
     run = engine.prepare("certificates-api", "alice")
