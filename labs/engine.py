@@ -290,7 +290,7 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     command = " ".join(["ckslab reset", run.lab.id, *(["--step", from_step] if from_step else []),
                         *(["--user", run.user] if run.suffix else [])])
     at = time.strftime("%Y-%m-%d %H:%M:%S")
-    resets.record(run.reset_file, [resets.ResetStep(s.id, s.title, at, command, str(backup or ""))
+    resets.record(run.reset_file, [resets.ResetStep(s.id, s.title, at, command, str(backup) if backup and s.files else "")
                                    for s in steps], [s.id for s in run.lab.steps])
     return backup
 

@@ -76,7 +76,9 @@ def clear(path: Path) -> None:
 
 
 def first_cell(cells: NotebookCells, lab_id: str, step_id: str) -> str:
-    """Where ``step_id``'s cells begin: "cell 15 of NN-lab.ipynb, the first under “Step 3 — ...”"; "" if it has none.
+    """Where ``step_id``'s cells begin: "cell 15 of NN-lab.ipynb, the first under “Step 3 ...”, which begins `...`".
+
+    "" when the notebook has no check cell for the step.
 
     Cells are counted from 1 over all the notebook's cells, markdown included, as they appear.
     """
@@ -84,7 +86,10 @@ def first_cell(cells: NotebookCells, lab_id: str, step_id: str) -> str:
     if first is None:
         return ""
     under = f", the first under “{first.heading}”" if first.heading else ""
-    return f"cell {first.index + 1} of {cells.path.name}{under}"
+    # JupyterLab numbers no cells: its first line (past a %%bash) tells it at a glance.
+    line = next((t.strip() for t in first.source.splitlines() if t.strip() and not t.startswith(("%%", "#"))), "")
+    starts = f", which begins `{line if len(line) <= 40 else line[:39] + '…'}`" if line else ""
+    return f"cell {first.index + 1} of {cells.path.name}{under}{starts}"
 
 
 def redo(step: ResetStep, lab_id: str, cells: NotebookCells) -> str:

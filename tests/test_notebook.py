@@ -353,8 +353,8 @@ def test_every_step_a_reset_can_undo_has_cells_to_redo_it_from(lab: catalog.Lab)
         assert first is not None and previous < first.index <= check.index, (step.id, previous, first, check.index)
         said = resets.redo(resets.ResetStep(step.id, step.title, "2026-12-06 03:15:55", f"ckslab reset {lab.id}"),
                            lab.id, cells)
-        assert said.endswith(f"Re-run its cells from cell {first.index + 1} of {Path(lab.notebook).name}, the first "
-                             f"under “{first.heading}”.") and first.heading, said
+        assert f"Re-run its cells from cell {first.index + 1} of {Path(lab.notebook).name}, the first under " \
+               f"“{first.heading}”, which begins `" in said and first.heading, said
         previous = check.index
 
 
@@ -380,7 +380,7 @@ def test_after_a_reset_of_a_middle_step_the_later_cells_name_that_step_and_the_c
     index = {c.source.strip(): i for i, c in enumerate(nb.cells)}
     first = index[next(s for s in index if s.startswith("%%bash\ncat > jane-csr.yaml"))]
     redo = (f"from cell {first + 1} of 01-certificates-api.ipynb, the first under “Step 3 — the "
-            "CertificateSigningRequest object”")
+            "CertificateSigningRequest object”, which begins `cat > jane-csr.yaml <<EOF`")
     assert f"Next: re-run the cells of step csr-object {redo}; the steps after it (approved, certificate, access)" \
         in " ".join(reset.split())
     client = NotebookClient(nb, timeout=120, kernel_name="python3",
