@@ -403,12 +403,13 @@ def test_after_a_reset_of_a_middle_step_the_later_cells_name_that_step_and_the_c
         assert said.startswith("Step csr-object was reset at ") and f"{redo}." in said and "[FAIL] csr-object" in said
         said = cell(index['lab.check("certificates-api", "approved");'])  # now the failed check speaks for it
         assert said.startswith("Not run: the check of step csr-object"), said
-        for i in range(first, index['lab.check("certificates-api", "approved");'] + 1):  # redone, in order
+        for i in range(first, index['lab.check("certificates-api", "csr-object");'] + 1):  # redone, in order
             if nb.cells[i].cell_type == "code":
                 said = cell(i)
                 assert "Not run" not in said and "[FAIL]" not in said, said
     graded = " ".join(ckslab("grade", "certificates-api").split())
-    assert "Step certificate was reset at " in graded and "csr-object was reset" not in graded, graded
+    assert "Step approved was reset at " in graded and "csr-object was reset" not in graded, graded
+    assert "The steps after it (certificate, access) were reset too" in graded, graded
 
 
 def test_the_validity_cell_of_signing_config_says_what_to_do_when_the_certificate_is_missing(tmp_path: Path) -> None:
