@@ -117,7 +117,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         down = [c for c in status.components if not c.healthy]
         if all("(moved out?)" in c.detail for c in down):  # the kubelet's rule: nothing for `make up` to do
             out.print(f"{', '.join(c.name for c in down)}: stopped because {'its' if len(down) == 1 else 'their'} "
-                      "manifest left the manifests folder; put it back and it starts again within seconds.")
+                      "manifest left the manifests folder; put it back and it starts again (its row says when).")
         else:
             out.print("Some components are down: run `make up` to restart them.")
         return 1

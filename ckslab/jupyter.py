@@ -45,7 +45,7 @@ from typing import Any
 import labs
 from cluster import paths, ports
 from cluster.errors import CkslabError
-from labs import catalog, engine
+from labs import catalog, engine, learner_copy
 
 #: JupyterLab's usual port; a free one replaces it when it is taken.
 DEFAULT_PORT = 8888
@@ -116,6 +116,16 @@ def prepare_notebooks(user: str | None, progress: engine.Progress) -> list[engin
     for run in runs:
         engine.ensure_notebook(run, progress)
     return runs
+
+
+def match_kernel(runs: list[engine.LabRun]) -> None:
+    """Bring older notebook copies up to this environment's kernel (``learner_copy.match_kernel``).
+
+    Only before the learner's JupyterLab starts: a copy changed under an open notebook makes its next
+    save ask "File Changed".
+    """
+    for run in runs:
+        learner_copy.match_kernel(run.notebook)
 
 
 def command(port: int | None, token: str | None, user: str | None = None) -> tuple[list[str], dict[str, str]]:
@@ -193,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"JupyterLab already runs for this project: http://127.0.0.1:{running[0]}"
               f"{_where(_opened(runs, getattr(args, 'lab', None)))}?token={running[1]}", flush=True)
         return 0
+    match_kernel(runs)
     port = ports.pick(args.port or DEFAULT_PORT, set())
     token = args.token or secrets.token_urlsafe(24)
     argv, env = command(port, token, user)

@@ -59,10 +59,14 @@ def run(args: argparse.Namespace) -> int:
     report = runner.grade(context, step=args.step, junit=Path(args.junit).resolve() if args.junit else None)
     if not args.step:
         engine.record(run_, {**report.progress(), "graded": time.strftime("%Y-%m-%d %H:%M")})
+    engine.passed_again(run_, [s.id for s in report.steps if s.passed])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
     show(report)
+    note = engine.reset_note(run_, [s.id for s in report.steps if not s.passed])
+    if note:
+        out.print(Text(note), soft_wrap=True)
     return 0 if report.passed else 1
 
 

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from cluster.errors import UsageError
 from graders.report import StepResult
-from labs import catalog, engine
+from labs import catalog, engine, resets
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -92,6 +92,12 @@ def cmd_reset(args: argparse.Namespace) -> int:
     out.print(Text(f"{run.lab.id} is reset {scope} in {time.monotonic() - started:.1f}s."
                    + (f" Your files are in {backup}{kept}." if backup else " There were no files to keep.")),
               soft_wrap=True)
+    first = run.lab.step(args.step) if args.step else run.lab.steps[0]
+    later = [s.id for s in run.lab.steps[run.lab.steps.index(first) + 1:]]
+    where = resets.first_cell(engine.notebook_cells(run), run.lab.id, first.id)
+    redo = f"re-run the cells of step {first.id} from {where}" if where else f"redo step {first.id}"
+    after = f"; the steps after it ({', '.join(later)}) follow" if later and args.step else ""
+    out.print(Text(f"Next: {redo}{after}. In a terminal: make hint LAB={run.lab.id}"), soft_wrap=True)
     return 0
 
 
@@ -122,7 +128,9 @@ def _first_failing(run: engine.LabRun) -> StepResult | None:
     from graders import runner
 
     runner.check_cluster(run.kubeconfig)
-    return runner.grade(runner.context_for(run.lab, run.user, run.workspace, run.kubeconfig, run.root)).failing()
+    report = runner.grade(runner.context_for(run.lab, run.user, run.workspace, run.kubeconfig, run.root))
+    engine.passed_again(run, [s.id for s in report.steps if s.passed])
+    return report.failing()
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
@@ -143,6 +151,9 @@ def cmd_hint(args: argparse.Namespace) -> int:
     out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}", soft_wrap=True)
     out.print(Text(failing.message), soft_wrap=True)
     out.print(Text(f"hint: {failing.hint or step.hint}"), soft_wrap=True)
+    note = engine.reset_note(run, [step.id])
+    if note:
+        out.print(Text(note), soft_wrap=True)
     return 0
 
 

@@ -21,11 +21,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from cluster import backends, binaries, paths, state
 from cluster.errors import CkslabError, UsageError
-from labs import catalog, learner_copy
+from labs import catalog, learner_copy, resets
+from labs.cells import NotebookCells
 
 Progress = Callable[[str], None]
 
@@ -58,6 +59,11 @@ class LabRun:
     @property
     def progress_file(self) -> Path:
         return self.root / ".lab" / "progress" / f"{self.lab.id}--{self.user}.json"
+
+    @property
+    def reset_file(self) -> Path:
+        """The steps a reset undid that have not passed since (``labs/resets.py``)."""
+        return self.root / ".lab" / "progress" / f"{self.lab.id}--{self.user}.reset.json"
 
     def env(self, again: bool = False) -> dict[str, str]:
         """The environment of setup and solution scripts: admin kubeconfig, pinned kubectl, user.
@@ -281,7 +287,39 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
         prune_backups(run)
     run.progress_file.unlink(missing_ok=True)
     start(run, progress, again=True)
+    command = " ".join(["ckslab reset", run.lab.id, *(["--step", from_step] if from_step else []),
+                        *(["--user", run.user] if run.suffix else [])])
+    at = time.strftime("%Y-%m-%d %H:%M:%S")
+    resets.record(run.reset_file, [resets.ResetStep(s.id, s.title, at, command, str(backup) if backup and s.files else "")
+                                   for s in steps], [s.id for s in run.lab.steps])
     return backup
+
+
+def passed_again(run: LabRun, step_ids: Iterable[str]) -> None:
+    """Steps a grade (of the lab or of one step) found passing: a reset no longer holds them back."""
+    resets.passed(run.reset_file, step_ids)
+
+
+def notebook_cells(run: LabRun) -> NotebookCells:
+    """The code cells of the learner's notebook (the tracked one before the copy is made)."""
+    copy = run.notebook
+    return NotebookCells(copy.path if copy.exists else copy.tracked)
+
+
+def reset_note(run: LabRun, step_ids: Iterable[str]) -> str:
+    """Where to redo the first of ``step_ids`` that a reset undid and that has not passed since; "" if none.
+
+    One sentence (``labs/resets.py``), starting with a capital, naming the other reset steps among ``step_ids``.
+    """
+    wanted = set(step_ids)
+    pending = [s for s in resets.read(run.reset_file) if s.id in wanted]
+    if not pending:
+        return ""
+    note = resets.redo(pending[0], run.lab.id, notebook_cells(run))
+    later = [s.id for s in pending[1:]]
+    if later:
+        note += f" The steps after it ({', '.join(later)}) were reset too: their cells come next."
+    return note[0].upper() + note[1:]
 
 
 def solve(run: LabRun, progress: Progress) -> None:
@@ -290,6 +328,7 @@ def solve(run: LabRun, progress: Progress) -> None:
     if not (catalog.LABS_DIR / run.lab.id / "solution.sh").is_file():
         raise CkslabError(f"the lab {run.lab.id} has no reference solution.")
     _script(run, "solution.sh", progress)
+    resets.clear(run.reset_file)
 
 
 def record(run: LabRun, data: dict[str, object]) -> None:

@@ -10,7 +10,8 @@ gets three things through IPython's documented extension points:
   stdout in order as in a terminal (``verify OK``, ``No resources found`` are not errors), and no
   Python traceback when the last command fails: its own message is the output.
 - A ``pre_run_cell`` hook that places the cell in the lab notebook (by its nbformat id, else by its
-  source) and skips it, with one short message, when it comes after a check that failed, or when
+  source) and skips it, with one short message, when it comes after a check that failed or after the check of a
+  step that ``ckslab reset`` undid (naming that step and the cell to redo it from, ``labs/resets.py``), or when
   the setup cell has not run in this kernel yet (or ran and set nothing up: then with its reason,
   such as a lab for another backend). The skipping itself is an AST transformer that
   empties the cell (``InteractiveShell.ast_transformers``). Cells the learner added, the setup cell
@@ -27,9 +28,7 @@ from __future__ import annotations
 
 import ast
 import codecs
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -39,91 +38,15 @@ from typing import Any
 
 from IPython.display import display as _display
 
+from labs import resets
+from labs.cells import GRADE_CALL, SETUP_CALL, Cell, NotebookCells
 from labs.results import FAIL_COLOUR, Notice
 
-#: A code cell that runs a whole-lab grade (never skipped) or one step's check.
-GRADE_CALL = re.compile(r"^\s*lab\.grade\(", re.M)
-CHECK_CALL = re.compile(r"""lab\.check\(\s*["']([\w-]+)["']\s*,\s*["']([\w-]+)["']""")
-SETUP_CALL = re.compile(r"^\s*lab\.setup\(", re.M)
-#: A markdown heading line: its title.
-HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
 #: Seconds a bash cell gets to end after the kernel is interrupted, before SIGKILL.
 INTERRUPT_GRACE = 2.0
 #: What kubectl prints when a kubeconfig user has no credentials: client-go's PromptingAuthLoader
 #: (k8s.io/client-go/tools/clientcmd/auth_loaders.go) asks on stdin; with stdin closed it ends at once.
 PROMPTS = ("Please enter Username:",)
-
-
-@dataclass(frozen=True)
-class Cell:
-    index: int
-    id: str
-    source: str
-    #: The title of the last markdown heading above the cell ("" when none), to name it to a learner.
-    heading: str = ""
-
-
-class NotebookCells:
-    """The code cells of a lab notebook as stored on disk, re-read when the file changes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._mtime = -1.0
-        self.cells: list[Cell] = []
-        self.lab_id = ""
-
-    def _load(self) -> None:
-        try:
-            mtime = self.path.stat().st_mtime
-            if mtime == self._mtime:
-                return
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.cells = []
-            return
-        self._mtime = mtime
-        meta = doc.get("metadata", {}).get("ckslab", {})
-        self.lab_id = str(meta.get("lab", "")) if isinstance(meta, dict) else ""
-        self.cells = []
-        heading = ""
-        for index, cell in enumerate(doc.get("cells", [])):
-            source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else str(source)
-            if cell.get("cell_type") == "markdown":
-                titles = HEADING.findall(source)
-                heading = titles[-1].strip() if titles else heading
-            elif cell.get("cell_type") == "code":
-                self.cells.append(Cell(index, str(cell.get("id", "")), source, heading))
-
-    def find(self, cell_id: str | None, source: str) -> Cell | None:
-        """The cell with this id, else the only cell with this source; None for a cell of the learner's."""
-        self._load()
-        if cell_id:
-            for cell in self.cells:
-                if cell.id == cell_id:
-                    return cell
-        same = [cell for cell in self.cells if cell.source.strip() == source.strip()]
-        return same[0] if len(same) == 1 else None
-
-    def writer_of(self, helper: str) -> Cell | None:
-        """The cell that writes the file ``helper`` (a shell redirection ``> helper``)."""
-        self._load()
-        pattern = re.compile(rf">\s*{re.escape(helper)}(?![\w.-])")
-        return next((cell for cell in self.cells if pattern.search(cell.source)), None)
-
-    def after_grade(self, cell: Cell) -> bool:
-        """Whether ``cell`` comes after the whole-lab grade: the practice test, which no failed check blocks."""
-        self._load()
-        return any(GRADE_CALL.search(c.source) and c.index < cell.index for c in self.cells)
-
-    def check_cell(self, lab_id: str, step: str) -> Cell | None:
-        """The cell that checks ``step`` of ``lab_id``."""
-        self._load()
-        for cell in self.cells:
-            match = CHECK_CALL.search(cell.source)
-            if match and match.groups() == (lab_id, step):
-                return cell
-        return None
 
 
 @dataclass
@@ -138,6 +61,8 @@ class Session:
     skip_current: bool = False
     #: Why the setup cell set nothing up (no cluster, a cluster of another backend), for the cells after it.
     refused: str = ""
+    #: The record of the steps a reset undid (``labs/resets.py``): they block the cells after their checks.
+    reset_file: Path | None = None
 
 
 session = Session()
@@ -170,12 +95,16 @@ def install(notebook: Path | None = None) -> None:
     shell.register_magic_function(bash, magic_kind="cell", magic_name="bash")
 
 
-def attach(lab_id: str, workspace: Path, notebook: Path | None) -> None:
-    """Called by ``lab.setup()``: this kernel now works on ``lab_id`` in ``workspace``."""
+def attach(lab_id: str, workspace: Path, notebook: Path | None, reset_file: Path | None = None) -> None:
+    """Called by ``lab.setup()``: this kernel now works on ``lab_id`` in ``workspace``.
+
+    ``reset_file`` is where ``ckslab reset`` records the steps it undid (``labs/resets.py``).
+    """
     install(notebook)
     if session.lab_id != lab_id:
         session.failing.clear()
     session.lab_id, session.workspace, session.refused = lab_id, workspace, ""
+    session.reset_file = reset_file
 
 
 def refuse(lab_id: str, reason: str) -> None:
@@ -218,12 +147,33 @@ def _pre_run_cell(info: Any) -> None:
         session.skip_current = True
         show(Notice(f"Not run: {missing}", FAIL_COLOUR))
         return
-    blocking = sorted((index, step, title) for step, (title, index) in session.failing.items() if index < cell.index)
-    if blocking:
-        _index, step, title = blocking[0]
+    why = _blocked_by(session.notebook, cell)
+    if why:
         session.skip_current = True
-        show(Notice(f"Not run: the check of step {step} ({title}) failed above. Fix that step as its "
-                       "message and hint say, run its check cell again, then this cell.", FAIL_COLOUR))
+        show(Notice(f"Not run: {why}", FAIL_COLOUR))
+
+
+def _blocked_by(notebook: NotebookCells, cell: Cell) -> str:
+    """Why ``cell`` must wait: the first step above it that a reset undid or whose check failed; or "".
+
+    A reset step says so, and that its cells are to be redone from its first one, not from its check;
+    once its check ran here and failed (its output said it was reset), the failed check speaks for it.
+    """
+    blocking: list[tuple[int, int, str]] = []
+    for step in resets.read(session.reset_file) if session.reset_file else []:
+        check = notebook.check_cell(session.lab_id, step.id)
+        if check is not None and check.index < cell.index and step.id not in session.failing:
+            blocking.append((check.index, 0, reset_note(notebook, step) + " Then run this cell again."))
+    for step_id, (title, index) in session.failing.items():
+        if index < cell.index:
+            blocking.append((index, 1, f"the check of step {step_id} ({title}) failed above. Fix that step as its "
+                                       "message and hint say, run its check cell again, then this cell."))
+    return min(blocking)[2] if blocking else ""
+
+
+def reset_note(notebook: NotebookCells, step: resets.ResetStep) -> str:
+    """``step`` was reset, and the cell of ``notebook`` to redo it from."""
+    return resets.redo(step, session.lab_id, notebook)
 
 
 def _missing_helper(notebook: NotebookCells, cell: Cell, workspace: Path) -> str:

@@ -7,6 +7,10 @@ when the lab starts. The copy records which tracked version it came from (``meta
 when the tracked notebook changes, the learner is offered the new one and their copy moves to
 ``workspace/.backup/``, never deleted. The cells keep their nbformat ids, so the kernel can tell
 a cell's place in the lab (``labs/kernel.py``) in the copy as in the original.
+
+The copy also carries the ``kernelspec`` and ``language_info`` that the pinned ipykernel reports:
+JupyterLab writes the kernel's own into the notebook when the kernel starts, and a notebook that
+said less (the tracked ones say ``{"name": "python"}``) would open already marked as modified.
 """
 
 from __future__ import annotations
@@ -78,20 +82,64 @@ def copy_for(lab: catalog.Lab, workspace: Path) -> NotebookCopy:
     return NotebookCopy(lab.id, tracked, workspace / tracked.name)
 
 
+def kernel_metadata() -> dict[str, Any]:
+    """The notebook metadata JupyterLab writes when this environment's ``python3`` kernel starts.
+
+    ``{"kernelspec": {"display_name", "language", "name"}, "language_info": {...}}``: the
+    kernelspec as JupyterLab records it (the kernel's name, its spec's display name and language)
+    and the ``language_info`` of ipykernel's ``kernel_info_reply`` (name, the running Python's
+    version, mimetype, file extension, CodeMirror mode, nbconvert exporter, Pygments lexer), both
+    read from the pinned ipykernel. JupyterLab runs the kernel with this same Python
+    (``ckslab jupyter`` starts it with ``sys.executable``).
+    """
+    from ipykernel import kernelspec
+    from ipykernel.ipkernel import IPythonKernel
+
+    spec = kernelspec.get_kernel_dict()
+    return {"kernelspec": {"display_name": spec["display_name"], "language": spec["language"],
+                           "name": kernelspec.KERNEL_NAME},
+            "language_info": json.loads(json.dumps(IPythonKernel.language_info))}
+
+
+def _write(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    # nbformat's own layout (indent 1, keys sorted), as JupyterLab saves it.
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def write_copy(copy: NotebookCopy) -> None:
     """Copy the tracked notebook to the learner's workspace, recording which version it is."""
     raw = copy.tracked.read_bytes()
     doc = json.loads(raw)
-    doc.setdefault("metadata", {})[METADATA_KEY] = {
+    metadata = doc.setdefault("metadata", {})
+    metadata.update(kernel_metadata())
+    metadata[METADATA_KEY] = {
         "lab": copy.lab_id,
         "source": f"notebooks/{copy.tracked.name}",
         "source_sha256": hashlib.sha256(raw).hexdigest(),
     }
-    copy.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = copy.path.with_name(f".{copy.path.name}.tmp")
-    # nbformat's own layout (indent 1, keys sorted), as JupyterLab saves it.
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(copy.path)
+    _write(copy.path, doc)
+
+
+def match_kernel(copy: NotebookCopy) -> bool:
+    """Give an existing copy the kernel metadata of :func:`kernel_metadata`; True when it changed.
+
+    For copies made before the copy carried it, or by another Python: JupyterLab would otherwise
+    mark them modified on opening. Only call it while no JupyterLab has the copy open (a file
+    changed under an open notebook makes its next save ask "File Changed").
+    """
+    if not copy.exists:
+        return False
+    doc = _read(copy.path)
+    metadata = doc.setdefault("metadata", {})
+    wanted = kernel_metadata()
+    if not isinstance(metadata, dict) or all(metadata.get(k) == v for k, v in wanted.items()):
+        return False
+    metadata.update(wanted)
+    _write(copy.path, doc)
+    return True
 
 
 def ensure(copy: NotebookCopy) -> bool:

@@ -60,7 +60,7 @@ def setup(lab_id: str) -> Path | None:
     run.workspace.mkdir(parents=True, exist_ok=True)
     os.chdir(run.workspace)
     copy = run.notebook
-    kernel.attach(lab_id, run.workspace, copy.path if copy.exists else copy.tracked)
+    kernel.attach(lab_id, run.workspace, copy.path if copy.exists else copy.tracked, run.reset_file)
     print(f"lab:        {lab.title}")
     print(f"user:       {run.user}")
     print(f"workspace:  {run.workspace}  (the current directory of every cell)")
@@ -86,6 +86,10 @@ def _grade(lab_id: str, step: str | None) -> Report | Notice:
                               step=step)
     except CkslabError as err:
         return Notice(f"Could not grade {step or lab_id}: {' '.join(str(err).split())}", FAIL_COLOUR)
+    engine.passed_again(run, [s.id for s in report.steps if s.passed])
+    note = engine.reset_note(run, [s.id for s in report.steps if not s.passed])
+    if note:  # why it fails now, before the verdict
+        kernel.show(Notice(note, FAIL_COLOUR))
     if step is None:
         engine.record(run, {**report.progress(), "graded": time.strftime("%Y-%m-%d %H:%M")})
     return report

@@ -201,8 +201,15 @@ def test_the_learners_notebook_opens_in_chromium_without_the_news_question(lab: 
             expect(page).to_have_title(re.compile(r"^01-certifica.* - JupyterLab$"))
             # The file browser is in the lab's workspace: the learner's files are one click away.
             expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text("certificates-api")
+            # The kernel started and answered kernel_info: JupyterLab has written its language_info and
+            # kernelspec into the notebook. Nothing the learner did: the tab carries no unsaved mark.
+            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+                timeout=START_TIMEOUT * 1000)
             time.sleep(NEWS_WAIT)
             assert page.locator(".Toastify__toast", has_text="Jupyter news").count() == 0
+            tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text=NOTEBOOK).first
+            assert "jp-mod-dirty" not in (tab.get_attribute("class") or "").split(), \
+                "the notebook opened as modified before the learner did anything"
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
         finally:

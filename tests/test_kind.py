@@ -23,9 +23,10 @@ import yaml
 from conftest import cannot_run
 from notebook_run import run_learner_copy
 
-from cluster import binaries, docker
+from cluster import backends, binaries, docker
 from cluster.backends import kind
-from cluster.paths import checkout
+from cluster.backends.base import ComponentStatus
+from cluster.paths import LabPaths, checkout
 from cluster.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kind]
@@ -80,9 +81,29 @@ def kind_root(tmp_path_factory: pytest.TempPathFactory, binaries_built: None) ->
     ckslab(root, "down", timeout=300)
 
 
+def _status(root: Path) -> dict[str, ComponentStatus]:
+    """``make status``'s rows, read in the node as the CLI reads them."""
+    backend = backends.running(LabPaths(root))
+    status = backend.status() if backend is not None else None
+    assert status is not None
+    return {c.name: c for c in status.components}
+
+
 def test_up_gives_a_ready_node_and_a_static_pod_controller_manager(kind_root: Path) -> None:
     assert kind.node_status(kind_root / ".lab" / "kubeconfig") == {kind.NODE: True}
-    assert ckslab(kind_root, "status").returncode == 0
+    shown = ckslab(kind_root, "status", env={"COLUMNS": "250"})
+    assert shown.returncode == 0, shown.stdout
+    # kubeadm's static pods and the kubelet that runs them, as on the local backend's table: each the
+    # container crictl lists in the node, healthy by its manifest's own livenessProbe.
+    rows = _status(kind_root)
+    assert list(rows) == ["control-plane node", "kubelet", "etcd", "kube-apiserver", "kube-controller-manager",
+                          "kube-scheduler"]
+    assert all(r.running and r.healthy for r in rows.values()), rows
+    running = in_node("crictl", "ps", "-q", "--state", "running", "--name", "^kube-scheduler$").split()
+    assert rows["kube-scheduler"].detail.startswith(f"container {running[0][:13]}, ")
+    assert rows["kube-scheduler"].detail.endswith(":10259/livez ok") and rows["etcd"].detail.endswith(":2381/livez ok")
+    for name in rows:
+        assert name in shown.stdout
     shown = ckslab(kind_root, "controlplane", "show", "controller-manager")
     assert shown.stdout.startswith(f"# /etc/kubernetes/manifests/kube-controller-manager.yaml in the node container "
                                    f"{kind.NODE}")
@@ -149,6 +170,13 @@ def test_signing_config_mistakes_in_the_static_pod_manifest(kind_root: Path, tmp
         assert said in refused.stderr and "timed out" not in refused.stderr, refused.stderr
         step = _duration_step(kind_root, tmp_path)
         assert step["message"].startswith("The controller manager is not running: its container keeps exiting")
+        # `make status` says so too, from the node: exited (or, between two restarts, not answering its probe).
+        rows = _status(kind_root)
+        manager = rows.pop("kube-controller-manager")
+        assert not manager.healthy and ("exited" in manager.detail and "crictl logs" in manager.detail
+                                        or manager.detail.endswith(":10257/healthz does not answer")), manager
+        assert all(r.healthy for r in rows.values()), rows
+        assert ckslab(kind_root, "status").returncode == 1
         assert said in step["message"] and step["hint"].startswith(f"Fix {manifest} in the node container"), step
     finally:
         in_node("rm", "-f", backup)

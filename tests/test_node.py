@@ -7,6 +7,7 @@ Unit tests use real files and real processes of a tree laid out as the local pla
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -211,3 +212,50 @@ def test_kind_show_of_a_manifest_moved_out_says_so_and_how_to_put_it_back(tmp_pa
     said = str(raised.value)
     assert "is not in the node lab-b-control-plane (moved out?)" in said and "Put it back" in said
     assert "make up" not in said
+
+
+# --- kind's status: the node's static pods as crictl and their manifests show them (no engine needed) ----
+
+def _crictl(*containers: tuple[str, str, int, int, str]) -> str:
+    return json.dumps({"containers": [
+        {"id": f"{name[:4]}{created:060d}", "metadata": {"name": name, "attempt": restarts}, "state": state_,
+         "createdAt": str(created), "labels": {"io.kubernetes.container.name": name,
+                                               "io.kubernetes.pod.namespace": namespace},
+         "annotations": {"io.kubernetes.container.restartCount": str(restarts)}}
+        for name, state_, created, restarts, namespace in containers]})
+
+
+def test_kind_status_reads_each_components_newest_container_and_its_managers_probe() -> None:
+    from cluster.backends import kind_status
+    from cluster.backends.kind_node import KindNode
+
+    listed = kind_status.newest_containers(_crictl(
+        ("kube-scheduler", "CONTAINER_EXITED", 1, 0, "kube-system"),
+        ("kube-scheduler", "CONTAINER_RUNNING", 2, 1, "kube-system"),
+        ("kube-controller-manager", "CONTAINER_EXITED", 3, 4, "kube-system"),
+        ("etcd", "CONTAINER_RUNNING", 5, 0, "other")))  # not the control plane's
+    assert listed["kube-scheduler"].state == "CONTAINER_RUNNING" and listed["kube-scheduler"].restarts == 1
+    assert set(listed) == {"kube-scheduler", "kube-controller-manager"}
+    pod = {"kind": "Pod", "metadata": {"name": "kube-apiserver"}, "spec": {"containers": [
+        {"ports": [{"name": "probe-port", "containerPort": 6443}],
+         "livenessProbe": {"httpGet": {"host": "172.18.0.4", "port": "probe-port", "path": "/livez", "scheme": "HTTPS"}}}]}}
+    assert kind_status.liveness_url(pod) == "https://172.18.0.4:6443/livez"
+    sep = kind_status._SEPARATOR
+    folder = kind_status.manifests(f"{sep} /etc/kubernetes/manifests/kube-apiserver.yaml\n{json.dumps(pod)}\n"
+                                   f"{sep} /etc/kubernetes/manifests/etcd.yaml\nspec: [unclosed\n")
+    assert set(folder.pods) == {"kube-apiserver"} and "not YAML" in folder.broken["/etc/kubernetes/manifests/etcd.yaml"]
+
+    node = KindNode("ckslab-control-plane", "docker")
+    rows = {name: kind_status.component_row(node, name, listed.get(name), folder, "https://172.18.0.4:6443/livez", "200")
+            for name in controlplane.COMPONENTS}
+    assert not rows["etcd"].running and "its manifest /etc/kubernetes/manifests/etcd.yaml runs nothing: not YAML" \
+        in rows["etcd"].detail
+    assert not rows["kube-scheduler"].healthy and "(moved out?)" in rows["kube-scheduler"].detail
+    assert rows["kube-scheduler"].detail.startswith("still running, stopping: ")  # the kubelet has not seen it yet
+    folder.pods.update({"kube-controller-manager": pod, "kube-scheduler": pod})
+    manager = kind_status.component_row(node, "kube-controller-manager", listed["kube-controller-manager"], folder, "", "")
+    assert not manager.running and manager.detail.startswith("container kube000000000 exited, 4 restarts: see "
+                                                             "`docker exec ckslab-control-plane crictl logs --tail 20 ")
+    scheduler = kind_status.component_row(node, "kube-scheduler", listed["kube-scheduler"], folder,
+                                          "https://127.0.0.1:10259/livez", "000")
+    assert scheduler.running and not scheduler.healthy and scheduler.detail.endswith("does not answer")

@@ -21,7 +21,8 @@ from nbclient import NotebookClient
 
 from cluster.backends.local import LocalBackend
 from cluster.paths import checkout
-from labs import catalog, engine, learner_copy, practice_set
+from labs import catalog, engine, learner_copy, practice_set, resets
+from labs.cells import NotebookCells
 from labs.results import ERROR_COLOUR, FAIL_COLOUR, PASS_COLOUR, Report
 from notebook_run import outputs_text, run_learner_copy
 
@@ -130,6 +131,33 @@ def test_the_learner_copy_records_its_source_and_a_newer_tracked_notebook_is_off
     kept = learner_copy.replace_with_newer(copy, tmp_path / "workspace" / ".backup" / "x-1")
     assert "my edit" in kept.read_text()
     assert len(nbformat.read(copy.path, as_version=4).cells) == 2 and not copy.newer_available()
+
+
+def test_the_learner_copy_carries_what_the_kernel_reports_so_jupyterlab_does_not_mark_it_modified(
+        tmp_path: Path) -> None:
+    # JupyterLab writes the kernel's kernelspec and kernel_info_reply's language_info into the notebook
+    # when the kernel starts; a copy that says less opens with the unsaved mark (the browser side of
+    # this is tests/test_jupyter.py's chromium test).
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    tracked = checkout() / "notebooks" / "01-certificates-api.ipynb"
+    copy = learner_copy.NotebookCopy("certificates-api", tracked, tmp_path / "01-certificates-api.ipynb")
+    learner_copy.write_copy(copy)
+    made = nbformat.read(copy.path, as_version=4)
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert made.metadata.kernelspec == {"display_name": spec.display_name, "language": spec.language,
+                                        "name": "python3"}
+    reported = nbformat.v4.new_notebook()  # nbclient records the kernel's kernel_info_reply, as JupyterLab does
+    NotebookClient(reported, timeout=60, kernel_name="python3").execute()
+    assert made.metadata.language_info == reported.metadata.language_info
+
+    # A copy made before (or by another Python) is brought up to the kernel once, then left alone.
+    made.metadata.language_info = {"name": "python"}
+    nbformat.write(made, copy.path)
+    assert learner_copy.match_kernel(copy)
+    assert nbformat.read(copy.path, as_version=4).metadata.language_info == reported.metadata.language_info
+    before = copy.path.stat().st_mtime_ns
+    assert not learner_copy.match_kernel(copy) and copy.path.stat().st_mtime_ns == before
 
 
 def test_backups_are_pruned_to_the_newest_n(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -309,6 +337,79 @@ def test_certificates_api_notebook_runs_in_the_learner_copy_and_earns_full_marks
     assert report["score"] == report["max_score"] == 100 and report["passed"] is True
     workspace = local_cluster.lab.root / "workspace" / "certificates-api"
     assert oct((workspace / "jane.key").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("lab", catalog.all_labs(), ids=lambda lab: lab.id)
+def test_every_step_a_reset_can_undo_has_cells_to_redo_it_from(lab: catalog.Lab) -> None:
+    # A reset from any step undoes that step and every later one; each must be redone from a cell the
+    # message names: the first code cell after the check of the step before it, up to its own check.
+    cells = NotebookCells(checkout() / lab.notebook)
+    cells.find(None, "")  # read it
+    previous = next(c.index for c in cells.cells if c.source.strip().endswith(f'lab.setup("{lab.id}");'))
+    for step in lab.steps:
+        check = cells.check_cell(lab.id, step.id)
+        assert check is not None, f"{lab.notebook} has no lab.check cell for {step.id}"
+        first = cells.first_cell_of(lab.id, step.id)
+        assert first is not None and previous < first.index <= check.index, (step.id, previous, first, check.index)
+        said = resets.redo(resets.ResetStep(step.id, step.title, "2026-12-06 03:15:55", f"ckslab reset {lab.id}"),
+                           lab.id, cells)
+        assert f"Re-run its cells from cell {first.index + 1} of {Path(lab.notebook).name}, the first under " \
+               f"“{first.heading}”, which begins `" in said and first.heading, said
+        previous = check.index
+
+
+def test_after_a_reset_of_a_middle_step_the_later_cells_name_that_step_and_the_cell_to_redo_it_from(
+    local_cluster: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A learner finished lab 1, then ran `ckslab reset certificates-api --step csr-object` in a terminal
+    # and came back to a later cell (in a new kernel, or one whose checks all passed: the same here).
+    monkeypatch.setenv("CKSLAB_ROOT", str(local_cluster.lab.root))
+    monkeypatch.delenv("CKSLAB_USER", raising=False)
+
+    def ckslab(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "ckslab", *args], capture_output=True, text=True,
+                              env=os.environ.copy(), timeout=300, check=False)
+        assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+        return done.stdout
+
+    ckslab("solve", "certificates-api", "--yes")
+    reset = ckslab("reset", "certificates-api", "--step", "csr-object")
+    run = engine.prepare("certificates-api")
+    engine.ensure_notebook(run, lambda _m: None)
+    nb = nbformat.read(run.notebook.path, as_version=4)
+    index = {c.source.strip(): i for i, c in enumerate(nb.cells)}
+    first = index[next(s for s in index if s.startswith("%%bash\ncat > jane-csr.yaml"))]
+    redo = (f"from cell {first + 1} of 01-certificates-api.ipynb, the first under “Step 3 — the "
+            "CertificateSigningRequest object”, which begins `cat > jane-csr.yaml <<EOF`")
+    assert f"Next: re-run the cells of step csr-object {redo}; the steps after it (approved, certificate, access)" \
+        in " ".join(reset.split())
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(run.workspace)}})
+
+    def cell(i: int) -> str:
+        nb.cells[i].outputs = []
+        client.execute_cell(nb.cells[i], i)
+        return " ".join(outputs_text(nbformat.v4.new_notebook(cells=[nb.cells[i]])).split())
+
+    with client.setup_kernel():
+        cell(index['from labs import notebook as lab\n\nlab.setup("certificates-api");'])
+        for later in ('lab.check("certificates-api", "approved");', 'lab.check("certificates-api", "access");',
+                      next(s for s in index if s.startswith("%%bash\nkubectl get csr jane -o jsonpath='{.status.certificate}'"))):
+            said = cell(index[later])
+            assert said.startswith("Not run: step csr-object was reset at ") and \
+                "(`ckslab reset certificates-api --step csr-object`)" in said and f"Re-run its cells {redo}." in said, said
+            assert "NotFound" not in said and "nothing is approved" not in said
+        said = cell(index['lab.check("certificates-api", "csr-object");'])  # its own check says why, then fails
+        assert said.startswith("Step csr-object was reset at ") and f"{redo}." in said and "[FAIL] csr-object" in said
+        said = cell(index['lab.check("certificates-api", "approved");'])  # now the failed check speaks for it
+        assert said.startswith("Not run: the check of step csr-object"), said
+        for i in range(first, index['lab.check("certificates-api", "csr-object");'] + 1):  # redone, in order
+            if nb.cells[i].cell_type == "code":
+                said = cell(i)
+                assert "Not run" not in said and "[FAIL]" not in said, said
+    graded = " ".join(ckslab("grade", "certificates-api").split())
+    assert "Step approved was reset at " in graded and "csr-object was reset" not in graded, graded
+    assert "The steps after it (certificate, access) were reset too" in graded, graded
 
 
 def test_the_validity_cell_of_signing_config_says_what_to_do_when_the_certificate_is_missing(tmp_path: Path) -> None:

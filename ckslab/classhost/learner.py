@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["up"]:
             result = backend.up(lambda _message: None)
-            jupyter.prepare_notebooks(None, lambda _message: None)
+            jupyter.match_kernel(jupyter.prepare_notebooks(None, lambda _message: None))  # before their server starts
             how = "already up" if result.already_running else "recovered" if result.recovered else "up"
             print(f"control plane {how} at {result.server} in {result.seconds:.1f}s", flush=True)
         elif argv[:1] == ["stop"]:

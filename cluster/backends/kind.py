@@ -23,7 +23,9 @@ import yaml
 
 from cluster import binaries, controlplane, docker, imageref, paths, podman, preflight, state
 from cluster.backends import kind_config as config
+from cluster.backends import kind_status
 from cluster.backends.kind_node import KindNode
+from cluster.backends.node import NodeError
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
 from cluster.errors import CkslabError
 from cluster.paths import LabPaths
@@ -321,8 +323,9 @@ class KindBackend(Backend):
         started = time.monotonic()
         current = state.read(self.lab.state_file)
         if current is not None and current.backend == self.name:
-            status = self.status()
-            if status is not None and status.healthy:
+            # The node and its API server: a component the learner stopped (a manifest moved out, a
+            # flag broken in a lab) is theirs to fix, and `up` must not recreate the cluster for it.
+            if self._node_status().healthy:
                 return UpResult(self.name, current.version, current.server, self.lab.kubeconfig,
                                 time.monotonic() - started, already_running=True)
         check_cluster_name(self.cluster_name)
@@ -428,16 +431,29 @@ class KindBackend(Backend):
             path.unlink(missing_ok=True)
         return existed
 
-    def status(self) -> ClusterStatus | None:
-        current = state.read(self.lab.state_file)
-        if current is None:
-            return None
+    def _node_status(self) -> ComponentStatus:
+        """The node container: running, and its API server answering on the kubeconfig's address."""
         inspect = _docker("inspect", "-f", "{{.State.Running}}", self._container, timeout=30)
         running = inspect.stdout.strip() == "true"
         answers = running and preflight.api_answers(self.lab.kubeconfig)
-        detail = f"container {self._container}" if running else f"container {self._container} is not running"
-        return ClusterStatus(self.name, current.version, current.server,
-                             [ComponentStatus("control-plane node", running, answers, detail)])
+        detail = (f"container {self._container} is not running" if not running else
+                  f"container {self._container}, the API server answers here" if answers else
+                  f"container {self._container}, the API server does not answer here")
+        return ComponentStatus("control-plane node", running, answers, detail)
+
+    def status(self) -> ClusterStatus | None:
+        """The node, then its kubelet and the four static pods as the node runs them (``kind_status``)."""
+        current = state.read(self.lab.state_file)
+        if current is None:
+            return None
+        node = self._node_status()
+        components = [node]
+        if node.running:
+            try:
+                components += kind_status.read(self.node())
+            except NodeError as err:
+                components.append(ComponentStatus("kubelet", False, False, f"{err.message} {err.hint}".strip()))
+        return ClusterStatus(self.name, current.version, current.server, components)
 
     def node(self) -> KindNode:
         """The control-plane node container of the cluster ``up`` recorded, reached with ``engine()``."""
