@@ -1,13 +1,16 @@
 """The ``ckslab`` command: the front door the Makefile calls.
 
 Every command prints one actionable line on error (never a traceback) and exits non-zero:
-1 for a failure, 2 for a usage error. Progress goes to stderr, results to stdout.
+1 for a failure, 2 for a usage error; a reader that closes stdout early (``| head``) ends it quietly
+with 141, as SIGPIPE would. Progress goes to stderr, results to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import select
 import shlex
 import sys
 import time
@@ -314,7 +317,56 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The exit status of a command whose reader closed its stdout (``| head``): 128 + SIGPIPE, as a program
+#: the signal ends gets.
+PIPE_CLOSED = 141
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader went away (poll says POLLERR on its write end, Linux and macOS)."""
+    try:
+        polled = select.poll()
+        polled.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in polled.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture), no poll
+        return False
+
+
+def _broken_pipe(error: BrokenPipeError) -> int:
+    """A pipe closed under us. stdout's reader gone (``ckslab ... | head``): stop quietly, as a program
+    SIGPIPE ends does (Python ignores SIGPIPE and raises instead), with stdout pointed at /dev/null so the
+    interpreter's last flush does not print "Exception ignored ... BrokenPipeError" either
+    (docs.python.org/3/library/signal.html, "Note on SIGPIPE"). Another pipe (a program ckslab fed): one line."""
+    if not _stdout_closed():
+        err.print(f"[red]ckslab: error:[/red] a program ckslab was writing to closed its input ({error}).",
+                  soft_wrap=True)
+        return 1
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return PIPE_CLOSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``ckslab`` command (``argv``: its arguments, default sys.argv); its exit status."""
+    # rich's consoles (every module's) end the process with status 1 on a closed stdout; have them raise
+    # instead, so that one handler here treats it the same wherever it happens (rich: "implement this
+    # method ... to change the behavior").
+    rich_handler = Console.on_broken_pipe
+    setattr(Console, "on_broken_pipe", _raise_broken_pipe)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # what print() left in the buffer: its closed pipe raises here, not at exit
+        return code
+    except BrokenPipeError as error:  # once for every command: ckslab ... | head
+        return _broken_pipe(error)
+    finally:
+        setattr(Console, "on_broken_pipe", rich_handler)
+
+
+def _raise_broken_pipe(_console: Console) -> None:
+    raise BrokenPipeError(errno.EPIPE, "stdout was closed")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()

@@ -59,6 +59,8 @@ class Attempt:
     """The whole attempt, as kept in attempt.json."""
 
     seed: int
+    #: When its tasks were shown (setup ended; until then, when it was drawn), and the deadline: its minutes
+    #: after that (UTC, ISO 8601). Setup's minutes are not the candidate's.
     started: str
     deadline: str
     practice: bool
@@ -88,6 +90,15 @@ class Attempt:
     def overdue(self, now: dt.datetime) -> bool:
         """Whether the clock ran out (never in practice mode)."""
         return not self.practice and self.seconds_left(now) <= 0
+
+
+def clock_from(attempt: Attempt, shown: dt.datetime) -> tuple[str, str]:
+    """(started, deadline) of ``attempt`` whose tasks are shown at ``shown``, once setup ended: the clock starts
+    at the next whole second (never a moment early), and the deadline is the attempt's minutes (as drawn:
+    ``deadline - started``) after that."""
+    allowed = dt.datetime.fromisoformat(attempt.deadline) - dt.datetime.fromisoformat(attempt.started)
+    start = shown.replace(microsecond=0) + (dt.timedelta(seconds=1) if shown.microsecond else dt.timedelta())
+    return start.isoformat(timespec="seconds"), (start + allowed).isoformat(timespec="seconds")
 
 
 def parse_seed(text: str | None, rng: random.Random | None = None) -> int:

@@ -11,7 +11,9 @@ Values (``values:`` in task.yaml, drawn in the order written), one key each:
 ``pick: [a, b]`` one of the list; ``name: people|groups|teams|namespaces|roles|robots|tokens|suffixes``
 a word of that list, never one another task of the attempt already took; ``number: [lo, hi, step]``;
 ``text: "{{user}}-csr"`` a template of the values drawn before it; ``join: [a, b]`` the values a and
-b drawn before it, sorted and joined with ", " (a list that gives no order away).
+b drawn before it, sorted and joined with ", " (a list that gives no order away); ``map: {a: x, b: y}``
+with ``of: flag``: the entry for the value ``flag`` drawn before it (what a picked value implies, so a
+text says only what applies to this attempt).
 
 ``contexts: [own]`` asks for a cluster of the task's own (a task that breaks its cluster);
 ``node: true`` says the task is done on the context's control-plane node (``ckslab exam ssh``).
@@ -165,6 +167,8 @@ def draw_values(values: Values, rng: random.Random, taken: set[str],
             drawn[name] = rng.randrange(lo, hi + 1, step)
         elif "join" in spec:
             drawn[name] = ", ".join(sorted(str(drawn[v]) for v in spec["join"]))
+        elif "map" in spec:
+            drawn[name] = {str(k): v for k, v in dict(spec["map"]).items()}[str(drawn[str(spec["of"])])]
         else:
             drawn[name] = render(str(spec["text"]), drawn)
     return drawn
@@ -174,9 +178,11 @@ def parse_values(doc: Any) -> Values:
     """The ``values:`` mapping of a task.yaml or practice.yaml; ValueError naming a bad one."""
     values = tuple((str(k), dict(v)) for k, v in (doc or {}).items())
     for name, spec in values:
-        kinds = [k for k in ("pick", "name", "number", "text", "join") if k in spec]
+        kinds = [k for k in ("pick", "name", "number", "text", "join", "map") if k in spec]
         if len(kinds) != 1:
-            raise ValueError(f"the value {name} must have exactly one of pick, name, number, text, join")
+            raise ValueError(f"the value {name} must have exactly one of pick, name, number, text, join, map")
+        if "map" in spec and not ("of" in spec and isinstance(spec["map"], dict)):
+            raise ValueError(f"the value {name}: map needs a mapping and `of: VALUE`, the value it maps")
         if "name" in spec and spec["name"] not in WORDS:
             raise ValueError(f"the value {name} draws from {spec['name']!r}; known: {', '.join(WORDS)}")
     return values

@@ -75,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if current is not None and not current.submitted and current.overdue(now()):
         out.print("[bold]Time is up.[/bold] The exam is graded as it stands.")
         graded = session.submit(current)
-        show_debrief(graded)
-        _write_reports(graded, args)
+        _show_and_write(graded, args)
         return 0 if graded["passed"] else 1
     if args.action == "start":
         seed = attempts.parse_seed(args.seed)
@@ -111,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
             raise CkslabError(f"this exam was already graded ({found.submitted}).",
                               "See its debrief again: ckslab exam report")
         kept = cast(debrief.DebriefJson, found.debrief)
-        show_debrief(kept)
-        _write_reports(kept, args)
+        _show_and_write(kept, args)
         return 0
     if found.submitted and args.action not in ("status",):
         raise CkslabError(f"this exam is over ({found.submitted}).",
@@ -153,8 +151,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # submit
     result = session.submit(found)
-    show_debrief(result)
-    _write_reports(result, args)
+    _show_and_write(result, args)
     return 0 if result["passed"] else 1
 
 
@@ -250,13 +247,24 @@ def show_debrief(result: debrief.DebriefJson) -> None:
               f"(pass line {result['pass_percent']} %): {verdict}. Seed {result['seed']}.")
 
 
-def _write_reports(result: debrief.DebriefJson, args: argparse.Namespace) -> None:
+def _show_and_write(result: debrief.DebriefJson, args: argparse.Namespace) -> None:
+    """Write the files asked for (``--json``, ``--junit``, ``--html``) first, then show the debrief and name
+    them: a reader that closes stdout early (``| head``) does not cost the files."""
+    written = _write_reports(result, args)
+    show_debrief(result)
+    for target in written:
+        out.print(f"Debrief written to {target}.")
+
+
+def _write_reports(result: debrief.DebriefJson, args: argparse.Namespace) -> list[str]:
+    """Write the debrief in each format asked for; the files written."""
     renderings: dict[str, Callable[[debrief.DebriefJson], str]] = {
         "json": lambda d: json.dumps(d, indent=2) + "\n", "junit": debrief.junit, "html": debrief.html_page}
+    written = []
     for option, render in renderings.items():
         target = getattr(args, option, None)
         if target:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             Path(target).write_text(render(result))
-            out.print(f"Debrief written to {target}.")
-
+            written.append(str(target))
+    return written

@@ -176,7 +176,9 @@ echo "The control-plane node of context {context} (a local control plane: this m
 echo "Its / is $NODE_ROOT, this shell's working folder: every absolute path a statement names on the node"
 echo "is under it (/etc/kubernetes is ./etc/kubernetes here, /root/x is ./root/x); its logs are in ./var/log."
 echo "kubectl uses its admin.conf; kubeadm runs on its tree (--rootfs is added); a manifest changed in"
-echo "etc/kubernetes/manifests restarts its component within a second, as a kubelet does. exit to leave."
+echo "etc/kubernetes/manifests restarts its component within a second, as a kubelet does."
+echo "ckslab node flags COMPONENT: the command line this node's component runs (ps lists every exam cluster's)."
+echo "exit to leave."
 """
 
 
@@ -203,7 +205,9 @@ def node_shell(project: LabPaths, context: str, command: list[str] | None) -> tu
     write_private(rc, _RC.format(context=context, kubeadm=kubeadm).encode())
     env = {**os.environ, "CKSLAB_ROOT": str(root(project, context)), "NODE_ROOT": str(node_root),
            "KUBECONFIG": str(admin_kubeconfig(project, context)),
-           "PATH": os.pathsep.join([str(paths.kubernetes_bin_dir()), os.environ.get("PATH", "")])}
+           # ckslab itself (``ckslab node flags ...`` reads this node's processes) also when its venv is not on PATH
+           "PATH": os.pathsep.join([str(paths.kubernetes_bin_dir()), str(Path(sys.executable).parent),
+                                    os.environ.get("PATH", "")])}
     if command:
         return ["bash", "-c", f'. {shlex.quote(str(rc))} >/dev/null; "$@"', "node-shell", *command], env, node_root
     return ["bash", "--rcfile", str(rc), "-i"], env, node_root

@@ -175,7 +175,8 @@ class Session:
         self.workspace.mkdir(parents=True, exist_ok=True)
 
     def _setup(self, attempt: Attempt, progress: Progress) -> None:
-        """Set up every task not set up yet, the contexts at once (each its tasks in order); then note the time."""
+        """Set up every task not set up yet, the contexts at once (each its tasks in order); then note the time.
+        The first time setup ends the clock starts: the deadline is the attempt's minutes after it."""
         ran = any(not (t.ready or t.setup_error) for t in attempt.tasks)
         threads = [threading.Thread(target=self._setup_context, args=(attempt, c, progress))
                    for c in sorted({t.context for t in attempt.tasks})]
@@ -184,7 +185,10 @@ class Session:
         for thread in threads:
             thread.join()
         if ran or not attempt.set_up:
-            attempt.set_up = dt.datetime.now(dt.timezone.utc).isoformat()  # to the microsecond: after setup's writes
+            ended = dt.datetime.now(dt.timezone.utc)
+            if not attempt.set_up:  # the tasks are shown now: the clock starts now, not when setup began
+                attempt.started, attempt.deadline = attempts.clock_from(attempt, ended)
+            attempt.set_up = ended.isoformat()  # to the microsecond: after setup's writes
             self.save(attempt)
 
     def _setup_context(self, attempt: Attempt, context: str, progress: Progress) -> None:
@@ -360,8 +364,9 @@ class Session:
         return graded
 
     def time_spent(self, attempt: Attempt, until: dt.datetime) -> dict[str, int | None]:
-        """Seconds spent on each task (exam.timing), from the audit log of its context; None where unknown
-        (no change of its objects, or a log that cannot be read)."""
+        """Seconds spent on each task (exam.timing), from the audit log of its context (every kind: the shared
+        contexts, the clusters of their own and kind's cks-k, whose API server writes one too); None where
+        unknown (no change of its objects, or a log that cannot be read)."""
         since = dt.datetime.fromisoformat(attempt.set_up) if attempt.set_up else None
         found: dict[str, int | None] = {}
         for context in sorted({t.context for t in attempt.tasks}):
@@ -370,9 +375,11 @@ class Session:
             except CkslabError:
                 lines = ()
             recorded = timing.writes(lines)
-            for drawn in attempt.tasks:
-                if drawn.context == context:
-                    found[drawn.id] = timing.spent(recorded, drawn.values, since, until) if lines else None
+            here = [t for t in attempt.tasks if t.context == context]
+            for drawn in here:  # a cluster of its own: every change there is its task's
+                found[drawn.id] = (timing.spent(recorded, drawn.values, since, until,
+                                                whole_cluster=context in attempts.OWN_CONTEXTS and len(here) == 1)
+                                   if lines else None)
         return found
 
     def submit(self, attempt: Attempt) -> debrief.DebriefJson:

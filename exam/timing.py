@@ -4,8 +4,10 @@ What it measures (``MEASURE``, said in the debrief): the time between the candid
 change through the API to the task's objects, after setup and before grading. A change is a write
 the API server's audit policy records (``cluster/audit/audit-policy.yaml``: CertificateSigningRequests
 and their approval and status, RBAC roles and bindings); the task's objects are those whose name, or
-whose namespace, is one of the task's drawn names (no two tasks of an attempt share one); the
-candidate is any user but the cluster's own (``system:...``: the controller manager's signer and
+whose namespace, is one of the task's drawn names (no two tasks of an attempt share one) or holds
+one as whole parts (``farah-new``, ``csr-40213``, ``web-secret-readers``: names a statement builds
+from a drawn value); in a cluster of its own (``own`` tasks: cks-c, cks-d...), where the task is the
+only one, every change is the task's. The candidate is any user but the cluster's own (``system:...``: the controller manager's signer and
 csrcleaner). It is not the time the task was on screen: reading, thinking and work on files or on
 the node leave no trace in the audit log, so a task changed once shows 0 s, and a task with no such
 change has no time (None). Why not the exam page's task selection: the terminal is where the work
@@ -70,13 +72,33 @@ def names(values: Mapping[str, object]) -> set[str]:
             if k != "context" and _NAME.match(str(v)) and not str(v).replace(".", "").isdigit()}
 
 
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(p for p in re.split(r"[-.]", name) if p)
+
+
+def parts(values: Mapping[str, object]) -> set[tuple[str, ...]]:
+    """The drawn values that name a task's objects, also inside a longer name, as tuples of parts: its
+    ``names``, and its numbers of 5 digits or more (``csr-{{forged}}``; a short number matches too much)."""
+    found = {_parts(n) for n in names(values)}
+    return found | {(str(v),) for k, v in values.items() if k != "context" and str(v).isdigit() and len(str(v)) >= 5}
+
+
+def owned(name: str, ours: set[tuple[str, ...]]) -> bool:
+    """Whether the object name ``name`` holds one of ``ours`` (``parts``) as whole parts: ``farah-new``
+    holds ``farah``, ``farahs`` does not."""
+    got = _parts(name)
+    return any(got[i:i + len(p)] == p for p in ours for i in range(len(got) - len(p) + 1))
+
+
 def spent(found: Iterable[Write], values: Mapping[str, object], since: dt.datetime | None,
-          until: dt.datetime | None) -> int | None:
-    """Seconds from the candidate's first to last change to the objects ``values`` name, between ``since``
-    and ``until`` (either None: unbounded); None when there is no such change."""
-    ours = names(values)
+          until: dt.datetime | None, whole_cluster: bool = False) -> int | None:
+    """Seconds from the candidate's first to last change to the objects ``values`` name (``owned``; every
+    object with ``whole_cluster``: the task's own cluster), between ``since`` and ``until`` (either None:
+    unbounded); None when there is no such change."""
+    ours = parts(values)
     times = [w.time for w in found
-             if not w.user.startswith("system:") and (w.name in ours or w.namespace in ours)
+             if not w.user.startswith("system:")
+             and (whole_cluster or owned(w.name, ours) or owned(w.namespace, ours))
              and (since is None or w.time >= since) and (until is None or w.time <= until)]
     return round((max(times) - min(times)).total_seconds()) if times else None
 

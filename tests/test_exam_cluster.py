@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -241,6 +242,19 @@ def test_ssh_enters_the_node_of_the_context_named(exam: Session, capfd: pytest.C
         assert said[0] == "1" and said[1].startswith(mine), said
         assert "kubeadm is a function" in said[1] + said[2], said
         assert said[-1] == str(clusters.root(exam.project, context)), said
+    # This node's controller manager (ps would list every exam cluster's), with ckslab found also when its
+    # venv is not on PATH; and root's home, 0700, as on a real node.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", "/usr/bin:/bin")
+        for context in attempts.CONTEXTS:
+            argv, env, cwd = clusters.node_shell(exam.project, context, [
+                "bash", "-c", "stat -c %a root; ckslab node flags kube-controller-manager"])
+            done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+            lines = done.stdout.splitlines()
+            assert done.returncode == 0 and lines[0] == "700", (done.stdout, done.stderr)
+            other = clusters.root(exam.project, other_context(context))
+            assert lines[1].endswith("kube-controller-manager") and f"{clusters.root(exam.project, context)}/" in done.stdout
+            assert f"{other}/" not in done.stdout, done.stdout
     capfd.readouterr()
     assert cli.main(["exam", "ssh", "cks-z"]) != 0
     assert "needs a context of this exam (not 'cks-z')" in capfd.readouterr().err

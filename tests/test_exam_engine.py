@@ -120,6 +120,26 @@ def test_time_spent_is_the_candidates_first_to_last_change_of_the_tasks_objects(
     assert timing.spoken(130) == "2m 10s" and timing.spoken(9) == "9s" and timing.spoken(None) == "no change seen"
 
 
+def test_time_spent_counts_objects_named_after_a_drawn_value_and_a_whole_own_cluster() -> None:
+    """signer-files asks for a CSR named {{user}}-new, kubelet-serving denies csr-{{forged}}: names built from a
+    drawn value are the task's objects; in a cluster of its own every change is its task's."""
+    values = {"context": "cks-d", "user": "farah", "ca": "signer-ca", "forged": 40213, "hours": 24}
+    log = [
+        _event("2026-12-05T20:05:00Z", "kubernetes-admin", "create", "certificatesigningrequests", "farah-new"),
+        _event("2026-12-05T20:06:30Z", "kubernetes-admin", "update", "certificatesigningrequests", "farah-new",
+               code=200),
+        _event("2026-12-05T20:07:00Z", "kubernetes-admin", "update", "certificatesigningrequests", "csr-40213",
+               code=200),
+        _event("2026-12-05T20:09:00Z", "kubernetes-admin", "create", "certificatesigningrequests", "farahs"),
+        _event("2026-12-05T20:10:00Z", "kubernetes-admin", "create", "certificatesigningrequests", "csr-24"),
+    ]
+    found = timing.writes(log)
+    assert timing.spent(found, values, None, None) == 120  # farah-new to csr-40213; not farahs nor csr-24
+    assert timing.spent(found, {"user": "farah"}, None, None) == 90
+    assert timing.spent(found, {"user": "nobody"}, None, None) is None
+    assert timing.spent(found, {"user": "nobody"}, None, None, whole_cluster=True) == 300
+
+
 def test_the_debrief_shows_the_time_spent_and_says_what_it_measures(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     drawn = attempts.draw(3, 2, NOW, 120, False)

@@ -196,6 +196,10 @@ def test_the_reference_solutions_earn_full_marks(exam: Session) -> None:
     _run_all(exam, found.tasks, {t: "solution.sh" for t in TASKS})
     for task in _graded(exam, found, elsewhere=False).values():
         assert task["score"] == task["max_score"], (task["id"], task["checks"])
+    # The time spent, from each context's audit log: signer-files' CSR {{user}}-new and its approval in a
+    # cluster of its own (cks-d...), signing-duration's CSR in a shared one.
+    spent = exam.time_spent(found, now())
+    assert spent["signer-files"] is not None and spent["signing-duration"] is not None, spent
 
 
 @pytest.mark.parametrize("seed", SEEDS[1:])

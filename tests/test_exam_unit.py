@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -368,6 +371,26 @@ def test_a_new_attempt_after_a_submitted_one_gets_new_clusters_and_says_where_th
     assert (project.dir / "attempts").is_dir() and list((project.dir / "attempts").iterdir())
 
 
+def test_the_clock_starts_when_setup_ends_not_when_it_began(project: Session, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A start whose setup took 3 minutes: the deadline is the exam's minutes after setup ended, and status agrees."""
+    from exam import session as session_module
+
+    began = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=3)
+    monkeypatch.setattr(session_module, "now", lambda: began)  # the draw, as setup begins
+    monkeypatch.setattr(session_module.clusters, "ensure", lambda *_a: None)
+    monkeypatch.setattr(Session, "_setup_context", lambda *_a: None)  # setup "took" the 3 minutes
+    fresh = project.start(6, 2, 120, False, lambda _m: None)
+    kept = attempts.load(project.file)
+    assert kept is not None and kept.set_up and kept.deadline == fresh.deadline
+    ended = dt.datetime.fromisoformat(kept.set_up)
+    deadline = dt.datetime.fromisoformat(kept.deadline)
+    assert ended + dt.timedelta(minutes=120) <= deadline < ended + dt.timedelta(minutes=120, seconds=2)
+    assert dt.datetime.fromisoformat(kept.started) >= ended  # the debrief's and page's "started"
+    code, said = _run(capsys, "status")
+    assert code == 0 and ("2:00:0" in said or "1:59:5" in said), said
+
+
 def test_an_attempt_has_the_shared_contexts_and_those_its_tasks_were_drawn_in() -> None:
     found = attempts.draw(7, None, NOW, 120, False, [bank.load(t) for t in ("csr-review", "cut-access")])
     assert found.contexts == attempts.CONTEXTS
@@ -444,3 +467,57 @@ def test_every_task_done_on_a_node_says_so_in_its_statement_and_task_list() -> N
         assert task.node == mentions_node, task.id
         if task.node:
             assert shown.count(f"ckslab exam ssh {drawn.context}") == 1, (task.id, shown)
+
+
+def _closed_stdout_run(root: Path, *argv: str) -> tuple[int, str]:
+    """``python -m ckslab ARGV`` whose stdout is a pipe nobody reads (its read end closed first, as after
+    ``| head`` has read its lines): (exit status, stderr)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "ckslab", *argv], stdout=write, stderr=subprocess.PIPE,
+                              env={**os.environ, "CKSLAB_ROOT": str(root)}, text=True, timeout=120, check=False)
+    finally:
+        os.close(write)
+    return done.returncode, done.stderr
+
+
+def test_a_closed_stdout_keeps_the_report_files_and_ends_any_command_quietly(tmp_path: Path) -> None:
+    """`ckslab exam report --json F --html H | head`: the files are written before the debrief is printed, and
+    the closed pipe ends ckslab (any command: main handles it once) without a traceback, with 141 as SIGPIPE."""
+    drawn = attempts.draw(3, 2, NOW, 120, False)
+    result = debrief.build(drawn, {}, "2026-12-05T21:00:00+00:00", {})
+    drawn.submitted, drawn.debrief = result["submitted"], dict(result)
+    Session(LabPaths(tmp_path)).save(drawn)
+    out_json, out_html = tmp_path / "d.json", tmp_path / "d.html"
+    code, said = _closed_stdout_run(tmp_path, "exam", "report", "--json", str(out_json), "--html", str(out_html))
+    assert (code, said) == (141, ""), said
+    assert json.loads(out_json.read_text())["seed"] == 3 and "<html" in out_html.read_text()
+    for argv in (("list",), ("exam", "status")):
+        assert _closed_stdout_run(tmp_path, *argv) == (141, ""), argv
+
+
+def test_the_exam_how_to_in_the_readme_gives_no_task_away() -> None:
+    """A candidate reads the README's exam section to learn how to take the exam: what each task is and
+    breaks is under its own spoiler heading, after the how-to."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    exam = readme[readme.index("\n## Mock exam\n"):]
+    how_to, spoiler, _rest = exam.partition("\n### The task bank (spoilers: read after your attempt)\n")
+    assert spoiler, "no spoiler section for the task bank"
+    for task_id in bank.known():
+        assert f"`{task_id}`" not in how_to, task_id
+    for answer in ("-csrsigning", "--tls-cert-file", "--client-ca-file", "--etcd-certfile", "named\n`kubernetes`",
+                   "expire within days", "signer turned off", "no longer starts", "forged"):
+        assert answer not in how_to, answer
+
+
+@pytest.mark.parametrize("task_id", [t for t in bank.known() if "kubelet" not in bank.load(t).needs])
+def test_no_text_reads_a_process_list_that_holds_every_clusters_components(task_id: str) -> None:
+    """Every exam cluster on the local backend runs on this machine: `ps -ef | grep kube-controller-manager`
+    lists them all. A task's texts name `ckslab node flags COMPONENT` (this node's) instead; a kind node (a
+    container with its own processes, the tasks that need a kubelet) is left out."""
+    task = bank.load(task_id)
+    texts = [task.statement, task.explanation] + [(bank.TASKS_DIR / task_id / f).read_text()
+                                                  for f in ("setup.sh", "solution.sh")]
+    for text in texts:
+        assert not re.search(r"\bps (-ef|aux|-o args)\b", text), (task_id, text)

@@ -66,6 +66,7 @@ class LocalBackend(Backend):
             if current.backend != self.name:
                 raise CkslabError(f"a {current.backend} cluster is already up.",
                                   "Run `make down` first to switch backends.")
+            self._node_home()
             status = self.status()
             if status is not None and status.healthy:
                 if not self.lab.kubeconfig.exists() and self.layout.admin_conf.exists():
@@ -86,6 +87,7 @@ class LocalBackend(Backend):
             self._stop_all(progress)
             recovered = True
         bins = binaries.require(self.needs)
+        self._node_home()
         ca = ensure_pki(self.layout)["ca"]
         avoid: set[int] = set()
         for attempt in range(1, PORT_ATTEMPTS + 1):
@@ -147,6 +149,10 @@ class LocalBackend(Backend):
         return Ports(**ports.reserve(self.layout.base, (
             ("etcd", 2379), ("etcd_peer", 2380), ("apiserver", 6443),
             ("controller_manager", 10257), ("scheduler", 10259)), avoid))
+
+    def _node_home(self) -> None:
+        """The node's /root (0700, root's home on a real node): statements name files there."""
+        (self.layout.base / "root").mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 & ~umask: 0700
 
     def _write_audit_policy(self) -> None:
         self.layout.audit_policy.parent.mkdir(parents=True, exist_ok=True)

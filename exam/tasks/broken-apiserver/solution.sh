@@ -5,12 +5,8 @@ kubectl get --raw /readyz || true   # connection refused
 # On the node (ckslab exam ssh {{context}}): the API server's log says why it stops.
 ckslab node cat /var/log/kube-apiserver.log | grep -E '^ *(E[0-9]{4}|Error)' | tail -2
 ckslab node cat /etc/kubernetes/manifests/kube-apiserver.yaml | grep -- --{{flag}}
-case {{flag}} in
-  tls-cert-file) right=apiserver.crt ;;
-  client-ca-file) right=ca.crt ;;
-  etcd-certfile) right=apiserver-etcd-client.crt ;;
-esac
-right=$(ckslab node path /etc/kubernetes/pki/$right)
+# kubeadm's file for --{{flag}}: /etc/kubernetes/pki/{{right}}
+right=$(ckslab node path /etc/kubernetes/pki/{{right}})
 ckslab node cat /etc/kubernetes/manifests/kube-apiserver.yaml | sed "s|--{{flag}}=.*|--{{flag}}=$right|" \
   | ckslab node write /etc/kubernetes/manifests/kube-apiserver.yaml
 for _ in $(seq 120); do  # the kubelet starts it again

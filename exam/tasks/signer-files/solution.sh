@@ -13,7 +13,7 @@ ckslab node cat /etc/kubernetes/manifests/kube-controller-manager.yaml \
   | sed -e "s|--cluster-signing-cert-file=.*|--cluster-signing-cert-file=$ca|" \
         -e "s|--cluster-signing-key-file=.*|--cluster-signing-key-file=$cakey|" \
   | ckslab node write /etc/kubernetes/manifests/kube-controller-manager.yaml
-for _ in $(seq 90); do  # the kubelet restarts it (ps -ef | grep kube-controller-manager)
+for _ in $(seq 90); do  # the kubelet restarts it (ckslab node flags kube-controller-manager)
   flags=$(ckslab node flags controller-manager 2>/dev/null) && grep -qx -- "--cluster-signing-key-file=$cakey" <<<"$flags" && break
   sleep 1
 done

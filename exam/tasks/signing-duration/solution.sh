@@ -4,7 +4,7 @@ set -euo pipefail
 ckslab node cat /etc/kubernetes/manifests/kube-controller-manager.yaml | grep -v -- --cluster-signing-duration \
   | sed 's|^\( *\)- kube-controller-manager$|&\n\1- --cluster-signing-duration={{hours}}h|' \
   | ckslab node write /etc/kubernetes/manifests/kube-controller-manager.yaml
-# The kubelet restarts it: wait for the running process to have the flag (ps -ef | grep kube-controller-manager).
+# The kubelet restarts it: wait for the running process to have the flag (ckslab node flags kube-controller-manager).
 for _ in $(seq 90); do
   ckslab node flags controller-manager 2>/dev/null | grep -qx -- '--cluster-signing-duration={{hours}}h' && break
   sleep 1
