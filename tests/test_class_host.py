@@ -166,12 +166,34 @@ def test_a_solved_lab_shows_on_the_scoreboard(klass: Class) -> None:
     status = json.loads(klass.ckslab("class", "status", "--json").stdout)
     row = next(r for r in status["learners"] if r["name"] == a)
     assert row["lab"] == LAB and row["score"] == rows[a]["max_score"]
+
+
+def test_grading_the_class_from_the_hub_runs_nothing_of_a_learner_as_root(klass: Class) -> None:
+    """``ckslab grade LAB --class hub`` runs as root: a learner's kubeconfig is theirs to write, and its
+    ``exec`` credential plugin is a command the grader runs. It must run as that learner."""
+    a, _, c = klass.names
+    home_c = layout.learner_home(c)
+    witness = home_c.home / "exec-ran-as"
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1", "interactionMode": "Never",
+              "command": "/bin/sh", "args": ["-c", f"id -u > {witness}; echo {{}}"]}
+    kubeconfig = json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+        "users": [{"name": "x", "user": {"exec": plugin}}]})
+    planted = klass.as_learner(c, klass.python, "-c", (  # as C, in C's home, as any learner may
+        f"import os; os.makedirs({str(home_c.lab.lab)!r}, exist_ok=True); "
+        f"open({str(home_c.lab.kubeconfig)!r}, 'w').write({kubeconfig!r})"))
+    assert planted.returncode == 0, planted.stderr
     out = klass.base / "report"
     roster_grade = klass.ckslab("grade", LAB, "--class", "hub", "--out", str(out))
     assert (out / "class.csv").exists(), roster_grade.stdout + roster_grade.stderr
+    assert witness.read_text().strip() == str(home_c.uid), "a learner's kubeconfig plugin ran as root"
     lines = (out / "class.csv").read_text().splitlines()
-    assert any(line.startswith(f"{a},{rows[a]['max_score']},") for line in lines), lines
     assert {line.split(",")[0] for line in lines[1:]} == set(klass.names)
+    report = json.loads((out / "learners" / f"{a}.json").read_text())  # written back from A's grading
+    assert report["score"] == report["max_score"] and any(line.startswith(f"{a},{report['score']},") for line in lines)
+    home_c.lab.kubeconfig.unlink()
 
 
 def test_a_dead_control_plane_is_said_and_restarted_at_next_login(klass: Class) -> None:

@@ -10,6 +10,7 @@ kubeconfig with the learner's rights and no more. A learner's lab is the one the
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import multiprocessing
@@ -62,16 +63,22 @@ def control_plane(home: LearnerHome) -> str:
     return "up" if status.healthy else "down"
 
 
+def become(where: ClassPaths, name: str) -> None:
+    """In a forked process: become learner ``name`` (their uid and gid, no other group, their home and
+    environment) before anything of theirs is read, so their files, kubeconfig and its credential
+    plugins get their rights, never root's."""
+    home = learner_home(name)
+    os.setgroups([])
+    os.setgid(home.gid)
+    os.setuid(home.uid)
+    os.chdir(home.home)
+    os.environ.update(learnerenv.environment(where, home))
+
+
 def _grade_as(where: ClassPaths, name: str) -> Grade:
     """In a forked process: become the learner, then grade their current lab."""
-    home = learner_home(name)
-    if current_lab(home) is not None:
-        os.setgroups([])
-        os.setgid(home.gid)
-        os.setuid(home.uid)
-        os.chdir(home.home)
-        os.environ.update(learnerenv.environment(where, home))
-    return grade_home(home)
+    become(where, name)
+    return grade_home(learner_home(name))
 
 
 def grade_home(home: LearnerHome) -> Grade:
@@ -155,7 +162,8 @@ def roster_from_hub(lab: catalog.Lab) -> list[classroom.Learner]:
     found = []
     for name in names:
         home = learner_home(name)
-        found.append(classroom.Learner(name, home.lab.kubeconfig, engine.workspace_for(lab, name, home.root)))
+        found.append(classroom.Learner(name, home.lab.kubeconfig, engine.workspace_for(lab, name, home.root),
+                                       become=functools.partial(become, where, name)))
     return found
 
 
