@@ -12,16 +12,18 @@ unreachable cluster is reported in its row and does not stop the others. Writes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import html
 import os
+import signal
 import time
 import multiprocessing
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.table import Table
@@ -36,6 +38,46 @@ from labs import catalog, engine
 out = Console(highlight=False)
 #: Learners graded at once: grading is mostly CPU (pytest, TLS, signature checks).
 WORKERS = max(2, os.cpu_count() or 1)
+#: Seconds one learner's grading may take (about 5 s; $CKSLAB_LEARNER_GRADE_TIMEOUT): past it, whatever
+#: blocks it (a named pipe where a file of theirs should be) is interrupted and that learner is reported
+#: not graded, so one learner cannot stop the grading of the class.
+LEARNER_TIMEOUT = float(os.environ.get("CKSLAB_LEARNER_GRADE_TIMEOUT") or 120)
+TOO_LONG = (f"grading took over {LEARNER_TIMEOUT:.0f}s and was stopped (a file of theirs that cannot be read, "
+            "such as a named pipe?)")
+
+
+@dataclass
+class _Limit:
+    active: bool = False
+    expired: bool = False
+
+
+#: The time limit of this (forked) grading process: one at a time, the outermost counts.
+LIMIT = _Limit()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float = LEARNER_TIMEOUT) -> Iterator[None]:
+    """In a forked grading process: KeyboardInterrupt after ``seconds``, and every 5 s after, until the
+    block ends (pytest ends its session on it; a blocked read of a named pipe is interrupted).
+    ``LIMIT.expired`` says afterwards that it struck. Inside another time limit it adds none."""
+    if LIMIT.active:
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        LIMIT.expired = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    LIMIT.active, LIMIT.expired = True, False
+    signal.setitimer(signal.ITIMER_REAL, seconds, 5.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        LIMIT.active = False
 
 
 @dataclass(frozen=True)
@@ -113,14 +155,24 @@ def grade_one(lab: catalog.Lab, learner: Learner, reports: Path) -> Row:
     """Grade one learner, in this (forked) process: it points stdout and stderr at /dev/null.
 
     With ``learner.become`` the process first becomes the learner and grades into a folder of
-    theirs; the reports come back in ``Row.files``.
+    theirs; the reports come back in ``Row.files``. Within :data:`LEARNER_TIMEOUT` seconds, else
+    the row says :data:`TOO_LONG`.
     """
-    if learner.become is None:
-        return _grade(lab, learner, reports)
-    learner.become()
-    with tempfile.TemporaryDirectory(prefix="ckslab-grade-") as own:
-        row = _grade(lab, learner, Path(own))
-        row.files = {p.name: p.read_bytes() for p in Path(own).iterdir() if p.is_file()}
+    started = time.monotonic()
+    try:
+        with time_limit():
+            if learner.become is None:
+                row = _grade(lab, learner, reports)
+            else:
+                learner.become()
+                with tempfile.TemporaryDirectory(prefix="ckslab-grade-") as own:
+                    row = _grade(lab, learner, Path(own))
+                    row.files = {p.name: p.read_bytes() for p in Path(own).iterdir() if p.is_file()}
+    except KeyboardInterrupt:
+        row = Row(learner)
+    if LIMIT.expired:  # whether pytest ended its session on the interrupt or it reached us
+        row.report, row.steps, row.files, row.error = None, {}, {}, TOO_LONG
+    row.seconds = time.monotonic() - started
     return row
 
 

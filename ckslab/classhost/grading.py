@@ -76,9 +76,15 @@ def become(where: ClassPaths, name: str) -> None:
 
 
 def _grade_as(where: ClassPaths, name: str) -> Grade:
-    """In a forked process: become the learner, then grade their current lab."""
-    become(where, name)
-    return grade_home(learner_home(name))
+    """In a forked process: become the learner, then grade their current lab (within the time limit)."""
+    home = learner_home(name)
+    try:
+        with classroom.time_limit():
+            become(where, name)
+            return grade_home(home)  # its grading says when the limit struck in it
+    except KeyboardInterrupt:  # struck before (their control plane's state file that blocks a read)
+        return Grade(name=name, lab=None, score=None, max_score=None, passed=None, steps={},
+                     control_plane="unknown", error=classroom.TOO_LONG, seconds=classroom.LEARNER_TIMEOUT)
 
 
 def grade_home(home: LearnerHome) -> Grade:
