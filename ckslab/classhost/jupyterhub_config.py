@@ -42,16 +42,7 @@ c.Spawner.http_timeout = 120
 c.Spawner.default_url = "/lab"
 
 
-def _default_url(handler):
-    # Asked before the login too (the class's URL, /): "" lets the hub log the visitor in and come back
-    # here, so the instructor lands on the scoreboard, not on a spawn that fails (they have no server).
-    user = handler.current_user
-    if user is None:
-        return ""
-    return f"/services/{layout.SCOREBOARD}/" if user.name == layout.INSTRUCTOR else "/hub/spawn"
-
-
-c.JupyterHub.default_url = _default_url
+c.JupyterHub.default_url = layout.landing
 
 READ = "custom:ckslab-scoreboard:read"
 c.JupyterHub.custom_scopes = {READ: {"description": "See every learner's grades on the class scoreboard."}}

@@ -25,6 +25,18 @@ INSTRUCTOR = "instructor"
 SCOREBOARD = "scoreboard"
 
 
+def landing(handler: Any) -> str:
+    """JupyterHub's ``default_url`` of a class: the scoreboard for the instructor, the spawn for a learner.
+
+    Asked before the login too (the class's URL, ``/``): "" lets the hub log the visitor in and come
+    back here, so the instructor lands on the scoreboard, not on a spawn they have no server for.
+    """
+    user = handler.current_user
+    if user is None:
+        return ""
+    return f"/services/{SCOREBOARD}/" if user.name == INSTRUCTOR else "/hub/spawn"
+
+
 @dataclass(frozen=True)
 class ClassPaths:
     """The layout of one class folder."""
