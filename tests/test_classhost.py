@@ -159,3 +159,17 @@ def test_the_landing_page_sends_the_instructor_to_the_scoreboard_after_their_log
     for config in ("jupyterhub_config.py", "jupyterhub_config_kube.py"):  # one server and Kubernetes alike
         text = (Path(layout.__file__).parent / config).read_text()
         assert "c.JupyterHub.default_url = layout.landing" in text, config
+
+
+def test_a_learner_asking_for_the_class_state_is_told_it_is_the_instructors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    where = layout.ClassPaths(tmp_path)
+    where.state.write_text("{}")
+
+    def refused(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refused)  # as a learner, who may not read root's 0600 file
+    with pytest.raises(CkslabError) as err:
+        layout.read_state(where)
+    assert "only the instructor can read the class state" in str(err.value) and "damaged" not in str(err.value)

@@ -139,6 +139,9 @@ def read_state(where: ClassPaths) -> ClassState | None:
         return ClassState(**json.loads(where.state.read_text()))
     except FileNotFoundError:
         return None
+    except PermissionError as err:  # a learner's terminal: the class is the instructor's
+        raise StateCorrupted(f"only the instructor can read the class state {where.state} (it is root's, 0600).",
+                             "Run it as root (sudo); a learner's own lab is `ckslab status`.") from err
     except (OSError, ValueError, TypeError) as err:
         raise StateCorrupted(f"the class state {where.state} is damaged ({err}).",
                              "Run `ckslab class down` to clean it up, then `ckslab class up ROSTER.csv`.") from err
