@@ -25,8 +25,11 @@ import pytest
 from ckslab.classhost import accounts, layout, proxy, service
 from cluster import binaries, ports, process, state
 from cluster.backends.local import LocalBackend
+from class_browser import active_cell_output, listing, log_in, open_item, run_all, scoreboard_row, \
+    scoreboard_url, shot, wait_for_grade, wait_for_jupyterlab, wait_for_kernel
 from class_host import Class, learner_python, processes_of
 from conftest import cannot_run
+from lab_server import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = pytest.mark.cluster
 LAB = "certificates-api"
@@ -194,6 +197,76 @@ def test_grading_the_class_from_the_hub_runs_nothing_of_a_learner_as_root(klass:
     report = json.loads((out / "learners" / f"{a}.json").read_text())  # written back from A's grading
     assert report["score"] == report["max_score"] and any(line.startswith(f"{a},{report['score']},") for line in lines)
     home_c.lab.kubeconfig.unlink()
+
+
+@pytest.mark.browser
+def test_in_chromium_a_learner_solves_lab_1_and_the_instructor_sees_it(klass: Class) -> None:
+    """C's first login on the hub's page, their JupyterLab, lab 1 run whole; the scoreboard; B sees only theirs."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    a, b, c = klass.names
+    home = layout.learner_home(c)
+    folder = f"{LAB}-{c}"
+    copy = home.root / "workspace" / folder / "01-certificates-api.ipynb"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            learner = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            log_in(learner, klass.url, c, klass.passwords[c], shot_as="1-login")
+            learner.locator("#progress-bar, .jp-LabShell").first.wait_for(timeout=60_000)  # a first login waits
+            shot(learner, "2-first-login")
+            wait_for_jupyterlab(learner, c)
+            shown = listing(learner)
+            shot(learner, "3-jupyterlab")
+            assert folder in shown, shown
+            open_item(learner, folder)
+            learner.locator(".jp-DirListing-item", has_text="01-certificates-api.ipynb").first.wait_for()
+            open_item(learner, "01-certificates-api.ipynb")
+            wait_for_kernel(learner)
+            shot(learner, "4-notebook")
+            run_all(learner)
+            record = wait_for_grade(home.lab.lab / "progress" / f"{LAB}--{c}.json")
+            assert record.get("score") == record.get("max_score"), record
+            wait_for_kernel(learner)
+            sources = [cell["source"] for cell in json.loads(copy.read_text())["cells"]]
+            grade_cell = next(i for i, s in enumerate(sources) if "lab.grade(" in "".join(s))
+            graded = active_cell_output(learner, len(sources) - 1 - grade_cell)
+            shot(learner, "5-graded")
+            assert "Score: 100/100, every step passes." in graded, graded
+
+            teacher = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            log_in(teacher, klass.url, layout.INSTRUCTOR, klass.passwords[layout.INSTRUCTOR])
+            teacher.wait_for_url(scoreboard_url(klass.url) + "**", timeout=60_000)
+            teacher.get_by_role("button", name="Grade now").click(timeout=300_000)  # back once graded
+            teacher.wait_for_url(scoreboard_url(klass.url), timeout=300_000)
+            row = scoreboard_row(teacher, c)
+            shot(teacher, "6-scoreboard")
+            assert LAB in row and "100/100" in row, row
+
+            other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            log_in(other, klass.url, b, klass.passwords[b])
+            wait_for_jupyterlab(other, b)
+            theirs = listing(other)
+            shot(other, "7-another-learner")
+            assert f"{LAB}-{b}" in theirs and not [n for n in theirs if c in n or a in n], theirs
+            other.goto(f"{klass.url}user/{c}/lab", timeout=60_000)
+            other.wait_for_load_state()
+            shot(other, "8-another-learners-server")
+            assert other.locator(".jp-LabShell").count() == 0 and f"{LAB}-{c}" not in other.content(), other.url
+        finally:
+            browser.close()
+
+
+def test_a_file_of_a_learner_that_blocks_a_read_does_not_stop_the_grading_of_the_class(klass: Class) -> None:
+    a, _, c = klass.names
+    key = next((layout.learner_home(a).root / "workspace").rglob(f"{a}.key"))  # A solved the lab
+    made = klass.as_learner(a, "sh", "-c", f"rm {key} && mkfifo {key}")  # a read of it waits for a writer
+    assert made.returncode == 0, made.stderr
+    graded = klass.ckslab("class", "grade", "--json", timeout=150, CKSLAB_LEARNER_GRADE_TIMEOUT="10")
+    rows = {g["name"]: g for g in json.loads(graded.stdout)}
+    assert rows[a]["error"].startswith("grading took over 10s and was stopped"), rows[a]
+    assert rows[c]["score"] == rows[c]["max_score"], rows[c]  # the others are graded all the same
 
 
 def test_a_dead_control_plane_is_said_and_restarted_at_next_login(klass: Class) -> None:
