@@ -161,13 +161,21 @@ def grade_one(lab: catalog.Lab, learner: Learner, reports: Path) -> Row:
     started = time.monotonic()
     try:
         with time_limit():
-            if learner.become is None:
-                row = _grade(lab, learner, reports)
-            else:
+            if learner.become is not None:
                 learner.become()
-                with tempfile.TemporaryDirectory(prefix="ckslab-grade-") as own:
-                    row = _grade(lab, learner, Path(own))
-                    row.files = {p.name: p.read_bytes() for p in Path(own).iterdir() if p.is_file()}
+            # Every temporary file of the grading in a folder removed at its end: this process ends with
+            # os._exit, so the Kubernetes client's own clean-up (atexit) of the client key it wrote never runs.
+            with tempfile.TemporaryDirectory(prefix="ckslab-grade-") as own:
+                before, tempfile.tempdir = tempfile.tempdir, own
+                try:
+                    if learner.become is None:
+                        row = _grade(lab, learner, reports)
+                    else:
+                        (Path(own) / "reports").mkdir()
+                        row = _grade(lab, learner, Path(own) / "reports")
+                        row.files = {p.name: p.read_bytes() for p in (Path(own) / "reports").iterdir()}
+                finally:
+                    tempfile.tempdir = before
     except KeyboardInterrupt:
         row = Row(learner)
     if LIMIT.expired:  # whether pytest ended its session on the interrupt or it reached us
