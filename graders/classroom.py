@@ -12,15 +12,18 @@ unreachable cluster is reported in its row and does not stop the others. Writes 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import html
 import os
+import signal
 import time
 import multiprocessing
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.table import Table
@@ -35,6 +38,46 @@ from labs import catalog, engine
 out = Console(highlight=False)
 #: Learners graded at once: grading is mostly CPU (pytest, TLS, signature checks).
 WORKERS = max(2, os.cpu_count() or 1)
+#: Seconds one learner's grading may take (about 5 s; $CKSLAB_LEARNER_GRADE_TIMEOUT): past it, whatever
+#: blocks it (a named pipe where a file of theirs should be) is interrupted and that learner is reported
+#: not graded, so one learner cannot stop the grading of the class.
+LEARNER_TIMEOUT = float(os.environ.get("CKSLAB_LEARNER_GRADE_TIMEOUT") or 120)
+TOO_LONG = (f"grading took over {LEARNER_TIMEOUT:.0f}s and was stopped (a file of theirs that cannot be read, "
+            "such as a named pipe?)")
+
+
+@dataclass
+class _Limit:
+    active: bool = False
+    expired: bool = False
+
+
+#: The time limit of this (forked) grading process: one at a time, the outermost counts.
+LIMIT = _Limit()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float = LEARNER_TIMEOUT) -> Iterator[None]:
+    """In a forked grading process: KeyboardInterrupt after ``seconds``, and every 5 s after, until the
+    block ends (pytest ends its session on it; a blocked read of a named pipe is interrupted).
+    ``LIMIT.expired`` says afterwards that it struck. Inside another time limit it adds none."""
+    if LIMIT.active:
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        LIMIT.expired = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    LIMIT.active, LIMIT.expired = True, False
+    signal.setitimer(signal.ITIMER_REAL, seconds, 5.0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        LIMIT.active = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +85,10 @@ class Learner:
     name: str
     kubeconfig: Path
     workspace: Path
+    #: For a learner with a Unix account of their own (a hosted class): called first in their grading
+    #: process to become them, so nothing of theirs runs or is read with the grader's rights (a
+    #: kubeconfig's ``exec`` credential plugin is a command; root would run it). None: graded as we are.
+    become: Callable[[], None] | None = None
 
 
 @dataclass
@@ -51,6 +98,9 @@ class Row:
     error: str = ""
     seconds: float = 0.0
     steps: dict[str, bool] = field(default_factory=dict)
+    #: A learner graded as themselves: their JSON and JUnit reports (``<name>.json``, ``<name>.junit.xml``),
+    #: which they cannot write where we keep reports; :func:`run` writes them.
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 #: Rosters that are not files, by the name given instead of a path: ``hub`` (the class ``ckslab class up``
@@ -102,7 +152,39 @@ def root_of(kubeconfig: Path) -> Path:
 
 
 def grade_one(lab: catalog.Lab, learner: Learner, reports: Path) -> Row:
-    """Grade one learner, in this (forked) process: it points stdout and stderr at /dev/null."""
+    """Grade one learner, in this (forked) process: it points stdout and stderr at /dev/null.
+
+    With ``learner.become`` the process first becomes the learner and grades into a folder of
+    theirs; the reports come back in ``Row.files``. Within :data:`LEARNER_TIMEOUT` seconds, else
+    the row says :data:`TOO_LONG`.
+    """
+    started = time.monotonic()
+    try:
+        with time_limit():
+            if learner.become is not None:
+                learner.become()
+            # Every temporary file of the grading in a folder removed at its end: this process ends with
+            # os._exit, so the Kubernetes client's own clean-up (atexit) of the client key it wrote never runs.
+            with tempfile.TemporaryDirectory(prefix="ckslab-grade-") as own:
+                before, tempfile.tempdir = tempfile.tempdir, own
+                try:
+                    if learner.become is None:
+                        row = _grade(lab, learner, reports)
+                    else:
+                        (Path(own) / "reports").mkdir()
+                        row = _grade(lab, learner, Path(own) / "reports")
+                        row.files = {p.name: p.read_bytes() for p in (Path(own) / "reports").iterdir()}
+                finally:
+                    tempfile.tempdir = before
+    except KeyboardInterrupt:
+        row = Row(learner)
+    if LIMIT.expired:  # whether pytest ended its session on the interrupt or it reached us
+        row.report, row.steps, row.files, row.error = None, {}, {}, TOO_LONG
+    row.seconds = time.monotonic() - started
+    return row
+
+
+def _grade(lab: catalog.Lab, learner: Learner, reports: Path) -> Row:
     started = time.monotonic()
     row = Row(learner)
     try:
@@ -141,6 +223,10 @@ def run(args: argparse.Namespace) -> int:
     with multiprocessing.get_context("fork").Pool(min(WORKERS, len(learners)), maxtasksperchild=1) as pool:
         rows = pool.starmap(grade_one, [(lab, learner, reports) for learner in learners], chunksize=1)
     elapsed = time.monotonic() - started
+    for row in rows:
+        for suffix in (".json", ".junit.xml"):  # the reports of a learner graded as themselves
+            if f"{row.learner.name}{suffix}" in row.files:
+                (reports / f"{row.learner.name}{suffix}").write_bytes(row.files[f"{row.learner.name}{suffix}"])
     write_csv(target / "class.csv", lab, rows)
     (target / "scoreboard.html").write_text(scoreboard(lab, rows, elapsed))
     show(lab, rows, elapsed, target)

@@ -107,6 +107,20 @@ class Lab:
         return replace(self, user=user, title=fill(self.title), summary=fill(self.summary),
                        steps=steps)
 
+    def renames(self, user: str) -> dict[str, str]:
+        """The names the lesson uses (for the lab's own user) and ``user``'s instead: the user itself,
+        and every file, object and namespace named with ``{user}`` or ``{suffix}``. Empty for the
+        lab's own user and for a lab that names no user (call it on the lab as loaded, not filled)."""
+        if user == self.user or not self.names_user():
+            return {}
+        own, theirs = self.for_user(self.user), self.for_user(user)
+        found = {self.user: user}
+        for a, b in zip(own.steps, theirs.steps):
+            pairs = [*zip(a.files, b.files), *((x.name, y.name) for x, y in zip(a.objects, b.objects)),
+                     *((x.namespace, y.namespace) for x, y in zip(a.objects, b.objects))]
+            found.update((x, y) for x, y in pairs if x != y)
+        return found
+
     def names_user(self) -> bool:
         """Whether the lab's texts name its user (``{user}`` in lab.yaml): jane's labs do; the
         control plane's and the node's, done as the cluster's admin, do not."""

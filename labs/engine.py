@@ -54,7 +54,7 @@ class LabRun:
     @property
     def notebook(self) -> learner_copy.NotebookCopy:
         """The learner's own copy of the lab notebook, in the workspace."""
-        return learner_copy.copy_for(self.lab, self.workspace)
+        return learner_copy.copy_for(self.lab, self.workspace, self.user)
 
     @property
     def progress_file(self) -> Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ class NotebookCopy:
     lab_id: str
     tracked: Path
     path: Path
+    #: The lesson's names and the learner's (``catalog.Lab.renames``): a learner other than the lab's own
+    #: user gets a copy whose commands name their files and objects, as the graders expect.
+    renames: tuple[tuple[str, str], ...] = ()
 
     @property
     def exists(self) -> bool:
@@ -76,10 +80,38 @@ def tracked_notebook(lab: catalog.Lab) -> Path:
     return paths.checkout() / lab.notebook
 
 
-def copy_for(lab: catalog.Lab, workspace: Path) -> NotebookCopy:
-    """Where the learner's copy of ``lab``'s notebook lives in ``workspace``."""
+def copy_for(lab: catalog.Lab, workspace: Path, user: str | None = None) -> NotebookCopy:
+    """Where the learner's copy of ``lab``'s notebook lives in ``workspace``; for ``user``'s names."""
     tracked = tracked_notebook(lab)
-    return NotebookCopy(lab.id, tracked, workspace / tracked.name)
+    renames = catalog.load(lab.id).renames(user) if user else {}
+    return NotebookCopy(lab.id, tracked, workspace / tracked.name, tuple(renames.items()))
+
+
+#: Markdown's code spans and fenced blocks: the names in them are commands and objects, the prose is the story.
+_MARKDOWN_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
+
+
+def personal(cell: dict[str, Any], renames: dict[str, str]) -> None:
+    """Rename ``renames``' names in a cell (in place): everywhere in code, in code spans in markdown.
+
+    A name is replaced where it stands alone: ``jane``, ``jane.key``, ``CN=jane``, ``jane-csr.yaml``
+    (the user's name may be followed by ``-``), never ``jane_key`` nor a lab's id (``jane-access``); a
+    suffixed name such as ``development`` only when no ``-`` follows (``development-<user>`` stays).
+    """
+    user = next(iter(renames))  # the user's own name is the first entry (catalog.Lab.renames)
+    renames = {**{lab_id: lab_id for lab_id in catalog.known()}, **renames}  # `jane-access` is a lab's id
+    alternatives = sorted(renames, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, alternatives)) + r")(?![\w])")
+
+    def swap(text: str) -> str:
+        return pattern.sub(lambda m: renames[m[1]] if m[1] == user or not text.startswith("-", m.end())
+                           else m[1], text)
+
+    source = "".join(cell.get("source", ""))
+    if cell.get("cell_type") == "code":
+        cell["source"] = swap(source)
+    elif cell.get("cell_type") == "markdown":
+        cell["source"] = _MARKDOWN_CODE.sub(lambda m: swap(m[0]), source)
 
 
 def kernel_metadata() -> dict[str, Any]:
@@ -113,6 +145,14 @@ def write_copy(copy: NotebookCopy) -> None:
     """Copy the tracked notebook to the learner's workspace, recording which version it is."""
     raw = copy.tracked.read_bytes()
     doc = json.loads(raw)
+    renames = dict(copy.renames)
+    if renames:
+        for cell in doc.get("cells", []):
+            personal(cell, renames)
+        user, theirs = next(iter(renames.items()))
+        doc["cells"].insert(1, {"cell_type": "markdown", "id": "ckslab-your-names", "metadata": {}, "source": (
+            f"*Your copy of this lab: its commands name your files and objects after you, `{theirs}`, where the "
+            f"lesson says `{user}`. The checks and the grade look for yours.*")})
     metadata = doc.setdefault("metadata", {})
     metadata.update(kernel_metadata())
     metadata[METADATA_KEY] = {

@@ -70,8 +70,8 @@ class Class:
     def where(self) -> layout.ClassPaths:
         return layout.ClassPaths(self.base / "class")
 
-    def ckslab(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.python, "-m", "ckslab", *args], env=self.env, capture_output=True,
+    def ckslab(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.python, "-m", "ckslab", *args], env={**self.env, **env}, capture_output=True,
                               text=True, timeout=timeout, check=False)
 
     def read_passwords(self) -> None:

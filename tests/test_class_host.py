@@ -25,8 +25,11 @@ import pytest
 from ckslab.classhost import accounts, layout, proxy, service
 from cluster import binaries, ports, process, state
 from cluster.backends.local import LocalBackend
+from class_browser import active_cell_output, listing, log_in, open_item, run_all, scoreboard_row, \
+    scoreboard_url, shot, wait_for_grade, wait_for_jupyterlab, wait_for_kernel
 from class_host import Class, learner_python, processes_of
 from conftest import cannot_run
+from lab_server import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = pytest.mark.cluster
 LAB = "certificates-api"
@@ -111,11 +114,11 @@ def _client_check(klass: Class, name: str, server: str) -> str:
     script = (
         "import base64, os, ssl, sys, tempfile, urllib.request, urllib.error, yaml\n"
         f"user = yaml.safe_load(open({str(home.lab.kubeconfig)!r}))['users'][0]['user']\n"
-        "d = tempfile.mkdtemp()\n"
-        "open(d + '/c', 'wb').write(base64.b64decode(user['client-certificate-data']))\n"
-        "open(d + '/k', 'wb').write(base64.b64decode(user['client-key-data']))\n"
         "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
-        "ctx.load_cert_chain(d + '/c', d + '/k')\n"
+        "with tempfile.TemporaryDirectory() as d:  # nothing of the learner's is left in /tmp\n"
+        "    open(d + '/c', 'wb').write(base64.b64decode(user['client-certificate-data']))\n"
+        "    open(d + '/k', 'wb').write(base64.b64decode(user['client-key-data']))\n"
+        "    ctx.load_cert_chain(d + '/c', d + '/k')\n"
         "try:\n"
         f"    print(urllib.request.urlopen({server!r} + '/api/v1/namespaces', context=ctx, timeout=10).status)\n"
         "except urllib.error.HTTPError as e:\n"
@@ -166,12 +169,116 @@ def test_a_solved_lab_shows_on_the_scoreboard(klass: Class) -> None:
     status = json.loads(klass.ckslab("class", "status", "--json").stdout)
     row = next(r for r in status["learners"] if r["name"] == a)
     assert row["lab"] == LAB and row["score"] == rows[a]["max_score"]
+
+
+def test_grading_the_class_from_the_hub_runs_nothing_of_a_learner_as_root(klass: Class) -> None:
+    """``ckslab grade LAB --class hub`` runs as root: a learner's kubeconfig is theirs to write, and its
+    ``exec`` credential plugin is a command the grader runs. It must run as that learner."""
+    a, _, c = klass.names
+    home_c = layout.learner_home(c)
+    witness = home_c.home / "exec-ran-as"
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1", "interactionMode": "Never",
+              "command": "/bin/sh", "args": ["-c", f"id -u > {witness}; echo {{}}"]}
+    kubeconfig = json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+        "users": [{"name": "x", "user": {"exec": plugin}}]})
+    planted = klass.as_learner(c, klass.python, "-c", (  # as C, in C's home, as any learner may
+        f"import os; os.makedirs({str(home_c.lab.lab)!r}, exist_ok=True); "
+        f"open({str(home_c.lab.kubeconfig)!r}, 'w').write({kubeconfig!r})"))
+    assert planted.returncode == 0, planted.stderr
     out = klass.base / "report"
     roster_grade = klass.ckslab("grade", LAB, "--class", "hub", "--out", str(out))
     assert (out / "class.csv").exists(), roster_grade.stdout + roster_grade.stderr
+    assert witness.read_text().strip() == str(home_c.uid), "a learner's kubeconfig plugin ran as root"
     lines = (out / "class.csv").read_text().splitlines()
-    assert any(line.startswith(f"{a},{rows[a]['max_score']},") for line in lines), lines
     assert {line.split(",")[0] for line in lines[1:]} == set(klass.names)
+    report = json.loads((out / "learners" / f"{a}.json").read_text())  # written back from A's grading
+    assert report["score"] == report["max_score"] and any(line.startswith(f"{a},{report['score']},") for line in lines)
+    home_c.lab.kubeconfig.unlink()
+    uid = layout.learner_home(a).uid  # a grading process ends with os._exit: the client's key files it wrote
+    since = (klass.base / "roster.csv").stat().st_mtime  # a recycled uid may own older files there
+    left = [p for p in Path(tempfile.gettempdir()).glob("tmp*")
+            if p.lstat().st_uid == uid and p.lstat().st_mtime >= since]
+    assert not left, f"A's gradings left files in /tmp: {left}"
+
+
+@pytest.mark.browser
+def test_in_chromium_a_learner_solves_lab_1_and_the_instructor_sees_it(klass: Class) -> None:
+    """C's first login on the hub's page, their JupyterLab, lab 1 run whole; the scoreboard; B sees only theirs."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    a, b, c = klass.names
+    home = layout.learner_home(c)
+    folder = f"{LAB}-{c}"
+    copy = home.root / "workspace" / folder / "01-certificates-api.ipynb"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            learner = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            log_in(learner, klass.url, c, klass.passwords[c], shot_as="1-login")
+            learner.locator("#progress-bar, .jp-LabShell").first.wait_for(timeout=60_000)  # a first login waits
+            shot(learner, "2-first-login")
+            wait_for_jupyterlab(learner, c)
+            shown = listing(learner)
+            shot(learner, "3-jupyterlab")
+            assert folder in shown, shown
+            open_item(learner, folder)
+            learner.locator(".jp-DirListing-item", has_text="01-certificates-api.ipynb").first.wait_for()
+            open_item(learner, "01-certificates-api.ipynb")
+            wait_for_kernel(learner)
+            shot(learner, "4-notebook")
+            run_all(learner)
+            record = wait_for_grade(home.lab.lab / "progress" / f"{LAB}--{c}.json")
+            assert record.get("score") == record.get("max_score"), record
+            wait_for_kernel(learner)
+            sources = [cell["source"] for cell in json.loads(copy.read_text())["cells"]]
+            grade_cell = next(i for i, s in enumerate(sources) if "lab.grade(" in "".join(s))
+            graded = active_cell_output(learner, len(sources) - 1 - grade_cell)
+            shot(learner, "5-graded")
+            assert "Score: 100/100, every step passes." in graded, graded
+
+            teacher = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            log_in(teacher, klass.url, layout.INSTRUCTOR, klass.passwords[layout.INSTRUCTOR])
+            teacher.wait_for_url(scoreboard_url(klass.url) + "**", timeout=60_000)
+            teacher.get_by_role("button", name="Grade now").click(timeout=300_000)  # back once graded
+            teacher.wait_for_url(scoreboard_url(klass.url), timeout=300_000)
+            row = scoreboard_row(teacher, c)
+            shot(teacher, "6-scoreboard")
+            assert LAB in row and "100/100" in row, row
+
+            other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            log_in(other, klass.url, b, klass.passwords[b])
+            wait_for_jupyterlab(other, b)
+            theirs = listing(other)
+            shot(other, "7-another-learner")
+            assert f"{LAB}-{b}" in theirs and not [n for n in theirs if c in n or a in n], theirs
+            other.goto(f"{klass.url}user/{c}/lab", timeout=60_000)
+            other.wait_for_load_state()
+            shot(other, "8-another-learners-server")
+            assert other.locator(".jp-LabShell").count() == 0 and f"{LAB}-{c}" not in other.content(), other.url
+        finally:
+            browser.close()
+
+
+def test_a_file_of_a_learner_that_blocks_a_read_does_not_stop_the_grading_of_the_class(klass: Class) -> None:
+    a, _, c = klass.names
+    key = next((layout.learner_home(a).root / "workspace").rglob(f"{a}.key"))  # A solved the lab
+    kept = key.read_bytes()
+    made = klass.as_learner(a, "sh", "-c", f"rm {key} && mkfifo {key}")  # a read of it waits for a writer
+    assert made.returncode == 0, made.stderr
+    try:
+        graded = klass.ckslab("class", "grade", "--json", timeout=150, CKSLAB_LEARNER_GRADE_TIMEOUT="10")
+        rows = {g["name"]: g for g in json.loads(graded.stdout)}
+        assert rows[a]["error"].startswith("grading took over 10s and was stopped"), rows[a]
+        assert rows[c]["score"] == rows[c]["max_score"], rows[c]  # the others are graded all the same
+    finally:  # the scoreboard's own gradings (every minute) would wait 120 s on it in the next tests
+        key.unlink()
+        key.write_bytes(kept)
+        os.chown(key, layout.learner_home(a).uid, layout.learner_home(a).gid)
+        key.chmod(0o600)
 
 
 def test_a_dead_control_plane_is_said_and_restarted_at_next_login(klass: Class) -> None:

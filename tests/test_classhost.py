@@ -144,3 +144,32 @@ def test_beyond_loopback_the_hub_serves_tls(tmp_path: Path, monkeypatch: pytest.
     assert Path(str(wide["ssl_cert"])).parent == where.tls and (where.tls / "ca.crt").exists()
     given = service._settings(where, names, "0.0.0.0", 8000, (Path("/x.crt"), Path("/x.key")), Path("chp"), None)
     assert given["ssl_cert"] == "/x.crt" and given["ssl_key"] == "/x.key"
+
+
+class _Handler:
+    def __init__(self, name: str | None) -> None:
+        self.current_user = None if name is None else type("User", (), {"name": name})()
+
+
+def test_the_landing_page_sends_the_instructor_to_the_scoreboard_after_their_login() -> None:
+    # Asked before the login as well: a learner's spawn there sent the instructor to a spawn that fails.
+    assert layout.landing(_Handler(None)) == ""
+    assert layout.landing(_Handler(layout.INSTRUCTOR)) == f"/services/{layout.SCOREBOARD}/"
+    assert layout.landing(_Handler("alice")) == "/hub/spawn"
+    for config in ("jupyterhub_config.py", "jupyterhub_config_kube.py"):  # one server and Kubernetes alike
+        text = (Path(layout.__file__).parent / config).read_text()
+        assert "c.JupyterHub.default_url = layout.landing" in text, config
+
+
+def test_a_learner_asking_for_the_class_state_is_told_it_is_the_instructors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    where = layout.ClassPaths(tmp_path)
+    where.state.write_text("{}")
+
+    def refused(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refused)  # as a learner, who may not read root's 0600 file
+    with pytest.raises(CkslabError) as err:
+        layout.read_state(where)
+    assert "only the instructor can read the class state" in str(err.value) and "damaged" not in str(err.value)

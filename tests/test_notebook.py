@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 
 from cluster.backends.local import LocalBackend
@@ -158,6 +159,31 @@ def test_the_learner_copy_carries_what_the_kernel_reports_so_jupyterlab_does_not
     assert nbformat.read(copy.path, as_version=4).metadata.language_info == reported.metadata.language_info
     before = copy.path.stat().st_mtime_ns
     assert not learner_copy.match_kernel(copy) and copy.path.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("lab", [lab for lab in catalog.all_labs() if lab.names_user()], ids=lambda lab: lab.id)
+def test_a_learner_with_a_name_of_their_own_gets_a_copy_whose_commands_name_their_objects(
+        lab: catalog.Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
+    # A hosted class's learner works as themselves (CKSLAB_USER=alice): the graders look for alice.key
+    # and the CSR alice, so the notebook's commands must make those, not the lesson's jane.key.
+    run = engine.prepare(lab.id, "alice")
+    engine.ensure_notebook(run, lambda _m: None)
+    made = nbformat.read(run.notebook.path, as_version=4)
+    code = "\n".join(c.source for c in made.cells if c.cell_type == "code")
+    for lab_id in catalog.known():  # `jane-access` is a lab's id, not jane's
+        code = code.replace(lab_id, "")
+    assert not re.search(rf"(?<![\w-]){lab.user}(?![\w])", code), "the lesson's user is left in a command"
+    if lab.id == "certificates-api":  # the others name theirs with $CKSLAB_USER or in setup.sh
+        assert "openssl genrsa -out alice.key" in code and "kubectl certificate approve alice" in code
+    if lab.id == "jane-access":
+        assert "-n development-alice --as alice" in code
+    assert f'lab.setup("{lab.id}")' in made.cells[2].source and "your files and objects after you, `alice`" in made.cells[1].source
+    for cell in made.cells:  # still Python
+        if cell.cell_type == "code" and not cell.source.startswith("%%"):
+            compile(TransformerManager().transform_cell(cell.source), cell.id, "exec")
+    own = engine.prepare(lab.id, lab.user).notebook
+    assert own.renames == () and own.path.parent != run.notebook.path.parent
 
 
 def test_backups_are_pruned_to_the_newest_n(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

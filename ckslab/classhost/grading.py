@@ -10,6 +10,7 @@ kubeconfig with the learner's rights and no more. A learner's lab is the one the
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import multiprocessing
@@ -62,16 +63,28 @@ def control_plane(home: LearnerHome) -> str:
     return "up" if status.healthy else "down"
 
 
-def _grade_as(where: ClassPaths, name: str) -> Grade:
-    """In a forked process: become the learner, then grade their current lab."""
+def become(where: ClassPaths, name: str) -> None:
+    """In a forked process: become learner ``name`` (their uid and gid, no other group, their home and
+    environment) before anything of theirs is read, so their files, kubeconfig and its credential
+    plugins get their rights, never root's."""
     home = learner_home(name)
-    if current_lab(home) is not None:
-        os.setgroups([])
-        os.setgid(home.gid)
-        os.setuid(home.uid)
-        os.chdir(home.home)
-        os.environ.update(learnerenv.environment(where, home))
-    return grade_home(home)
+    os.setgroups([])
+    os.setgid(home.gid)
+    os.setuid(home.uid)
+    os.chdir(home.home)
+    os.environ.update(learnerenv.environment(where, home))
+
+
+def _grade_as(where: ClassPaths, name: str) -> Grade:
+    """In a forked process: become the learner, then grade their current lab (within the time limit)."""
+    home = learner_home(name)
+    try:
+        with classroom.time_limit():
+            become(where, name)
+            return grade_home(home)  # its grading says when the limit struck in it
+    except KeyboardInterrupt:  # struck before (their control plane's state file that blocks a read)
+        return Grade(name=name, lab=None, score=None, max_score=None, passed=None, steps={},
+                     control_plane="unknown", error=classroom.TOO_LONG, seconds=classroom.LEARNER_TIMEOUT)
 
 
 def grade_home(home: LearnerHome) -> Grade:
@@ -155,7 +168,8 @@ def roster_from_hub(lab: catalog.Lab) -> list[classroom.Learner]:
     found = []
     for name in names:
         home = learner_home(name)
-        found.append(classroom.Learner(name, home.lab.kubeconfig, engine.workspace_for(lab, name, home.root)))
+        found.append(classroom.Learner(name, home.lab.kubeconfig, engine.workspace_for(lab, name, home.root),
+                                       become=functools.partial(become, where, name)))
     return found
 
 

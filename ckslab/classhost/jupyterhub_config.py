@@ -42,12 +42,7 @@ c.Spawner.http_timeout = 120
 c.Spawner.default_url = "/lab"
 
 
-def _default_url(handler):
-    user = handler.current_user
-    return f"/services/{layout.SCOREBOARD}/" if user and user.name == layout.INSTRUCTOR else "/hub/spawn"
-
-
-c.JupyterHub.default_url = _default_url
+c.JupyterHub.default_url = layout.landing
 
 READ = "custom:ckslab-scoreboard:read"
 c.JupyterHub.custom_scopes = {READ: {"description": "See every learner's grades on the class scoreboard."}}

@@ -33,6 +33,7 @@ c.ConfigurableHTTPProxy.api_url = f"http://proxy-api.{namespace}.svc:{kubemanife
 c.JupyterHub.authenticator_class = "ckslab.classhost.spawner.RosterAuthenticator"
 c.Authenticator.allowed_users = set(s["learners"])
 c.Authenticator.admin_users = {layout.INSTRUCTOR}
+c.JupyterHub.default_url = layout.landing  # the instructor lands on the scoreboard
 
 c.JupyterHub.spawner_class = "ckslab.classhost.kubespawn.ClassKubeSpawner"
 c.KubeSpawner.namespace = namespace

@@ -25,6 +25,18 @@ INSTRUCTOR = "instructor"
 SCOREBOARD = "scoreboard"
 
 
+def landing(handler: Any) -> str:
+    """JupyterHub's ``default_url`` of a class: the scoreboard for the instructor, the spawn for a learner.
+
+    Asked before the login too (the class's URL, ``/``): "" lets the hub log the visitor in and come
+    back here, so the instructor lands on the scoreboard, not on a spawn they have no server for.
+    """
+    user = handler.current_user
+    if user is None:
+        return ""
+    return f"/services/{SCOREBOARD}/" if user.name == INSTRUCTOR else "/hub/spawn"
+
+
 @dataclass(frozen=True)
 class ClassPaths:
     """The layout of one class folder."""
@@ -127,6 +139,9 @@ def read_state(where: ClassPaths) -> ClassState | None:
         return ClassState(**json.loads(where.state.read_text()))
     except FileNotFoundError:
         return None
+    except PermissionError as err:  # a learner's terminal: the class is the instructor's
+        raise StateCorrupted(f"only the instructor can read the class state {where.state} (it is root's, 0600).",
+                             "Run it as root (sudo); a learner's own lab is `ckslab status`.") from err
     except (OSError, ValueError, TypeError) as err:
         raise StateCorrupted(f"the class state {where.state} is damaged ({err}).",
                              "Run `ckslab class down` to clean it up, then `ckslab class up ROSTER.csv`.") from err
