@@ -43,6 +43,11 @@ Progress = Callable[[str], None]
 SCRIPT_TIMEOUT = 300
 
 
+def _text(output: str | bytes | None) -> str:
+    """A timed-out script's output so far (``TimeoutExpired`` may hold bytes even in text mode)."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
 def _wait(children: Iterable[tuple[int, Path]]) -> None:
     """Wait for the grading processes ``children`` (pid, report); kill any still running after the timeout
     (its tasks then have no report, and are graded one by one, each with its own timeout)."""
@@ -217,8 +222,9 @@ class Session:
         try:
             done = subprocess.run(["bash", "-s"], input=text, cwd=cwd, env=env, capture_output=True, text=True,
                                   timeout=SCRIPT_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            return False, f"{script} took over {SCRIPT_TIMEOUT}s"
+        except subprocess.TimeoutExpired as err:  # its last line so far says what it was doing (waiting for ...)
+            lines = (_text(err.stdout) + _text(err.stderr)).strip().splitlines()
+            return False, f"{script} took over {SCRIPT_TIMEOUT}s" + (f"; its last line: {lines[-1]}" if lines else "")
         lines = (done.stdout + done.stderr).strip().splitlines()
         return done.returncode == 0, (lines[-1] if lines else "") if done.returncode else ""
 

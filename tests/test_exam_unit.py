@@ -521,3 +521,17 @@ def test_no_text_reads_a_process_list_that_holds_every_clusters_components(task_
                                                   for f in ("setup.sh", "solution.sh")]
     for text in texts:
         assert not re.search(r"\bps (-ef|aux|-o args)\b", text), (task_id, text)
+
+
+def test_a_script_past_its_time_says_its_last_line(project: Session, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A setup or solution killed at SCRIPT_TIMEOUT says the line it printed last (what it was waiting for)."""
+    from exam import session as session_module
+
+    monkeypatch.setattr(session_module, "SCRIPT_TIMEOUT", 2)
+    monkeypatch.setattr(bank.Task, "script", lambda self, name, values: (
+        "echo 'waiting for kube-apiserver to answer /readyz' >&2; sleep 30"))
+    drawn = attempts.TaskAttempt("kubelet-ca", "cks-k", {}, 5)
+    ok, said = project._run(drawn, "setup.sh", tmp_path, tmp_path / "kubeconfig")
+    assert not ok
+    assert said == "setup.sh took over 2s; its last line: waiting for kube-apiserver to answer /readyz"

@@ -4,11 +4,12 @@
 set -euo pipefail
 node=$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')
 config=/var/lib/kubelet/config.yaml
-# A new cluster's kubelet has no serverTLSBootstrap; a cluster reused (tests) gets its self-signed serving again.
-if ckslab node exec -- grep -q '^serverTLSBootstrap:' $config; then
-  ckslab node exec -- sh -c "sed -i '/^serverTLSBootstrap:/d' $config && rm -f /var/lib/kubelet/pki/kubelet-server-*.pem \
-    && systemctl restart kubelet"
-fi
+# A new cluster's kubelet has no serverTLSBootstrap and no kubelet-server-*.pem. One set up again (`ckslab exam solve`,
+# the tests) loses both, so that the kubelet sends a new CSR once this attempt sets serverTLSBootstrap (with a saved
+# certificate it would not), and the kubelet is restarted only when it had the setting.
+ckslab node exec -- sh -c "rm -f /var/lib/kubelet/pki/kubelet-server-*.pem; ! grep -q '^serverTLSBootstrap:' $config \
+  || { sed -i '/^serverTLSBootstrap:/d' $config && systemctl restart kubelet; }"
+# Every kubelet-serving CSR of an earlier attempt goes, so that the only ones are this attempt's.
 old=$(kubectl get csr --field-selector spec.signerName=kubernetes.io/kubelet-serving -o name)
 [ -z "$old" ] || kubectl delete $old
 kubectl create namespace {{forger_ns}} --dry-run=client -o yaml | kubectl apply -f -
