@@ -240,7 +240,10 @@ def _typed(ws: websocket.WebSocket, command: str, timeout: float = 60) -> str:
 
     def done() -> bool:
         nonlocal output
-        kind, *data = json.loads(ws.recv())
+        try:  # the socket's own timeout (10 s) is one quiet spell, not the end: wait_until's timeout is
+            kind, *data = json.loads(ws.recv())
+        except websocket.WebSocketTimeoutException:
+            return False
         output += "".join(data) if kind == "stdout" else ""
         return re.search(rf"{marker}-exit-\d+", output.split(command, 1)[-1]) is not None
 
