@@ -1,0 +1,335 @@
+"""``ckslab bench --hosted-learners N``: a class hosted on this server, brought up as an instructor does, measured.
+
+``ckslab class up`` with a generated roster of N throwaway learners; every learner logs in through
+the hub's login form at once (as a class does) and asks for their server, which starts their control
+plane and then their JupyterLab (``ClassSpawner``); each solves the certificates-api lab as their own
+Unix user (not timed); the instructor presses the scoreboard's "Grade now"; ``ckslab class down``.
+Measured: the time until every learner's server and control plane are ready, their memory and the
+hub's (``procstats.py``), the whole class's CPU over an idle window that starts right after one of
+the scoreboard's minute gradings (so none falls inside it), the scoreboard's grading of the N; the
+arithmetic is ``benchfigures.py``. The learners' accounts and homes are removed at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from ckslab.classhost import accounts, benchfigures, hub, layout, learnerenv, procstats, proxy, service
+from ckslab.classhost.layout import ClassPaths
+from cluster import binaries, ports
+from cluster.backends.local import LocalBackend
+from cluster.errors import CkslabError
+
+Say = Callable[[str], None]
+LAB = "certificates-api"
+#: The idle window over which the class's CPU is measured (the issue: about 30 s).
+IDLE_SECONDS = 30.0
+#: Learners solving their lab at once (2 cores: more only queue).
+SOLVERS = 3
+
+
+def cannot_run(learners: int) -> str:
+    """Why a class cannot be hosted here now ('' when it can)."""
+    if os.geteuid() != 0:
+        return "hosting a class needs root (a Unix user per learner): run `sudo make bench`"
+    for tool in ("runuser", "useradd", "userdel"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    gone = binaries.missing()
+    if gone:
+        return f"Kubernetes binaries missing ({', '.join(gone)}): run `make binaries`"
+    with open("/proc/meminfo") as fh:
+        available = next(int(line.split()[1]) for line in fh if line.startswith("MemAvailable:")) / 1024
+    return benchfigures.room_for(learners, available)
+
+
+def _open_to_all(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in Path(path).resolve().parents)
+
+
+def runnable_python(base: Path) -> str:
+    """This environment's Python when learners can run it; else a venv of /usr/bin/python3 importing it.
+
+    The same as tests/class_host.py's ``learner_python``: ckslab's environment may hang off a Python
+    under /root (pyenv), which no learner may enter; a venv of the system Python of the same minor
+    version, with a .pth adding this environment's site-packages and its ``etc/`` and ``share/``
+    (JupyterLab's assets), runs the same ckslab, JupyterHub and JupyterLab as any user.
+    """
+    if _open_to_all(Path(sys.executable)):
+        return sys.executable
+    system = Path("/usr/bin/python3")
+    version = subprocess.run([str(system), "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    if version != str(tuple(sys.version_info[:2])):
+        raise CkslabError(f"learners cannot run {sys.executable} (a folder above it is closed to them) and "
+                          f"{system} is Python {version or 'missing'}, not {sys.version_info[:2]}.",
+                          "Make ckslab's environment from a Python every user can run (make setup PYTHON=...).")
+    venv = base / "venv"
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
+    purelib = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
+    (purelib / "ckslab-bench.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    for data in ("etc", "share"):
+        if (Path(sys.prefix) / data).is_dir():
+            (venv / data).symlink_to(Path(sys.prefix) / data)
+    return str(venv / "bin" / "python")
+
+
+class Bench:
+    """One throwaway class: its folder, learners, port and the instructor's commands."""
+
+    def __init__(self, base: Path, python: str, names: list[str], say: Say) -> None:
+        self.base, self.python, self.names, self.say = base, python, names, say
+        self.where = ClassPaths(base / "class")
+        self.port = ports.pick(18600, set())
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CKSLAB_CLASS", "JUPYTERHUB_"))}
+        self.env["CKSLAB_CLASS_DIR"] = str(self.where.base)
+        self.passwords: dict[str, str] = {}
+
+    def ckslab(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.python, "-m", "ckslab", *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def login(self, name: str) -> requests.Session:
+        """Log in through the hub's login form, as a browser does."""
+        session = requests.Session()
+        session.get(self.url + "hub/login", timeout=60)
+        answer = session.post(self.url + "hub/login", allow_redirects=False, timeout=60, data={
+            "username": name, "password": self.passwords[name], "_xsrf": session.cookies.get("_xsrf")})
+        if answer.status_code != 302:
+            raise CkslabError(f"the hub refused {name}'s login: HTTP {answer.status_code}")
+        return session
+
+    def log_in_and_spawn(self, name: str) -> None:
+        """A learner's first visit: log in, then the hub's spawn page (their server starts)."""
+        self.login(name).get(self.url + "hub/spawn", timeout=120)
+
+    def as_learner(self, name: str, *command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        home = layout.learner_home(name)
+        env = learnerenv.environment(self.where, home)
+        env["PATH"] = f"{Path(self.python).parent}:{env['PATH']}"
+        return subprocess.run(["runuser", "-u", name, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
+                               *command], capture_output=True, text=True, timeout=timeout, check=False,
+                              cwd=str(home.home))
+
+    def hub_tree(self) -> set[int]:
+        """The hub's processes (itself, its proxy, the scoreboard, a grading), without the learners'."""
+        state = layout.read_state(self.where)
+        if state is None:
+            return set()
+        found = procstats.descendants(state.pid, {pid: s.ppid for pid, s in procstats.stats().items()})
+        uids = self.uids()
+        return {pid for pid, uid in procstats.owners(found).items() if uid not in uids}
+
+    def uids(self) -> set[int]:
+        return {layout.learner_home(n).uid for n in self.names}
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time so far of (every learner's processes, the hub's), in seconds."""
+        every = procstats.stats()
+        hub_pids = self.hub_tree()
+        uids = self.uids()
+        learners = {pid for pid, uid in procstats.owners(set(every)).items() if uid in uids}
+        tick = procstats.ticks_per_second()
+        return (sum(every[p].ticks for p in learners if p in every) / tick,
+                sum(every[p].ticks for p in hub_pids if p in every) / tick)
+
+
+def _wait_ready(b: Bench, started: float, timeout: float) -> dict[str, float]:
+    """Per learner: seconds from ``started`` until the hub says their server is ready and their plane is healthy."""
+    ready: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(ready) < len(b.names):
+        if time.monotonic() > deadline:
+            late = [n for n in b.names if n not in ready]
+            raise CkslabError(f"{len(late)} learners' servers were not ready within {timeout:.0f}s ({late[0]}, ...); "
+                              f"hub log: {b.where.hub_log}")
+        try:
+            users = hub.api(b.where, "GET", "/users", timeout=30)
+        except hub.HubError:  # busy spawning on a loaded machine: ask again
+            users = []
+        for user in users:
+            name = user["name"]
+            server = (user.get("servers") or {}).get("")
+            if name in b.names and name not in ready and server and server.get("ready"):
+                status = LocalBackend(layout.learner_home(name).lab).status()
+                if status is not None and status.healthy:
+                    ready[name] = time.monotonic() - started
+                    b.say(f"  {name}: server and control plane ready after {ready[name]:.1f}s "
+                          f"({len(ready)}/{len(b.names)})")
+        time.sleep(0.5)
+    return ready
+
+
+def _memory(b: Bench) -> tuple[list[benchfigures.LearnerMemory], float, float]:
+    """Each learner's memory, and the hub's (RSS, PSS), in MB."""
+    per: dict[int, list[int]] = {}
+    for pid, uid in procstats.owners(set(procstats.stats())).items():
+        per.setdefault(uid, []).append(pid)
+    found = []
+    for name in b.names:
+        kb = {"cp": [0, 0], "lab": [0, 0]}
+        for pid in per.get(layout.learner_home(name).uid, []):
+            rss, pss = procstats.memory_kb(pid)
+            part = kb["cp" if procstats.name_of(pid) in procstats.CONTROL_PLANE else "lab"]
+            part[0] += rss
+            part[1] += pss
+        found.append(benchfigures.LearnerMemory(kb["cp"][0] / 1024, kb["cp"][1] / 1024,
+                                                kb["lab"][0] / 1024, kb["lab"][1] / 1024))
+    hub_kb = [procstats.memory_kb(pid) for pid in b.hub_tree()]
+    return found, sum(r for r, _ in hub_kb) / 1024, sum(p for _, p in hub_kb) / 1024
+
+
+def _graded_at(b: Bench) -> float:
+    try:
+        return (b.where.grades / "grades.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _grade_now(b: Bench) -> tuple[float, float, float]:
+    """The instructor's "Grade now" on the scoreboard: (seconds, the grading's own seconds, class CPU seconds)."""
+    instructor = b.login(layout.INSTRUCTOR)
+    board = instructor.get(b.url + f"services/{layout.SCOREBOARD}/", timeout=60)
+    if board.status_code != 200:
+        raise CkslabError(f"the scoreboard answered HTTP {board.status_code} to the instructor")
+    xsrf = instructor.cookies.get("_xsrf", path=f"/services/{layout.SCOREBOARD}/") or instructor.cookies.get("_xsrf")
+    before = sum(b.cpu_seconds())
+    t0 = time.monotonic()
+    graded = instructor.post(b.url + f"services/{layout.SCOREBOARD}/grade", data={"_xsrf": xsrf}, timeout=900)
+    seconds = time.monotonic() - t0
+    cpu = sum(b.cpu_seconds()) - before
+    if graded.status_code != 200:
+        raise CkslabError(f"the scoreboard's grading failed: HTTP {graded.status_code} {graded.text[-300:]}")
+    grades = instructor.get(b.url + f"services/{layout.SCOREBOARD}/grades.json", timeout=60).json()
+    wrong = [g["name"] for g in grades["learners"] if g["score"] is None or g["score"] != g["max_score"]]
+    if wrong or len(grades["learners"]) != len(b.names):
+        raise CkslabError(f"the scoreboard graded {len(grades['learners'])} learners, {len(wrong)} not at full marks "
+                          f"({', '.join(wrong[:3])}): the measurement is not of solved labs")
+    return seconds, float(grades["seconds"]), cpu
+
+
+def _measure(b: Bench) -> benchfigures.Measured:
+    load = {"start": list(os.getloadavg())}
+    roster = b.base / "roster.csv"
+    roster.write_text("name\n" + "\n".join(b.names) + "\n")
+    b.say(f"class up with a roster of {len(b.names)} learners")
+    t0 = time.monotonic()
+    up = b.ckslab("class", "up", str(roster), "--port", str(b.port))
+    up_seconds = time.monotonic() - t0
+    if up.returncode != 0:
+        raise CkslabError(f"class up failed: {(up.stdout + up.stderr).strip()[-300:]}")
+    with open(b.where.credentials) as fh:
+        b.passwords = {r["name"]: r["password"] for r in csv.DictReader(fh)}
+    b.say(f"the {len(b.names)} learners log in at once; waiting for every server and control plane")
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(b.names)) as pool:
+        spawns = [pool.submit(b.log_in_and_spawn, n) for n in b.names]
+        ready = _wait_ready(b, started, 120 + 30 * len(b.names))
+        for spawn in spawns:
+            spawn.result()
+    b.say(f"solving {LAB} as each learner ({SOLVERS} at a time; not timed)")
+    with concurrent.futures.ThreadPoolExecutor(SOLVERS) as pool:
+        for name, done in zip(b.names, pool.map(lambda n: b.as_learner(n, b.python, "-m", "ckslab", "solve", LAB,
+                                                                        "--yes"), b.names)):
+            if done.returncode != 0:
+                raise CkslabError(f"{name}'s solve failed: {(done.stdout + done.stderr).strip()[-300:]}")
+    interval = float(layout.read_settings(b.where)["interval"])
+    b.say("waiting for the scoreboard's next minute grading to end, so that none falls in the idle window")
+    seen = _graded_at(b)
+    deadline = time.monotonic() + interval + 600
+    while _graded_at(b) == seen and time.monotonic() < deadline:
+        time.sleep(0.5)
+    b.say(f"measuring the class's CPU over {IDLE_SECONDS:.0f}s of idle")
+    learners0, hub0 = b.cpu_seconds()
+    t0 = time.monotonic()
+    time.sleep(IDLE_SECONDS)
+    learners1, hub1 = b.cpu_seconds()
+    idle = time.monotonic() - t0
+    memory, hub_rss, hub_pss = _memory(b)
+    b.say(f"the instructor's \"Grade now\" on the scoreboard, for {len(b.names)} learners")
+    grade_seconds, inner, grade_cpu = _grade_now(b)
+    b.say("class down")
+    hub_state = layout.read_state(b.where)
+    t0 = time.monotonic()
+    down = b.ckslab("class", "down")
+    down_seconds = time.monotonic() - t0
+    if down.returncode != 0:
+        raise CkslabError(f"class down failed: {(down.stdout + down.stderr).strip()[-300:]}")
+    left = [pid for uid in b.uids() for pid in service.learner_processes(uid)] + sorted(_of_class(b))
+    if hub_state is not None and hub.is_running(hub_state.pid):
+        left.append(hub_state.pid)
+    if left:
+        raise CkslabError(f"class down left {len(left)} processes (pids {left[:5]})")
+    load["end"] = list(os.getloadavg())
+    return benchfigures.Measured(
+        learners=len(b.names), up_seconds=up_seconds, ready_seconds=[ready[n] for n in b.names], memory=memory,
+        hub_rss_mb=hub_rss, hub_pss_mb=hub_pss, idle_seconds=idle, idle_cpu_learners=learners1 - learners0,
+        idle_cpu_hub=hub1 - hub0, grade_seconds=grade_seconds, grade_inner_seconds=inner, grade_cpu_seconds=grade_cpu,
+        grade_interval=interval, down_seconds=down_seconds, load={k: [round(x, 2) for x in v] for k, v in load.items()})
+
+
+def _of_class(b: Bench) -> set[int]:
+    """Live processes whose command line names the class's folder (the hub, its proxy, the scoreboard)."""
+    found = set()
+    for pid in procstats.stats():
+        try:
+            if str(b.where.base) in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _clean(b: Bench) -> None:
+    """Whatever the run left: the class (down), any process of its learners, their accounts, its folder."""
+    state = layout.read_state(b.where) if b.where.state.exists() else None
+    if state is not None:
+        b.ckslab("class", "down")
+        if hub.is_running(state.pid):
+            os.kill(state.pid, signal.SIGKILL)
+    for name in b.names:
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            continue
+        for pid in service.learner_processes(uid):  # only what this class started runs as them
+            os.kill(pid, signal.SIGKILL)
+        accounts.remove_user(name)
+    shutil.rmtree(b.base, ignore_errors=True)
+
+
+def measure(learners: int, say: Say) -> dict[str, Any]:
+    """The ``hosted_class_*`` figures of a class of ``learners``, or ``{"hosted_class_skipped": why}``."""
+    why = cannot_run(learners)
+    if why:
+        return {"hosted_class_skipped": why}
+    proxy.ensure(say)
+    base = Path(tempfile.mkdtemp(prefix="ckslab-bench-class-", dir="/tmp"))
+    base.chmod(0o711)
+    tag = uuid.uuid4().hex[:6]
+    b = Bench(base, runnable_python(base), [f"ckslab-b-{tag}-{i:02d}" for i in range(learners)], say)
+    try:
+        return benchfigures.figures(_measure(b))
+    finally:
+        _clean(b)
+
+
+if __name__ == "__main__":  # python -m ckslab.classhost.bench N: this measurement alone
+    print(json.dumps(measure(int(sys.argv[1]), lambda m: print(m, file=sys.stderr, flush=True)), indent=2))
