@@ -64,14 +64,15 @@ def test_fit_floors_and_never_goes_below_zero() -> None:
 def test_room_for_refuses_a_class_the_memory_cannot_hold() -> None:
     assert benchfigures.room_for(10, 10 * benchfigures.LEARNER_MB_GUESS + benchfigures.SPARE_MB) == ""
     why = benchfigures.room_for(30, 8000)
-    assert "30 learners need about 22024 MB" in why and "8000 MB are available" in why and "--hosted-learners" in why
+    assert "30 learners need about 17524 MB" in why and "8000 MB are available" in why and "--hosted-learners" in why
 
 
 def _measured(n: int) -> Measured:
     return Measured(
         learners=n, up_seconds=12.34, ready_seconds=[10.0 * (i + 1) for i in range(n)],
         memory=[LearnerMemory(500.0, 300.0, 200.0, 100.0 + i) for i in range(n)], hub_rss_mb=300.0,
-        hub_pss_mb=250.0, idle_seconds=30.0, idle_cpu_learners=0.03 * 30 * n, idle_cpu_hub=0.3, grade_seconds=8.0,
+        hub_pss_mb=250.0, idle_seconds=30.0, idle_cpu_learners=0.03 * 30 * n, idle_cpu_hub=0.3,
+        idle_cpu_control_planes=0.02 * 30 * n, grade_seconds=8.0,
         grade_inner_seconds=6.0, grade_cpu_seconds=6.0, grade_interval=60.0, down_seconds=20.0)
 
 
@@ -82,7 +83,7 @@ def test_figures_of_a_class_of_ten_and_its_extrapolation_to_thirty() -> None:
     assert mem["control_plane_pss"] == 300.0 and mem["class_pss"] == 10 * 404.5 + 250.0
     assert f["hosted_class_ready_seconds"] == 100.0 and f["hosted_class_ready_first_seconds"] == 10.0
     assert f["hosted_class_idle_cores"] == 0.31 and f["hosted_class_idle_cores_hub"] == 0.01
-    assert f["hosted_class_idle_cores_per_learner"] == 0.03
+    assert f["hosted_class_idle_cores_per_learner"] == 0.03 and f["hosted_class_idle_cores_control_planes"] == 0.2
     assert f["hosted_class_fit_24gb"] == (24576 - 250) // 404.5 == 60
     assert f["hosted_class_fit_under_one_core"] == 33  # (1 - 0.01) / 0.03
     assert f["hosted_class_scoreboard_cores"] == 0.1

@@ -140,14 +140,15 @@ class Bench:
     def uids(self) -> set[int]:
         return {layout.learner_home(n).uid for n in self.names}
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        """CPU time so far of (every learner's processes, the hub's), in seconds."""
+    def cpu_seconds(self) -> tuple[float, float, float]:
+        """CPU time so far, in seconds, of (every learner's processes, their control planes alone, the hub's)."""
         every = procstats.stats()
         hub_pids = self.hub_tree()
         uids = self.uids()
-        learners = {pid for pid, uid in procstats.owners(set(every)).items() if uid in uids}
+        learners = {pid for pid, uid in procstats.owners(set(every)).items() if uid in uids and pid in every}
+        planes = {pid for pid in learners if procstats.name_of(pid) in procstats.CONTROL_PLANE}
         tick = procstats.ticks_per_second()
-        return (sum(every[p].ticks for p in learners if p in every) / tick,
+        return (sum(every[p].ticks for p in learners) / tick, sum(every[p].ticks for p in planes) / tick,
                 sum(every[p].ticks for p in hub_pids if p in every) / tick)
 
 
@@ -210,11 +211,12 @@ def _grade_now(b: Bench) -> tuple[float, float, float]:
     if board.status_code != 200:
         raise CkslabError(f"the scoreboard answered HTTP {board.status_code} to the instructor")
     xsrf = instructor.cookies.get("_xsrf", path=f"/services/{layout.SCOREBOARD}/") or instructor.cookies.get("_xsrf")
-    before = sum(b.cpu_seconds())
+    learners0, _, hub0 = b.cpu_seconds()
     t0 = time.monotonic()
     graded = instructor.post(b.url + f"services/{layout.SCOREBOARD}/grade", data={"_xsrf": xsrf}, timeout=900)
     seconds = time.monotonic() - t0
-    cpu = sum(b.cpu_seconds()) - before
+    learners1, _, hub1 = b.cpu_seconds()
+    cpu = learners1 + hub1 - learners0 - hub0
     if graded.status_code != 200:
         raise CkslabError(f"the scoreboard's grading failed: HTTP {graded.status_code} {graded.text[-300:]}")
     grades = instructor.get(b.url + f"services/{layout.SCOREBOARD}/grades.json", timeout=60).json()
@@ -245,11 +247,13 @@ def _measure(b: Bench) -> benchfigures.Measured:
         for spawn in spawns:
             spawn.result()
     b.say(f"solving {LAB} as each learner ({SOLVERS} at a time; not timed)")
+    solving = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(SOLVERS) as pool:
         for name, done in zip(b.names, pool.map(lambda n: b.as_learner(n, b.python, "-m", "ckslab", "solve", LAB,
                                                                         "--yes"), b.names)):
             if done.returncode != 0:
                 raise CkslabError(f"{name}'s solve failed: {(done.stdout + done.stderr).strip()[-300:]}")
+    b.say(f"  solved in {time.monotonic() - solving:.0f}s")
     interval = float(layout.read_settings(b.where)["interval"])
     b.say("waiting for the scoreboard's next minute grading to end, so that none falls in the idle window")
     seen = _graded_at(b)
@@ -257,10 +261,10 @@ def _measure(b: Bench) -> benchfigures.Measured:
     while _graded_at(b) == seen and time.monotonic() < deadline:
         time.sleep(0.5)
     b.say(f"measuring the class's CPU over {IDLE_SECONDS:.0f}s of idle")
-    learners0, hub0 = b.cpu_seconds()
+    learners0, planes0, hub0 = b.cpu_seconds()
     t0 = time.monotonic()
     time.sleep(IDLE_SECONDS)
-    learners1, hub1 = b.cpu_seconds()
+    learners1, planes1, hub1 = b.cpu_seconds()
     idle = time.monotonic() - t0
     memory, hub_rss, hub_pss = _memory(b)
     b.say(f"the instructor's \"Grade now\" on the scoreboard, for {len(b.names)} learners")
@@ -281,8 +285,8 @@ def _measure(b: Bench) -> benchfigures.Measured:
     return benchfigures.Measured(
         learners=len(b.names), up_seconds=up_seconds, ready_seconds=[ready[n] for n in b.names], memory=memory,
         hub_rss_mb=hub_rss, hub_pss_mb=hub_pss, idle_seconds=idle, idle_cpu_learners=learners1 - learners0,
-        idle_cpu_hub=hub1 - hub0, grade_seconds=grade_seconds, grade_inner_seconds=inner, grade_cpu_seconds=grade_cpu,
-        grade_interval=interval, down_seconds=down_seconds, load={k: [round(x, 2) for x in v] for k, v in load.items()})
+        idle_cpu_control_planes=planes1 - planes0, idle_cpu_hub=hub1 - hub0, grade_seconds=grade_seconds,
+        grade_inner_seconds=inner, grade_cpu_seconds=grade_cpu, grade_interval=interval, down_seconds=down_seconds, load={k: [round(x, 2) for x in v] for k, v in load.items()})
 
 
 def _of_class(b: Bench) -> set[int]:

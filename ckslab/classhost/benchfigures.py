@@ -18,8 +18,9 @@ MACHINE_MB = 24 * 1024
 #: The class the issue's targets are for: 30 learners, idle CPU under one core, graded in <= 30 s.
 TARGET_LEARNERS = 30
 IDLE_CORES_TARGET = 1.0
-#: A learner's memory assumed before measuring (README: about 650 MB), to refuse a class that cannot fit.
-LEARNER_MB_GUESS = 700
+#: A learner's memory assumed before measuring (PSS, about 470 MB measured, with room), to refuse a class that
+#: cannot fit in the memory available now.
+LEARNER_MB_GUESS = 550
 #: Memory kept free for everything else on the machine while the benchmark runs.
 SPARE_MB = 1024
 
@@ -55,6 +56,7 @@ class Measured:
     idle_seconds: float  # the length of the idle window
     idle_cpu_learners: float  # CPU seconds of every learner's processes in that window
     idle_cpu_hub: float
+    idle_cpu_control_planes: float  # the part of idle_cpu_learners their control planes' processes spent
     grade_seconds: float  # the scoreboard's "Grade now": POST to its answer
     grade_inner_seconds: float  # the grading's own time, as it recorded it in grades.json
     grade_cpu_seconds: float  # CPU the class spent during that grading (the hub's side and the learners')
@@ -115,6 +117,7 @@ def figures(m: Measured) -> dict[str, Any]:
         "hosted_class_idle_cores": round(idle_learners + idle_hub, 3),
         "hosted_class_idle_cores_hub": round(idle_hub, 3),
         "hosted_class_idle_cores_per_learner": round(per_learner_cores, 4),
+        "hosted_class_idle_cores_control_planes": round(m.idle_cpu_control_planes / m.idle_seconds, 3),
         "hosted_class_fit_24gb": fit(MACHINE_MB, m.hub_pss_mb, per_learner_pss),
         "hosted_class_fit_under_one_core": (fit(IDLE_CORES_TARGET, idle_hub, per_learner_cores)
                                             if per_learner_cores > 0 else None),
