@@ -116,9 +116,14 @@ class Bench:
             raise CkslabError(f"the hub refused {name}'s login: HTTP {answer.status_code}")
         return session
 
-    def log_in_and_spawn(self, name: str) -> None:
-        """A learner's first visit: log in, then the hub's spawn page (their server starts)."""
-        self.login(name).get(self.url + "hub/spawn", timeout=120)
+    def log_in_and_spawn(self, name: str) -> requests.Session:
+        """A learner's first visit: log in, then the hub's spawn page (their server starts); their session."""
+        return self.spawn(self.login(name))
+
+    def spawn(self, session: requests.Session) -> requests.Session:
+        """The hub's spawn page: it starts the server and answers once it runs or after its slow_spawn_timeout."""
+        session.get(self.url + "hub/spawn", timeout=300)
+        return session
 
     def as_learner(self, name: str, *command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         home = layout.learner_home(name)
@@ -152,30 +157,47 @@ class Bench:
                 sum(every[p].ticks for p in hub_pids if p in every) / tick)
 
 
-def _wait_ready(b: Bench, started: float, timeout: float) -> dict[str, float]:
-    """Per learner: seconds from ``started`` until the hub says their server is ready and their plane is healthy."""
+def _log_in_together(b: Bench) -> tuple[dict[str, float], list[str]]:
+    """Every learner logs in and asks for their server at once, as a class does; per learner the seconds until
+    the hub says their server is ready and their control plane is healthy, and the spawns the hub gave up on.
+
+    A server the hub gave up on (its ``start_timeout`` passed while control planes queued one at a time) is
+    asked for again, as the learner does by reloading the page; the hub's reason is kept.
+    """
+    n = len(b.names)
+    timeout = 300 + 60 * n  # a safety only: planes start one at a time, about 30 s each at load average 50
     ready: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(ready) < len(b.names):
-        if time.monotonic() > deadline:
-            late = [n for n in b.names if n not in ready]
-            raise CkslabError(f"{len(late)} learners' servers were not ready within {timeout:.0f}s ({late[0]}, ...); "
-                              f"hub log: {b.where.hub_log}")
-        try:
-            users = hub.api(b.where, "GET", "/users", timeout=30)
-        except hub.HubError:  # busy spawning on a loaded machine: ask again
-            users = []
-        for user in users:
-            name = user["name"]
-            server = (user.get("servers") or {}).get("")
-            if name in b.names and name not in ready and server and server.get("ready"):
-                status = LocalBackend(layout.learner_home(name).lab).status()
-                if status is not None and status.healthy:
-                    ready[name] = time.monotonic() - started
-                    b.say(f"  {name}: server and control plane ready after {ready[name]:.1f}s "
-                          f"({len(ready)}/{len(b.names)})")
-        time.sleep(0.5)
-    return ready
+    gave_up: list[str] = []
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        spawning = {name: pool.submit(b.log_in_and_spawn, name) for name in b.names}
+        while len(ready) < n:
+            if time.monotonic() - started > timeout:
+                late = [x for x in b.names if x not in ready]
+                raise CkslabError(f"{len(late)} learners' servers were not ready within {timeout:.0f}s ({late[0]}, "
+                                  f"...): {hub._last_error(b.where.hub_log)}")
+            answered = {name for name, future in spawning.items() if future.done()}  # before asking the hub
+            try:
+                users = {u["name"]: u for u in hub.api(b.where, "GET", "/users", timeout=30)}
+            except hub.HubError:  # busy spawning on a loaded machine: ask again
+                continue
+            for name in b.names:
+                server = (users.get(name, {}).get("servers") or {}).get("")
+                if name in ready:
+                    continue
+                if server and server.get("ready"):
+                    status = LocalBackend(layout.learner_home(name).lab).status()
+                    if status is not None and status.healthy:
+                        ready[name] = time.monotonic() - started
+                        b.say(f"  {name}: server and control plane ready after {ready[name]:.1f}s ({len(ready)}/{n})")
+                elif server is None and name in answered:
+                    session = spawning[name].result()
+                    reason = hub._last_error(b.where.hub_log)
+                    gave_up.append(f"{name}: {reason}")
+                    b.say(f"  {name}: the hub gave up on their server ({reason}); they reload the page")
+                    spawning[name] = pool.submit(b.spawn, session)
+            time.sleep(1)
+    return ready, gave_up
 
 
 def _memory(b: Bench) -> tuple[list[benchfigures.LearnerMemory], float, float]:
@@ -240,12 +262,7 @@ def _measure(b: Bench) -> benchfigures.Measured:
     with open(b.where.credentials) as fh:
         b.passwords = {r["name"]: r["password"] for r in csv.DictReader(fh)}
     b.say(f"the {len(b.names)} learners log in at once; waiting for every server and control plane")
-    started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(len(b.names)) as pool:
-        spawns = [pool.submit(b.log_in_and_spawn, n) for n in b.names]
-        ready = _wait_ready(b, started, 120 + 30 * len(b.names))
-        for spawn in spawns:
-            spawn.result()
+    ready, gave_up = _log_in_together(b)
     b.say(f"solving {LAB} as each learner ({SOLVERS} at a time; not timed)")
     solving = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(SOLVERS) as pool:
@@ -286,7 +303,8 @@ def _measure(b: Bench) -> benchfigures.Measured:
         learners=len(b.names), up_seconds=up_seconds, ready_seconds=[ready[n] for n in b.names], memory=memory,
         hub_rss_mb=hub_rss, hub_pss_mb=hub_pss, idle_seconds=idle, idle_cpu_learners=learners1 - learners0,
         idle_cpu_control_planes=planes1 - planes0, idle_cpu_hub=hub1 - hub0, grade_seconds=grade_seconds,
-        grade_inner_seconds=inner, grade_cpu_seconds=grade_cpu, grade_interval=interval, down_seconds=down_seconds, load={k: [round(x, 2) for x in v] for k, v in load.items()})
+        grade_inner_seconds=inner, grade_cpu_seconds=grade_cpu, grade_interval=interval,
+        down_seconds=down_seconds, spawns_given_up=gave_up, load={k: [round(x, 2) for x in v] for k, v in load.items()})
 
 
 def _of_class(b: Bench) -> set[int]:
@@ -331,6 +349,12 @@ def measure(learners: int, say: Say) -> dict[str, Any]:
     b = Bench(base, runnable_python(base), [f"ckslab-b-{tag}-{i:02d}" for i in range(learners)], say)
     try:
         return benchfigures.figures(_measure(b))
+    except CkslabError as err:
+        kept = Path(tempfile.gettempdir()) / f"ckslab-bench-class-{tag}-hub.log"
+        if b.where.hub_log.exists():  # the class's folder goes: its hub log is what tells why
+            shutil.copyfile(b.where.hub_log, kept)
+            raise CkslabError(err.message, f"The hub's log is kept: {kept}.") from err
+        raise
     finally:
         _clean(b)
 

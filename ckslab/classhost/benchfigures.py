@@ -62,6 +62,7 @@ class Measured:
     grade_cpu_seconds: float  # CPU the class spent during that grading (the hub's side and the learners')
     grade_interval: float  # seconds between the scoreboard's own gradings
     down_seconds: float
+    spawns_given_up: list[str] = field(default_factory=list)  # "name: the hub's reason", asked for again
     load: dict[str, list[float]] = field(default_factory=dict)  # os.getloadavg() at start and end
 
 
@@ -101,6 +102,7 @@ def figures(m: Measured) -> dict[str, Any]:
         "hosted_class_ready_seconds": round(max(m.ready_seconds), 1),
         "hosted_class_ready_first_seconds": round(min(m.ready_seconds), 1),
         "hosted_class_ready_median_seconds": round(statistics.median(m.ready_seconds), 1),
+        "hosted_class_spawns_given_up": m.spawns_given_up,
         "hosted_class_memory_mb": {
             "learner_pss": round(per_learner_pss, 1),
             "learner_pss_max": round(max(pss), 1),
@@ -159,6 +161,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, Any, str | None, str]]:
         (f"class of {n} hosted here: class up", result["hosted_class_up_seconds"], None, "s"),
         (f"  all {n} servers and control planes ready, from their logins", result["hosted_class_ready_seconds"],
          None, "s"),
+        ("  servers the hub gave up on (asked for again)", len(result["hosted_class_spawns_given_up"]), None, ""),
         ("  memory per learner, PSS (control plane + JupyterLab)",
          f"{mem['learner_pss']} ({mem['control_plane_pss']} + {mem['jupyterlab_pss']})", None, " MB"),
         ("  memory per learner, RSS", mem["learner_rss"], None, " MB"),
