@@ -133,3 +133,18 @@ def test_the_option_reaches_the_bench(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.main(["bench", "--hosted-learners", "0", "--json", os.devnull]) == 0
     assert seen == {"hosted": 0}
     assert bench.hosted_class_measurements(0, lambda _m: None) == {"hosted_class_skipped": "not asked for"}
+
+
+def test_the_hubs_reason_for_giving_up_on_a_server_is_read_from_its_log(tmp_path: Path) -> None:
+    from ckslab.classhost import bench as class_bench
+
+    log = tmp_path / "jupyterhub.log"
+    log.write_text(
+        "[I 2026-12-06 03:39:50.817 JupyterHub pages:516] ann is pending spawn\n"
+        "[W 2026-12-06 03:39:58.961 JupyterHub base:1312] User ann is slow to start (timeout=10)\n"
+        "[W 2026-12-06 03:43:50.100 JupyterHub user:1058] ann's server failed to start in 240 seconds, giving up.\n"
+        "[W 2026-12-06 03:43:50.467 JupyterHub user:1058] ann-2's server failed to start in 240 seconds, giving up.\n"
+        "[I 2026-12-06 03:43:51.497 JupyterHub log:192] 200 GET /hub/api/users (ckslab-class@127.0.0.1) 133.13ms\n")
+    assert class_bench._why_given_up(log, "ann") == "ann's server failed to start in 240 seconds, giving up."
+    assert class_bench._why_given_up(log, "bob") == "the hub's log says nothing about it"
+    assert class_bench._why_given_up(tmp_path / "gone.log", "ann") == "no hub log"

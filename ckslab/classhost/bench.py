@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -192,12 +193,24 @@ def _log_in_together(b: Bench) -> tuple[dict[str, float], list[str]]:
                         b.say(f"  {name}: server and control plane ready after {ready[name]:.1f}s ({len(ready)}/{n})")
                 elif server is None and name in answered:
                     session = spawning[name].result()
-                    reason = hub._last_error(b.where.hub_log)
+                    reason = _why_given_up(b.where.hub_log, name)
                     gave_up.append(f"{name}: {reason}")
                     b.say(f"  {name}: the hub gave up on their server ({reason}); they reload the page")
                     spawning[name] = pool.submit(b.spawn, session)
             time.sleep(1)
     return ready, gave_up
+
+
+def _why_given_up(log: Path, name: str) -> str:
+    """The hub log's last warning or error about ``name``'s server (JupyterHub's "failed to start in N seconds")."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no hub log"
+    named = re.compile(rf"(?<![a-z0-9-]){re.escape(name)}(?![a-z0-9-])")  # not another learner it prefixes
+    said = [line for line in lines if ("[E " in line or "[W " in line) and "slow to start" not in line
+            and named.search(line)]
+    return said[-1].split("] ", 1)[-1].strip()[:200] if said else "the hub's log says nothing about it"
 
 
 def _memory(b: Bench) -> tuple[list[benchfigures.LearnerMemory], float, float]:
