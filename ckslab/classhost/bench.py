@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import uuid
@@ -31,9 +30,9 @@ from typing import Any, Callable
 
 import requests
 
-from ckslab.classhost import accounts, benchfigures, hub, layout, learnerenv, procstats, proxy, service
+from ckslab.classhost import accounts, benchenv, benchfigures, hub, layout, learnerenv, procstats, proxy, service
 from ckslab.classhost.layout import ClassPaths
-from cluster import binaries, ports
+from cluster import ports, waiting
 from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError
 
@@ -43,52 +42,6 @@ LAB = "certificates-api"
 IDLE_SECONDS = 30.0
 #: Learners solving their lab at once (2 cores: more only queue).
 SOLVERS = 3
-
-
-def cannot_run(learners: int) -> str:
-    """Why a class cannot be hosted here now ('' when it can)."""
-    if os.geteuid() != 0:
-        return "hosting a class needs root (a Unix user per learner): run `sudo make bench`"
-    for tool in ("runuser", "useradd", "userdel"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
-    gone = binaries.missing()
-    if gone:
-        return f"Kubernetes binaries missing ({', '.join(gone)}): run `make binaries`"
-    with open("/proc/meminfo") as fh:
-        available = next(int(line.split()[1]) for line in fh if line.startswith("MemAvailable:")) / 1024
-    return benchfigures.room_for(learners, available)
-
-
-def _open_to_all(path: Path) -> bool:
-    return all(p.stat().st_mode & 0o001 for p in Path(path).resolve().parents)
-
-
-def runnable_python(base: Path) -> str:
-    """This environment's Python when learners can run it; else a venv of /usr/bin/python3 importing it.
-
-    The same as tests/class_host.py's ``learner_python``: ckslab's environment may hang off a Python
-    under /root (pyenv), which no learner may enter; a venv of the system Python of the same minor
-    version, with a .pth adding this environment's site-packages and its ``etc/`` and ``share/``
-    (JupyterLab's assets), runs the same ckslab, JupyterHub and JupyterLab as any user.
-    """
-    if _open_to_all(Path(sys.executable)):
-        return sys.executable
-    system = Path("/usr/bin/python3")
-    version = subprocess.run([str(system), "-c", "import sys; print(sys.version_info[:2])"],
-                             capture_output=True, text=True, check=False).stdout.strip()
-    if version != str(tuple(sys.version_info[:2])):
-        raise CkslabError(f"learners cannot run {sys.executable} (a folder above it is closed to them) and "
-                          f"{system} is Python {version or 'missing'}, not {sys.version_info[:2]}.",
-                          "Make ckslab's environment from a Python every user can run (make setup PYTHON=...).")
-    venv = base / "venv"
-    subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
-    purelib = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
-    (purelib / "ckslab-bench.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-    for data in ("etc", "share"):
-        if (Path(sys.prefix) / data).is_dir():
-            (venv / data).symlink_to(Path(sys.prefix) / data)
-    return str(venv / "bin" / "python")
 
 
 class Bench:
@@ -287,9 +240,11 @@ def _measure(b: Bench) -> benchfigures.Measured:
     interval = float(layout.read_settings(b.where)["interval"])
     b.say("waiting for the scoreboard's next minute grading to end, so that none falls in the idle window")
     seen = _graded_at(b)
-    deadline = time.monotonic() + interval + 600
-    while _graded_at(b) == seen and time.monotonic() < deadline:
-        time.sleep(0.5)
+    try:
+        waiting.wait_until(lambda: _graded_at(b) != seen, interval + 600, 0.5, "the scoreboard's minute grading")
+    except waiting.WaitTimeout as err:
+        raise CkslabError(f"the scoreboard did not grade the class within {interval + 600:.0f}s ({err}).",
+                          f"Its log: {b.where.hub_log}.") from err
     b.say(f"measuring the class's CPU over {IDLE_SECONDS:.0f}s of idle")
     learners0, planes0, hub0 = b.cpu_seconds()
     t0 = time.monotonic()
@@ -352,14 +307,14 @@ def _clean(b: Bench) -> None:
 
 def measure(learners: int, say: Say) -> dict[str, Any]:
     """The ``hosted_class_*`` figures of a class of ``learners``, or ``{"hosted_class_skipped": why}``."""
-    why = cannot_run(learners)
+    why = benchenv.cannot_run(learners)
     if why:
         return {"hosted_class_skipped": why}
     proxy.ensure(say)
     base = Path(tempfile.mkdtemp(prefix="ckslab-bench-class-", dir="/tmp"))
     base.chmod(0o711)
     tag = uuid.uuid4().hex[:6]
-    b = Bench(base, runnable_python(base), [f"ckslab-b-{tag}-{i:02d}" for i in range(learners)], say)
+    b = Bench(base, benchenv.runnable_python(base), [f"ckslab-b-{tag}-{i:02d}" for i in range(learners)], say)
     try:
         return benchfigures.figures(_measure(b))
     except CkslabError as err:
