@@ -64,7 +64,7 @@ def test_fit_floors_and_never_goes_below_zero() -> None:
 def test_room_for_refuses_a_class_the_memory_cannot_hold() -> None:
     assert benchfigures.room_for(10, 10 * benchfigures.LEARNER_MB_GUESS + benchfigures.SPARE_MB) == ""
     why = benchfigures.room_for(30, 8000)
-    assert "30 learners need about 17524 MB" in why and "8000 MB are available" in why and "--hosted-learners" in why
+    assert "30 learners need about 14524 MB" in why and "8000 MB are available" in why and "--hosted-learners" in why
 
 
 def _measured(n: int) -> Measured:

@@ -18,9 +18,9 @@ MACHINE_MB = 24 * 1024
 #: The class the issue's targets are for: 30 learners, idle CPU under one core, graded in <= 30 s.
 TARGET_LEARNERS = 30
 IDLE_CORES_TARGET = 1.0
-#: A learner's memory assumed before measuring (PSS, about 470 MB measured, with room), to refuse a class that
+#: A learner's memory assumed before measuring (PSS: 404-420 MB measured, with room), to refuse a class that
 #: cannot fit in the memory available now.
-LEARNER_MB_GUESS = 550
+LEARNER_MB_GUESS = 450
 #: Memory kept free for everything else on the machine while the benchmark runs.
 SPARE_MB = 1024
 
