@@ -317,12 +317,13 @@ def measure(learners: int, say: Say) -> dict[str, Any]:
     b = Bench(base, benchenv.runnable_python(base), [f"ckslab-b-{tag}-{i:02d}" for i in range(learners)], say)
     try:
         return benchfigures.figures(_measure(b))
-    except CkslabError as err:
+    except (CkslabError, requests.RequestException, subprocess.TimeoutExpired) as err:
+        message = err.message if isinstance(err, CkslabError) else f"the class did not answer in time: {err}"
         kept = Path(tempfile.gettempdir()) / f"ckslab-bench-class-{tag}-hub.log"
         if b.where.hub_log.exists():  # the class's folder goes: its hub log is what tells why
             shutil.copyfile(b.where.hub_log, kept)
-            raise CkslabError(err.message, f"The hub's log is kept: {kept}.") from err
-        raise
+            raise CkslabError(message, f"The hub's log is kept: {kept}.") from err
+        raise CkslabError(message) from err
     finally:
         _clean(b)
 
