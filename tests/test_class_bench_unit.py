@@ -148,3 +148,19 @@ def test_the_hubs_reason_for_giving_up_on_a_server_is_read_from_its_log(tmp_path
     assert class_bench._why_given_up(log, "ann") == "ann's server failed to start in 240 seconds, giving up."
     assert class_bench._why_given_up(log, "bob") == "the hub's log says nothing about it"
     assert class_bench._why_given_up(tmp_path / "gone.log", "ann") == "no hub log"
+
+
+def test_a_process_left_by_the_class_is_found_by_its_class_folder(tmp_path: Path) -> None:
+    import subprocess
+
+    from ckslab.classhost import bench as class_bench
+
+    b = class_bench.Bench(tmp_path, "python3", [], lambda _m: None)
+    other = class_bench.Bench(tmp_path / "other", "python3", [], lambda _m: None)
+    left = subprocess.Popen(["sleep", "30"], env={"CKSLAB_CLASS_DIR": str(b.where.base), "PATH": os.environ["PATH"]})
+    try:
+        assert left.pid in class_bench._of_class(b)
+        assert left.pid not in class_bench._of_class(other)
+    finally:
+        left.kill()
+        left.wait()

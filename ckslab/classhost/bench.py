@@ -276,11 +276,13 @@ def _measure(b: Bench) -> benchfigures.Measured:
 
 
 def _of_class(b: Bench) -> set[int]:
-    """Live processes whose command line names the class's folder (the hub, its proxy, the scoreboard)."""
+    """Live processes of the class: the hub's, its proxy's, the scoreboard's and a grading the scoreboard started
+    (they run with its ``CKSLAB_CLASS_DIR``; a grading orphaned by ``class down`` keeps running otherwise)."""
+    marker = f"CKSLAB_CLASS_DIR={b.where.base}".encode()
     found = set()
     for pid in procstats.stats():
         try:
-            if str(b.where.base) in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+            if pid != os.getpid() and marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
                 found.add(pid)
         except OSError:
             continue
@@ -302,6 +304,8 @@ def _clean(b: Bench) -> None:
         for pid in service.learner_processes(uid):  # only what this class started runs as them
             os.kill(pid, signal.SIGKILL)
         accounts.remove_user(name)
+    for pid in _of_class(b):
+        os.kill(pid, signal.SIGKILL)
     shutil.rmtree(b.base, ignore_errors=True)
 
 
