@@ -272,7 +272,7 @@ def cmd_kind_ready(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ckslab import bench
 
-    return bench.main(args.json, args.csrs, out, _progress(), args.learners, args.exam_tasks)
+    return bench.main(args.json, args.csrs, out, _progress(), args.learners, args.exam_tasks, args.hosted_learners)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -305,6 +305,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", default=str(paths.lab_paths().lab / "bench.json"), help="where to write the JSON")
     s.add_argument("--csrs", type=int, default=20, help="CSRs to time (default 20)")
     s.add_argument("--learners", type=int, default=30, help="class size to grade (default 30; 0 skips it)")
+    s.add_argument("--hosted-learners", type=int, default=10,
+                   help="learners of a class hosted here (class up, their logins, the scoreboard; needs root): "
+                        "default 10; 0 skips it")
     s.add_argument("--exam-tasks", type=int, default=15,
                    help="tasks of the mock exam to start and grade (default 15, or all the bank has; 0 skips it)")
     s.set_defaults(func=cmd_bench)
