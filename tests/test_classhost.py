@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from cryptography import x509
 from ckslab import cli
 from ckslab.classhost import accounts, layout, roster, tls
 from cluster.errors import CkslabError, UsageError
+from cluster.waiting import wait_until
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -173,3 +177,43 @@ def test_a_learner_asking_for_the_class_state_is_told_it_is_the_instructors(
     with pytest.raises(CkslabError) as err:
         layout.read_state(where)
     assert "only the instructor can read the class state" in str(err.value) and "damaged" not in str(err.value)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_scoreboard_stopped_mid_grading_leaves_no_grading_behind(tmp_path: Path, stop: int) -> None:
+    """The hub stops its services with SIGINT, then SIGTERM (`class down`): a grading under way, and what it
+    started, ends with the scoreboard instead of running on as an orphan."""
+    pids = tmp_path / "pids"
+    fake = tmp_path / "python"  # what the scoreboard runs as `python -m ckslab class grade`: a grading that hangs
+    fake.write_text(f"#!/bin/sh\nsleep 300 &\necho $$ $! > {pids}.tmp && mv {pids}.tmp {pids}\nwait\n")
+    fake.chmod(0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    board = subprocess.Popen(
+        [sys.executable, "-c", f"import sys; sys.executable = {str(fake)!r}; "
+         "from ckslab.classhost import scoreboard; scoreboard.run()"],
+        env={**os.environ, "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}", "CKSLAB_SCOREBOARD_INTERVAL": "600"},
+        stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(pids.exists, 60, what="the scoreboard's first grading")
+        grading = [int(p) for p in pids.read_text().split()]
+        board.send_signal(stop)
+        assert board.wait(timeout=30) is not None
+        wait_until(lambda: not any(_alive(p) for p in grading), 10, what="the grading and its child to end")
+        assert "Traceback" not in (board.stderr.read() if board.stderr else "")
+    finally:
+        board.kill()
+        board.wait()
+        for pid in (int(p) for p in (pids.read_text().split() if pids.exists() else [])):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """A process ``pid`` runs (a zombie of ours counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

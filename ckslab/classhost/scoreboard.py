@@ -5,6 +5,8 @@ Run by the hub (``jupyterhub_config.py``'s ``services``). Only a login holding t
 of learners, who hold no ``access:services`` scope. Every ``CKSLAB_SCOREBOARD_INTERVAL`` seconds,
 and when the instructor presses "Grade now", it runs ``ckslab class grade`` (``grading.py``) in a
 process of its own, then shows ``grades.json``; ``grades.csv`` and ``grades.json`` are the exports.
+A grading under way when the scoreboard ends (the hub stopping it: SIGINT, then SIGTERM; or the hub
+gone) is killed with its process group: ``class down`` leaves no grading behind.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
+import signal
 import sys
 from typing import Any
 
@@ -23,6 +26,8 @@ from ckslab.classhost import grading, layout
 
 READ = "custom:ckslab-scoreboard:read"
 LOCK = asyncio.Lock()
+#: The grading under way, if any: killed with its process group when the scoreboard ends.
+RUNNING: set[asyncio.subprocess.Process] = set()
 NOTES = {"down": "control plane down: it restarts at their next login",
          "never started": "not logged in yet", "damaged": "control plane state damaged"}
 
@@ -35,9 +40,23 @@ async def grade_now() -> str:
                    else ["-m", "ckslab", "class", "grade"])
         proc = await asyncio.create_subprocess_exec(sys.executable, *command,
                                                     stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.PIPE)
-        _, stderr = await proc.communicate()
+                                                    stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        RUNNING.add(proc)
+        try:
+            _, stderr = await proc.communicate()
+        finally:
+            RUNNING.discard(proc)
+            if proc.returncode is None:
+                _kill_group(proc.pid)
         return "" if proc.returncode == 0 else stderr.decode(errors="replace").strip()[-300:]
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (a grading and what it started); gone already is fine."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class Base(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
@@ -119,11 +138,25 @@ async def main() -> None:
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     app.listen(port, os.environ.get("CKSLAB_SCOREBOARD_BIND", "127.0.0.1"))
     task = asyncio.ensure_future(every(float(os.environ.get("CKSLAB_SCOREBOARD_INTERVAL", "60"))))
+    # The hub stops a service with SIGINT (asyncio.run cancels this task), then SIGTERM: the same here.
+    this = asyncio.current_task()
+    if this is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this.cancel)
     try:
         await orphaned()
     finally:
         task.cancel()
+        for proc in list(RUNNING):
+            _kill_group(proc.pid)
+
+
+def run() -> None:
+    """Serve until the hub stops the scoreboard (SIGINT or SIGTERM) or is gone; a stop is no error."""
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run()
