@@ -217,3 +217,22 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("learners", [1, 10, 30])
+def test_the_hub_waits_for_a_learner_queued_behind_the_whole_class(learners: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control planes start one at a time and the hub's start_timeout counts that queue: the last learner of a
+    class logging in together must not be given up on (a flat 240 s lost 16 of 30 in `ckslab bench`)."""
+    from traitlets.config import Config
+
+    from ckslab.classhost import spawner
+
+    settings = {"ip": "127.0.0.1", "port": 1, "hub_port": 2, "proxy": "chp", "proxy_api_port": 3, "proxy_token": "t", "scoreboard_port": 4,
+                "learners": [f"l{i}" for i in range(learners)], "python": sys.executable, "api_token": "a",
+                "interval": 60}
+    monkeypatch.setattr(layout, "read_settings", lambda _where: settings)
+    config = Config()
+    source = (Path(layout.__file__).parent / "jupyterhub_config.py").read_text()
+    exec(compile(source, "jupyterhub_config.py", "exec"), {"get_config": lambda: config})  # noqa: S102
+    queued = (learners - 1) * 40  # the last one's wait behind the others, at ~40 s a plane on a loaded server
+    assert config.Spawner.start_timeout >= queued + spawner.CONTROL_PLANE_TIMEOUT

@@ -37,7 +37,10 @@ c.Authenticator.admin_users = {layout.INSTRUCTOR}
 
 c.JupyterHub.spawner_class = "ckslab.classhost.spawner.ClassSpawner"
 c.Spawner.cmd = [s["python"], "-m", "jupyterhub.singleuser"]
-c.Spawner.start_timeout = 240
+# Control planes start one at a time (spawner.STARTS) and the hub's start_timeout counts that queue: a class
+# logging in together waits behind every other learner's plane (4 s each idle, up to ~40 s on a loaded
+# 2-core server; `ckslab bench`'s class of 30 had the hub give up on 16 learners at a flat 240 s).
+c.Spawner.start_timeout = 240 + 40 * max(len(s["learners"]) - 1, 0)
 c.Spawner.http_timeout = 120
 c.Spawner.default_url = "/lab"
 
