@@ -281,6 +281,26 @@ def test_a_file_of_a_learner_that_blocks_a_read_does_not_stop_the_grading_of_the
         key.chmod(0o600)
 
 
+def test_a_state_file_of_a_learner_that_blocks_a_read_does_not_stop_class_status(klass: Class) -> None:
+    """`class status` reads each learner's control plane as that learner, in a fork with a time limit: a named
+    pipe in place of A's state file says A's is unknown, and the others are listed all the same."""
+    a, _, c = klass.names
+    state_file = layout.learner_home(a).lab.state_file
+    kept, mode = state_file.read_bytes(), state_file.stat().st_mode & 0o777
+    made = klass.as_learner(a, "sh", "-c", f"rm {state_file} && mkfifo {state_file}")
+    assert made.returncode == 0, made.stderr
+    try:
+        shown = klass.ckslab("class", "status", "--json", timeout=120, CKSLAB_CLASS_LOOK_TIMEOUT="5")
+        assert shown.returncode == 0, shown.stderr
+        rows = {r["name"]: r for r in json.loads(shown.stdout)["learners"]}
+        assert rows[a]["cluster"] == "unknown" and rows[c]["cluster"] == "up", rows
+    finally:
+        state_file.unlink()
+        state_file.write_bytes(kept)
+        os.chown(state_file, layout.learner_home(a).uid, layout.learner_home(a).gid)
+        state_file.chmod(mode)
+
+
 def test_a_dead_control_plane_is_said_and_restarted_at_next_login(klass: Class) -> None:
     b = klass.names[1]
     home = layout.learner_home(b)

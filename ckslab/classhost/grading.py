@@ -87,6 +87,39 @@ def _grade_as(where: ClassPaths, name: str) -> Grade:
                      control_plane="unknown", error=classroom.TOO_LONG, seconds=classroom.LEARNER_TIMEOUT)
 
 
+#: Seconds ``class status`` and ``class down`` give each learner's own reading or stopping.
+LOOK_TIMEOUT = float(os.environ.get("CKSLAB_CLASS_LOOK_TIMEOUT") or 30)
+
+
+def _look_as(where: ClassPaths, name: str, stop: bool) -> tuple[str, str | None]:
+    """In a forked process: become the learner, then stop their control plane (``stop``: data kept) or read
+    it; (its state: ``up``, ``down``, ``never started``, ``damaged``, ``stopped``, ``unknown``; their lab)."""
+    try:
+        with classroom.time_limit(LOOK_TIMEOUT):
+            become(where, name)
+            home = learner_home(name)
+            if stop:
+                try:
+                    return ("stopped" if LocalBackend(home.lab).stop(lambda _m: None) else "down"), None
+                except CkslabError:
+                    return "damaged", None
+            return control_plane(home), current_lab(home)
+    except KeyboardInterrupt:  # a file of theirs that blocks a read (a named pipe in place of the state file)
+        return "unknown", None
+
+
+def look(where: ClassPaths, names: list[str], stop: bool = False) -> dict[str, tuple[str, str | None]]:
+    """Each learner's control plane state and current lab (``stop``: their control plane stopped instead),
+    read as the learner in a fork of its own, never as root: a learner's files are theirs to make anything
+    of. ``{name: (state, lab)}``; a read that takes over :data:`LOOK_TIMEOUT` says ``unknown``."""
+    if not names:
+        return {}
+    with multiprocessing.get_context("fork").Pool(max(1, min(classroom.WORKERS, len(names))),
+                                                  maxtasksperchild=1) as pool:
+        found = pool.starmap(_look_as, [(where, n, stop) for n in names], chunksize=1)
+    return dict(zip(names, found))
+
+
 def grade_home(home: LearnerHome) -> Grade:
     """Grade ``home``'s current lab with the rights of the process (already the learner's)."""
     name = home.name

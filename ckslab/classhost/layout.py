@@ -120,6 +120,15 @@ def learner_home(name: str) -> LearnerHome:
     return LearnerHome(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
 
 
+def has_account(name: str) -> bool:
+    """A Unix account ``name`` exists (a roster's learner before ``class up`` made it has none)."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 @dataclass
 class ClassState:
     """What ``class up`` started: where the hub listens, its pid, the learners."""

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ckslab.classhost import accounts, hub, layout, learnerenv, proxy, tls
+from ckslab.classhost import accounts, grading, hub, layout, learnerenv, proxy, tls
 from ckslab.classhost.layout import ClassPaths, ClassState
 from ckslab.classhost.roster import Roster
 from cluster import binaries, paths, ports, process
-from cluster.backends.local import LocalBackend
 from cluster.errors import CkslabError
 
 Progress = Callable[[str], None]
@@ -226,7 +225,11 @@ def down(progress: Progress, delete_data: bool = False) -> tuple[ClassState | No
     progress("stopping JupyterHub, its proxy and the scoreboard")
     hub.stop(current.pid)
     _stop_leftover_proxy(where)
-    for name in current.learners:
+    known = [n for n in current.learners if layout.has_account(n)]
+    for name, (plane, _lab) in grading.look(where, known, stop=True).items():  # as each learner, never as root
+        if plane in ("damaged", "unknown"):
+            progress(f"{name}'s control plane could not be stopped by its state ({plane}): its processes are")
+    for name in known:
         _stop_learner(name, progress)
     where.state.unlink(missing_ok=True)
     return current, running
@@ -261,15 +264,12 @@ def _stop_leftover_proxy(where: ClassPaths) -> None:
 
 
 def _stop_learner(name: str, progress: Progress) -> None:
-    """Whatever still runs as a learner (a control plane, kernels, a terminal's jobs): stopped, data kept."""
+    """Whatever still runs as a learner (kernels, a terminal's jobs, a control plane its state did not name):
+    stopped by uid, data kept. Their control plane was stopped first as them (``grading.look``)."""
     try:
         home = layout.learner_home(name)
     except KeyError:
         return
-    try:
-        LocalBackend(home.lab).stop(lambda _m: None)
-    except CkslabError as err:
-        progress(f"{name}'s control plane: {err}")
     left = learner_processes(home.uid)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in left:
