@@ -150,8 +150,7 @@ def test_terminal_sees_kubeconfig_and_runs_the_pinned_kubectl(
 
         def printed() -> bool:
             nonlocal output
-            kind, *data = json.loads(ws.recv())
-            output += "".join(data) if kind == "stdout" else ""
+            output += _received(ws)
             return "seen:/" in output and "\n" in output.split("seen:/", 1)[1]
 
         wait_until(printed, 30, interval=0, what="the terminal's answer")
@@ -232,6 +231,16 @@ def _terminal(lab: Lab) -> websocket.WebSocket:
     return ws
 
 
+def _received(ws: websocket.WebSocket) -> str:
+    """The terminal's next stdout message; "" for another kind, or for 10 s of quiet (the socket's own
+    timeout: a loaded machine starting ckslab is quiet that long; the caller's wait_until bounds the whole)."""
+    try:
+        kind, *data = json.loads(ws.recv())
+    except websocket.WebSocketTimeoutException:
+        return ""
+    return "".join(data) if kind == "stdout" else ""
+
+
 def _typed(ws: websocket.WebSocket, command: str, timeout: float = 60) -> str:
     """Type ``command`` in the terminal; what it printed, up to the exit code it ended with."""
     marker = os.urandom(4).hex()
@@ -240,11 +249,7 @@ def _typed(ws: websocket.WebSocket, command: str, timeout: float = 60) -> str:
 
     def done() -> bool:
         nonlocal output
-        try:  # the socket's own timeout (10 s) is one quiet spell, not the end: wait_until's timeout is
-            kind, *data = json.loads(ws.recv())
-        except websocket.WebSocketTimeoutException:
-            return False
-        output += "".join(data) if kind == "stdout" else ""
+        output += _received(ws)
         return re.search(rf"{marker}-exit-\d+", output.split(command, 1)[-1]) is not None
 
     wait_until(done, timeout, interval=0, what=f"the terminal's answer to {command!r}")
