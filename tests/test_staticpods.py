@@ -167,6 +167,27 @@ def test_a_broken_manifest_stops_its_component_with_the_reason(cluster: tuple[Lo
     assert any("not valid YAML" in line for line in said)
 
 
+def test_the_reason_is_on_disk_before_the_component_stops(cluster: tuple[LocalBackend, dict[str, int]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever sees the process gone (``status``, a grader) reads why: no moment without the reason."""
+    backend, pids = cluster
+    kcm = backend.layout.manifest(CONTROLLER_MANAGER)
+    kcm.write_text(kcm.read_text() + "  - : [\n")
+    settle(backend)
+    seen: list[str] = []
+    stop = process.stop_pid
+
+    def stop_and_look(pid: int, name: str, marker: str = "", **kwargs: float) -> None:
+        stop(pid, name, marker, **kwargs)
+        status = backend.status()
+        assert status is not None
+        seen.append(next(c for c in status.components if c.name == name).detail)
+
+    monkeypatch.setattr(process, "stop_pid", stop_and_look)
+    assert local_kubelet.Kubelet(backend, lambda _m: None).sync()
+    assert len(seen) == 1 and "runs nothing" in seen[0] and "not valid YAML" in seen[0], seen
+
+
 def test_a_component_that_exits_by_itself_is_reported_once(cluster: tuple[LocalBackend, dict[str, int]]) -> None:
     backend, pids = cluster
     said: list[str] = []

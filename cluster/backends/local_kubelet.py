@@ -257,10 +257,11 @@ class Kubelet:
         pid = int(current.details.get("pids", {}).get(component, 0))
         self.log(f"{component}: {reason}. Stopping it (pid {pid}), as a kubelet stops a static pod "
                  "whose manifest is gone")
-        process.stop_pid(pid, component, self.backend.marker)
+        # The reason is on disk before the process goes: whoever sees it gone also reads why.
         current.details.setdefault("applied", {})[component] = ""
         current.details.setdefault("problems", {})[component] = f"stopped: {reason}"
         state.write(self.backend.lab.state_file, current)
+        process.stop_pid(pid, component, self.backend.marker)
 
     def _say_problems(self, folder: staticpods.Folder) -> None:
         lines = {f"{p.path}: {p.reason}" for p in folder.problems}
