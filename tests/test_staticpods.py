@@ -188,6 +188,28 @@ def test_the_reason_is_on_disk_before_the_component_stops(cluster: tuple[LocalBa
     assert len(seen) == 1 and "runs nothing" in seen[0] and "not valid YAML" in seen[0], seen
 
 
+def test_an_idle_pass_reads_no_manifest_until_one_changes(cluster: tuple[LocalBackend, dict[str, int]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle, the loop only stats the folder (a class pays its CPU per learner); any write is read."""
+    backend, pids = cluster
+    settle(backend)
+    scans: list[Path] = []
+    scan = staticpods.scan
+    monkeypatch.setattr(staticpods, "scan", lambda folder: scans.append(folder) or scan(folder))
+    kubelet = local_kubelet.Kubelet(backend, lambda _m: None)
+    assert kubelet.sync() and len(scans) == 1  # nothing to do: remembered
+    assert kubelet.sync() and kubelet.sync() and len(scans) == 1
+    state.write(backend.lab.state_file, state.read(backend.lab.state_file))  # `up` or a restart wrote it
+    assert kubelet.sync() and len(scans) == 2
+    kcm = backend.layout.manifest(CONTROLLER_MANAGER)
+    text = kcm.read_text()
+    assert "  name: kube-controller-manager\n" in text
+    kcm.write_text(text.replace("  name: kube-controller-manager\n", "  name: kube-controller-managex\n"))  # same size
+    settle(backend)
+    assert kubelet.sync() and len(scans) >= 3
+    assert not process.is_running(pids[CONTROLLER_MANAGER], backend.marker)  # no manifest names it now: stopped
+
+
 def test_a_component_that_exits_by_itself_is_reported_once(cluster: tuple[LocalBackend, dict[str, int]]) -> None:
     backend, pids = cluster
     said: list[str] = []
