@@ -409,6 +409,20 @@ def test_after_a_reset_of_a_middle_step_the_later_cells_name_that_step_and_the_c
             "CertificateSigningRequest object”, which begins `cat > jane-csr.yaml <<EOF`")
     assert f"Next: re-run the cells of step csr-object {redo}; the steps after it (approved, certificate, access)" \
         in " ".join(reset.split())
+    # Graded now, each undone step says the reset undid it, not what the grader would blame (the audit log's
+    # "kubernetes-admin deleted it": the reset did that) nor a hint naming files the reset moved to .backup/.
+    report_file = local_cluster.lab.root / "after-reset.json"
+    ckslab("grade", "certificates-api", "--json", str(report_file))
+    steps = {s["id"]: s for s in json.loads(report_file.read_text())["steps"]}
+    for step_id in ("csr-object", "approved", "certificate", "access"):
+        message, hint = steps[step_id]["message"], steps[step_id]["hint"]
+        assert not steps[step_id]["passed"] and message.startswith("Reset at ") and \
+            "(`ckslab reset certificates-api --step csr-object`)" in message and "deleted" not in message, message
+        assert hint.startswith("Re-run its cells from cell "), hint
+    hinted = " ".join(ckslab("hint", "certificates-api").split())
+    assert "Step csr-object was reset at " in hinted and "deleted" not in hinted, hinted
+    own_hint = " ".join(engine.prepare("certificates-api").lab.step("csr-object").hint.split())
+    assert hinted.endswith(f"hint: {own_hint}"), hinted  # the step's command from its start
     client = NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(run.workspace)}})
 
