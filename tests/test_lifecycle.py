@@ -20,7 +20,9 @@ import pytest
 
 from cluster import binaries, ports, process
 from cluster.backends import local_kubelet
+from cluster.backends.local import LocalBackend
 from cluster.controlplane import COMPONENTS
+from cluster.paths import LabPaths
 from cluster.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -68,6 +70,20 @@ def test_up_twice_changes_nothing_and_down_leaves_no_process(cluster_root: Path)
     assert our_processes(cluster_root) == []
     assert not (cluster_root / ".lab" / "kubeconfig").exists()
     assert ckslab(cluster_root, "down").returncode == 0
+
+
+def test_stop_leaves_no_process_not_even_the_kubelet_loop_and_up_brings_it_all_back(cluster_root: Path) -> None:
+    """What a hosted class does at a learner's logout (``LocalBackend.stop``): data kept, nothing left running."""
+    backend = LocalBackend(LabPaths(cluster_root))
+    assert local_kubelet.find(backend.layout.base)
+    assert backend.stop(lambda _m: None)
+    assert our_processes(cluster_root) == [] and local_kubelet.find(backend.layout.base) == []
+    assert (cluster_root / ".lab" / "state.json").exists()  # the cluster is kept
+    again = ckslab(cluster_root, "up")
+    assert again.returncode == 0 and "recovered" in again.stdout, again.stdout + again.stderr
+    assert len(local_kubelet.find(backend.layout.base)) == 1
+    problems = json.loads((cluster_root / ".lab" / "state.json").read_text())["details"].get("problems", {})
+    assert not any("exited by itself" in p for p in problems.values()), problems
 
 
 def test_killed_component_shows_in_status_and_up_recovers(cluster_root: Path) -> None:

@@ -236,8 +236,10 @@ class LocalBackend(Backend):
         """Stop the components and keep the cluster (data, PKI, manifests); ``up`` starts it again.
 
         False when nothing was running. A hosted class stops a learner's plane this way, so their
-        next login brings back the same cluster with their CSRs and bindings.
+        next login brings back the same cluster with their CSRs and bindings. The kubelet loop stops
+        first (it would note each stop as a crash, and otherwise outlives the plane); ``up`` starts it.
         """
+        local_kubelet.stop(self, progress)
         return self._stop_all(progress)
 
     def down(self, progress: Progress) -> bool:
