@@ -12,8 +12,10 @@ import base64
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kubernetes import client, config
+if TYPE_CHECKING:
+    from kubernetes import client
 
 from cluster.waiting import wait_until
 
@@ -22,6 +24,7 @@ KUBE_APISERVER_CLIENT = "kubernetes.io/kube-apiserver-client"
 
 def api_client(kubeconfig: Path) -> client.ApiClient:
     """A client for the cluster and user of ``kubeconfig`` (its current context)."""
+    from kubernetes import client, config
     api: client.ApiClient = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
     return api
 
@@ -36,6 +39,7 @@ def submit(
     expiration_seconds: int | None = None,
 ) -> client.V1CertificateSigningRequest:
     """Create the CSR object ``name`` whose ``spec.request`` is ``request_pem``."""
+    from kubernetes import client
     body = client.V1CertificateSigningRequest(
         api_version="certificates.k8s.io/v1",
         kind="CertificateSigningRequest",
@@ -51,6 +55,7 @@ def submit(
 
 
 def _decide(api: client.ApiClient, name: str, kind: str, reason: str, message: str) -> None:
+    from kubernetes import client
     certs = client.CertificatesV1Api(api)
     csr = certs.read_certificate_signing_request(name)
     csr.status = csr.status or client.V1CertificateSigningRequestStatus()
@@ -100,6 +105,7 @@ def outcome(csr: client.V1CertificateSigningRequest) -> Outcome | None:
 def wait_for_outcome(api: client.ApiClient, name: str, timeout: float = 30.0,
                      interval: float = 0.05) -> Outcome:
     """Poll until the signer issued a certificate or the CSR is Denied/Failed."""
+    from kubernetes import client
     certs = client.CertificatesV1Api(api)
     return wait_until(lambda: outcome(certs.read_certificate_signing_request(name)),
                       timeout, interval, what=f"CSR {name} to be signed")
@@ -107,6 +113,7 @@ def wait_for_outcome(api: client.ApiClient, name: str, timeout: float = 30.0,
 
 def delete(api: client.ApiClient, name: str) -> None:
     """Delete the CSR ``name``; nothing when it is already gone."""
+    from kubernetes import client
     try:
         client.CertificatesV1Api(api).delete_certificate_signing_request(name)
     except client.ApiException as err:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
-from kubernetes import client
 
 from cluster import csr, pki
 from cluster.errors import CkslabError
@@ -39,6 +38,7 @@ class Finding:
 
 def signs_client_certificates(kubeconfig: Path, ca_pem: bytes | None = None) -> Finding:
     """Create, approve, wait for and delete a throwaway CSR."""
+    from kubernetes import client
     name = f"ckslab-preflight-{secrets.token_hex(4)}"
     check = "CSR signing"
     try:
@@ -96,6 +96,7 @@ def version_skew(kubectl: Path, kubeconfig: Path) -> Finding:
 
 def api_answers(kubeconfig: Path, timeout: float = 5.0) -> bool:
     """True when the API server of ``kubeconfig`` answers GET /version."""
+    from kubernetes import client
     try:
         client.VersionApi(csr.api_client(kubeconfig)).get_code(_request_timeout=timeout)
     except Exception:  # noqa: BLE001 - any failure means "does not answer"
@@ -104,6 +105,7 @@ def api_answers(kubeconfig: Path, timeout: float = 5.0) -> bool:
 
 
 def server_version(kubeconfig: Path) -> str:
+    from kubernetes import client
     return str(client.VersionApi(csr.api_client(kubeconfig)).get_code(_request_timeout=10).git_version)
 
 

@@ -19,8 +19,10 @@ import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kubernetes import client
+if TYPE_CHECKING:
+    from kubernetes import client
 
 from cluster import csr
 from cluster.preflight import Finding
@@ -106,6 +108,7 @@ def ca_keys_owner_only(ca_keys: list[Path], uid: int | None = None) -> Finding:
 def anonymous_as_kubeadm(server: str, ca_file: Path, admin_kubeconfig: Path, apiserver_command: list[str],
                          manifest: Path) -> Finding:
     """Anonymous requests: on (kubeadm's default), and allowed no more than kubeadm allows."""
+    from kubernetes import client
     check = "anonymous auth"
     flags = dict(a[2:].split("=", 1) for a in apiserver_command[1:] if a.startswith("--") and "=" in a)
     if flags.get("anonymous-auth", "true").lower() == "false":

@@ -82,3 +82,11 @@ def test_damaged_state_via_cli_then_down_repairs_it(lab_root: Path) -> None:
     assert not (lab / "state.json").exists() and not (lab / "local").exists()
     again = ckslab("down", env_root=lab_root)
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_the_command_line_starts_without_importing_the_kubernetes_client() -> None:
+    """Every `ckslab` call (a notebook cell, `ckslab node` polled each second by a wait loop) paid 0.2 s of CPU
+    importing the Kubernetes client it rarely needs: the modules that use it import it when they do."""
+    code = "import sys, ckslab.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

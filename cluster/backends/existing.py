@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import yaml
-from kubernetes import client
 
 from cluster import binaries, csr, preflight, state
 from cluster.backends.base import Availability, Backend, ClusterStatus, ComponentStatus, Progress, UpResult
@@ -97,6 +96,7 @@ class ExistingBackend(Backend):
 
     def ca_certificate(self) -> bytes:
         """The CA in the kubeconfig, else the kube-root-ca.crt ConfigMap every namespace gets."""
+        from kubernetes import client
         config = yaml.safe_load(self.lab.kubeconfig.read_text()) if self.lab.kubeconfig.exists() else None
         if config is None:
             raise CkslabError("no existing cluster is recorded.", "Run `make up BACKEND=existing KUBECONFIG=...`.")

@@ -16,7 +16,6 @@ from typing import Any
 
 import urllib3
 import yaml
-from kubernetes import client
 
 from cluster import certlist, csr, kubeconfig, pki
 from cluster.controlplane import Layout
@@ -100,6 +99,7 @@ def bind_cluster_admins(layout: Layout, timeout: float = 30.0) -> None:
     it. Source: ``cmd/kubeadm/app/phases/kubeconfig/kubeconfig.go`` (``EnsureAdminClusterRoleBinding``).
     Waits until admin.conf may do anything (RBAC's cache takes a moment); CkslabError otherwise.
     """
+    from kubernetes import client
     try:
         _bind_cluster_admins(layout, timeout)
     except (client.ApiException, WaitTimeout, OSError, urllib3.exceptions.HTTPError) as err:
@@ -108,6 +108,7 @@ def bind_cluster_admins(layout: Layout, timeout: float = 30.0) -> None:
 
 
 def _bind_cluster_admins(layout: Layout, timeout: float) -> None:
+    from kubernetes import client
     name = certlist.CLUSTER_ADMINS
     with csr.api_client(layout.etc / "super-admin.conf") as api:
         binding = client.V1ClusterRoleBinding(
