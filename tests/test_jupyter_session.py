@@ -26,8 +26,9 @@ from cluster.process import log_tail
 pytestmark = [pytest.mark.cluster, pytest.mark.browser]
 
 NOTEBOOK = "01-certificates-api.ipynb"
-#: JupyterLab's autosave interval (seconds, @jupyterlab/docmanager-extension autosaveInterval default).
-AUTOSAVE_INTERVAL = 120.0
+#: JupyterLab's autosave interval in this test (seconds; @jupyterlab/docmanager-extension's autosaveInterval,
+#: 120 by default, set in the test server's user settings so that the session need not last two minutes).
+AUTOSAVE_INTERVAL = 30.0
 #: Seconds a cell may take: a check runs the graders in a process of their own (~5 s on 2 cores).
 CELL_TIMEOUT = 60.0
 #: Seconds a cell that is skipped, or that meets a mistake, may take: no 30 s `kubectl wait` hang.
@@ -113,6 +114,9 @@ def _has_outputs(notebook: Path) -> bool:
 
 @pytest.fixture
 def session_lab(tmp_path: Path, local_cluster: LocalBackend) -> Iterator[Lab]:
+    settings = tmp_path / "user-settings" / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"autosaveInterval": AUTOSAVE_INTERVAL}))
     started = Lab(tmp_path, project=local_cluster.lab.root, cache=paths.cache_root())
     try:
         yield started
