@@ -221,7 +221,10 @@ def run(args: argparse.Namespace) -> int:
     cwd.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd)  # noqa: S603
     _write_record(server.pid, port, token)
-    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: started from a script's background job (or anything that ignores it), Python leaves
+    # Ctrl-C ignored, and the server would run on.
+    previous = {sig: signal.signal(sig, signal.default_int_handler)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         code = server.wait()
     except KeyboardInterrupt:

@@ -98,7 +98,10 @@ class Lab:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ckslab", "jupyter", "--port", str(self.port), "--token", self.token],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                # With SIGINT ignored, as a script's background job starts it (POSIX; CI was once run so, and
+                # Ctrl-C then stopped nothing): `ckslab jupyter` must stop on SIGINT all the same.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # noqa: PLW1509
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}?token={self.token}"

@@ -194,7 +194,10 @@ def test_the_scoreboard_stopped_mid_grading_leaves_no_grading_behind(tmp_path: P
         [sys.executable, "-c", f"import sys; sys.executable = {str(fake)!r}; "
          "from ckslab.classhost import scoreboard; scoreboard.run()"],
         env={**os.environ, "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}", "CKSLAB_SCOREBOARD_INTERVAL": "600"},
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True,
+        # Started with SIGINT ignored, as by a hub that a script's background job started (POSIX gives such
+        # jobs SIGINT ignored, and exec keeps it): the hub's SIGINT must stop it all the same.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # noqa: PLW1509
     try:
         wait_until(pids.exists, 60, what="the scoreboard's first grading")
         grading = [int(p) for p in pids.read_text().split()]

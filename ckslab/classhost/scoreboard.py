@@ -138,10 +138,13 @@ async def main() -> None:
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     app.listen(port, os.environ.get("CKSLAB_SCOREBOARD_BIND", "127.0.0.1"))
     task = asyncio.ensure_future(every(float(os.environ.get("CKSLAB_SCOREBOARD_INTERVAL", "60"))))
-    # The hub stops a service with SIGINT (asyncio.run cancels this task), then SIGTERM: the same here.
+    # The hub stops a service with SIGINT, then SIGTERM: each cancels this task. SIGINT is handled here
+    # rather than left to asyncio.run, which does not when the process started with it ignored (a hub
+    # started from a script's background job passes that on), and the scoreboard would run on.
     this = asyncio.current_task()
     if this is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this.cancel)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, this.cancel)
     try:
         await orphaned()
     finally:
