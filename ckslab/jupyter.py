@@ -66,6 +66,11 @@ def checkpoint_dir() -> Path:
     return paths.lab_paths().lab / "jupyter-checkpoints"
 
 
+def workspaces_dir() -> Path:
+    """``.lab/jupyterlab-workspaces``: this project's JupyterLab layouts (``JUPYTERLAB_WORKSPACES_DIR``)."""
+    return paths.lab_paths().lab / "jupyterlab-workspaces"
+
+
 def record_file() -> Path:
     """``.lab/jupyter.json``: the running server's pid, port and token (0600)."""
     return paths.lab_paths().lab / "jupyter.json"
@@ -143,6 +148,10 @@ def command(port: int | None, token: str | None, user: str | None = None) -> tup
     }
     if user:
         env["CKSLAB_USER"] = user
+    # JupyterLab keeps its layout (open tabs, terminals) in ~/.jupyter/lab/workspaces/, one file for every
+    # server of the user: a second checkout opened with the first one's tabs. Each project keeps its own,
+    # unless the user chose a folder.
+    env.setdefault("JUPYTERLAB_WORKSPACES_DIR", str(workspaces_dir()))
     # jupyter-server-terminals runs a login shell when its stdout is not a terminal (`make
     # jupyter | tee`, CI); Debian's /etc/profile then resets PATH and the pinned kubectl is lost.
     # Naming the shell turns that off, so every terminal keeps the environment above.
@@ -207,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
     port = ports.pick(args.port or DEFAULT_PORT, set())
     token = args.token or secrets.token_urlsafe(24)
     argv, env = command(port, token, user)
+    Path(env["JUPYTERLAB_WORKSPACES_DIR"]).mkdir(parents=True, exist_ok=True)
     checkpoint_dir().mkdir(parents=True, exist_ok=True)
     kubeconfig = paths.lab_paths().kubeconfig
     if not kubeconfig.exists():

@@ -54,7 +54,8 @@ def explain_resets(report: Report, run: engine.LabRun) -> Report:
     steps = []
     for step in report.steps:
         if not step.passed and step.id in pending:
-            message, hint = resets.row(pending[step.id], run.lab.id, cells)
+            owned = run.lab.step(step.id)
+            message, hint = resets.row(pending[step.id], run.lab.id, cells, bool(owned.objects or owned.files))
             step = dataclasses.replace(step, message=message, hint=hint)
         steps.append(step)
     return dataclasses.replace(report, steps=tuple(steps))

@@ -97,7 +97,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
     where = resets.first_cell(engine.notebook_cells(run), run.lab.id, first.id)
     redo = f"re-run the cells of step {first.id} from {where}" if where else f"redo step {first.id}"
     after = f"; the steps after it ({', '.join(later)}) follow" if later and args.step else ""
-    out.print(Text(f"Next: {redo}{after}. In a terminal: make hint LAB={run.lab.id}"), soft_wrap=True)
+    # ckslab, not make: a JupyterLab terminal opens in the lab's workspace, where there is no Makefile.
+    user = f" --user {run.user}" if run.suffix else ""
+    out.print(Text(f"Next: {redo}{after}. In a terminal: ckslab hint {run.lab.id}{user}"), soft_wrap=True)
     return 0
 
 
@@ -153,7 +155,9 @@ def cmd_hint(args: argparse.Namespace) -> int:
     if note:  # a reset undid it: the grader's finding would blame the reset's deletions, and its
         # hint name files the reset moved to .backup/; the way back is the step from its start.
         out.print(Text(note), soft_wrap=True)
-        out.print(Text(f"hint: {step.hint}"), soft_wrap=True)
+        # Its cells make again what the reset moved away; the step's own hint may use those files.
+        if not resets.first_cell(engine.notebook_cells(run), run.lab.id, step.id):
+            out.print(Text(f"hint: {step.hint}"), soft_wrap=True)
         return 0
     out.print(Text(failing.message), soft_wrap=True)
     out.print(Text(f"hint: {failing.hint or step.hint}"), soft_wrap=True)

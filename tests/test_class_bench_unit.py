@@ -86,10 +86,10 @@ def test_figures_of_a_class_of_ten_and_its_extrapolation_to_thirty() -> None:
     assert f["hosted_class_idle_cores_per_learner"] == 0.03 and f["hosted_class_idle_cores_control_planes"] == 0.2
     assert f["hosted_class_fit_24gb"] == (24576 - 250) // 404.5 == 60
     assert f["hosted_class_fit_under_one_core"] == 33  # (1 - 0.01) / 0.03
-    assert f["hosted_class_scoreboard_cores"] == 0.1
+    assert f["hosted_class_scoreboard_cores"] == round(6.0 / (8.0 + 60.0), 3)  # it grades, then waits 60 s
     x = f["hosted_class_extrapolated_30"]
     assert x["from_learners"] == 10 and x["idle_cores"] == 0.91 and x["memory_mb"] == 250.0 + 30 * 404.5
-    assert x["grade_seconds"] == 2.0 + 6.0 * 3 and x["scoreboard_cores"] == 0.3 and x["ready_seconds"] == 300.0
+    assert x["grade_seconds"] == 2.0 + 6.0 * 3 and x["scoreboard_cores"] == round(18.0 / (20.0 + 60.0), 3) and x["ready_seconds"] == 300.0
 
 
 def test_a_class_of_thirty_is_not_extrapolated_and_its_rows_say_measured() -> None:

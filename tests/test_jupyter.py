@@ -90,6 +90,15 @@ def test_command_environment_points_at_the_lab_cluster(lab_root: Path, monkeypat
     assert env["CKSLAB_ROOT"] == str(lab_root)
 
 
+def test_each_project_keeps_its_own_jupyterlab_layout(lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A learner found another checkout's tabs open: JupyterLab's layout file is per user, not per project."""
+    monkeypatch.delenv("JUPYTERLAB_WORKSPACES_DIR", raising=False)
+    _argv, env = jupyter.command(None, "t0ken")
+    assert env["JUPYTERLAB_WORKSPACES_DIR"] == str(lab_root / ".lab" / "jupyterlab-workspaces")
+    monkeypatch.setenv("JUPYTERLAB_WORKSPACES_DIR", "/somewhere/chosen")  # the user's choice stands
+    assert jupyter.command(None, "t0ken")[1]["JUPYTERLAB_WORKSPACES_DIR"] == "/somewhere/chosen"
+
+
 def test_command_passes_the_token_in_the_environment_not_the_command_line(lab_root: Path) -> None:
     argv, env = jupyter.command(None, "s3cret-t0ken")
     assert not [a for a in argv if "s3cret-t0ken" in a], "the token would show in `ps` for every user"

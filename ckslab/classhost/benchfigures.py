@@ -95,7 +95,9 @@ def figures(m: Measured) -> dict[str, Any]:
     idle_learners = m.idle_cpu_learners / m.idle_seconds
     idle_hub = m.idle_cpu_hub / m.idle_seconds
     per_learner_cores = idle_learners / n
-    scoreboard_cores = m.grade_cpu_seconds / m.grade_interval  # one grading a minute, on average
+    # The scoreboard grades, then waits its interval, then grades again (scoreboard.every): on average one
+    # grading's CPU per (its time + the interval).
+    scoreboard_cores = m.grade_cpu_seconds / (m.grade_seconds + m.grade_interval)
     result: dict[str, Any] = {
         "hosted_class_learners": n,
         "hosted_class_up_seconds": round(m.up_seconds, 1),
@@ -132,13 +134,14 @@ def figures(m: Measured) -> dict[str, Any]:
     }
     if n != TARGET_LEARNERS:
         scale = TARGET_LEARNERS / n
+        # The scoreboard's own overhead (a process started, the HTTP round trip) once, the grading itself
+        # (learners graded two at a time, each on their own cluster) in proportion.
+        grade_30 = m.grade_seconds - m.grade_inner_seconds + m.grade_inner_seconds * scale
         result["hosted_class_extrapolated_30"] = {
             "from_learners": n,
             "idle_cores": round(idle_hub + per_learner_cores * TARGET_LEARNERS, 3),
-            # The scoreboard's own overhead (a process started, the HTTP round trip) once, the grading itself
-            # (learners graded two at a time, each on their own cluster) in proportion.
-            "grade_seconds": round(m.grade_seconds - m.grade_inner_seconds + m.grade_inner_seconds * scale, 1),
-            "scoreboard_cores": round(scoreboard_cores * scale, 3),
+            "grade_seconds": round(grade_30, 1),
+            "scoreboard_cores": round(m.grade_cpu_seconds * scale / (grade_30 + m.grade_interval), 3),
             "memory_mb": round(m.hub_pss_mb + per_learner_pss * TARGET_LEARNERS, 1),
             # Control planes start one at a time: the last of 30 is ready about 30/n times later.
             "ready_seconds": round(max(m.ready_seconds) * scale, 1),
