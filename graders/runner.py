@@ -12,7 +12,6 @@ cluster, one that does not answer, an admin kubeconfig switched to a learner's c
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -26,7 +25,7 @@ from cluster.errors import CkslabError
 from graders.context import ENV, GradingContext
 from graders.files import shown
 from graders.report import Report
-from labs import catalog, engine, resets
+from labs import catalog
 
 GRADERS_DIR = Path(__file__).resolve().parent
 #: Seconds for the cluster's first answer: it is local, so anything slower means it is down.
@@ -39,26 +38,6 @@ class CannotGrade(CkslabError):
     """Grading is impossible right now (no cluster, graders that do not run)."""
 
     exit_code = 2
-
-
-def explain_resets(report: Report, run: engine.LabRun) -> Report:
-    """``report`` with each failing step that a reset undid (and that has not passed since) saying so.
-
-    Its message and hint become the reset's (``labs.resets.row``): when, by which command, and the
-    notebook cell to redo it from. Passing steps and steps no reset touched are left as graded.
-    """
-    pending = {s.id: s for s in resets.read(run.reset_file)}
-    if not any(not s.passed and s.id in pending for s in report.steps):
-        return report
-    cells = engine.notebook_cells(run)
-    steps = []
-    for step in report.steps:
-        if not step.passed and step.id in pending:
-            owned = run.lab.step(step.id)
-            message, hint = resets.row(pending[step.id], run.lab.id, cells, bool(owned.objects or owned.files))
-            step = dataclasses.replace(step, message=message, hint=hint)
-        steps.append(step)
-    return dataclasses.replace(report, steps=tuple(steps))
 
 
 def context_for(lab: catalog.Lab, user: str, workspace: Path, kubeconfig: Path, root: Path,

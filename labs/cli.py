@@ -151,16 +151,11 @@ def cmd_hint(args: argparse.Namespace) -> int:
     # The graded hint answers the mistake made (a v1beta1 manifest, wrapped base64, ...); the
     # step's own hint is the command of a learner who has not started it.
     out.print(f"[bold]{step.id}[/bold] — {Text(step.title)}", soft_wrap=True)
-    note = engine.reset_note(run, [step.id])
-    if note:  # a reset undid it: the grader's finding would blame the reset's deletions, and its
-        # hint name files the reset moved to .backup/; the way back is the step from its start.
-        out.print(Text(note), soft_wrap=True)
-        # Its cells make again what the reset moved away; the step's own hint may use those files.
-        if not resets.first_cell(engine.notebook_cells(run), run.lab.id, step.id):
-            out.print(Text(f"hint: {step.hint}"), soft_wrap=True)
-        return 0
     out.print(Text(failing.message), soft_wrap=True)
     out.print(Text(f"hint: {failing.hint or step.hint}"), soft_wrap=True)
+    note = engine.reset_note(run, [step.id])
+    if note:
+        out.print(Text(note), soft_wrap=True)
     return 0
 
 

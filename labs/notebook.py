@@ -87,7 +87,6 @@ def _grade(lab_id: str, step: str | None) -> Report | Notice:
     except CkslabError as err:
         return Notice(f"Could not grade {step or lab_id}: {' '.join(str(err).split())}", FAIL_COLOUR)
     engine.passed_again(run, [s.id for s in report.steps if s.passed])
-    report = runner.explain_resets(report, run)
     note = engine.reset_note(run, [s.id for s in report.steps if not s.passed])
     if note:  # why it fails now, before the verdict
         kernel.show(Notice(note, FAIL_COLOUR))

@@ -104,22 +104,3 @@ def redo(step: ResetStep, lab_id: str, cells: NotebookCells) -> str:
     if not where:
         return f"{said} Redo it: `ckslab hint {lab_id} {step.id}` gives its command."
     return f"{said} Re-run its cells from {where}."
-
-
-def row(step: ResetStep, lab_id: str, cells: NotebookCells, makes: bool = True) -> tuple[str, str]:
-    """(message, hint) of a failing step that ``step``'s reset undid, in place of its grader's.
-
-    The grader's own finding blames what it sees ("the audit log shows kubernetes-admin deleted it":
-    the reset did, as the admin) and its hint names files the reset moved to workspace/.backup/; the
-    true cause is the reset, and the way back is the step's cells (or ``ckslab hint``'s command).
-    ``makes``: the step owns objects or files (``lab.yaml``); a step that only checks earlier work
-    lost nothing of its own and passes again once that work is redone.
-    """
-    at = step.at.split()[-1]
-    gone = " (its files are in workspace/.backup/)" if step.backup else ""
-    message = (f"Reset at {at} (`{step.command}`): what this step had made is gone{gone}." if makes else
-               f"Reset at {at} (`{step.command}`): it checks what the steps before it made, which the reset "
-               "undid; it passes again once they are redone.")
-    where = first_cell(cells, lab_id, step.id)
-    hint = f"Re-run its cells from {where}." if where else f"`ckslab hint {lab_id} {step.id}` gives its command."
-    return message, hint
