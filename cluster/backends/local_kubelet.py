@@ -184,13 +184,17 @@ class Kubelet:
         # A file written in the last QUIET seconds may be half-written: read it at the next pass.
         settled = staticpods.settled(self.folder, dt.datetime.now().timestamp(), QUIET)
         exits = self._exits(current)
-        if settled and not exits:
+        plan: list[tuple[str, str]] = []
+        if settled:
             seen = self._fingerprint()  # before the scan: a write after it makes the next pass read again
-            if seen == self.unchanged or not self._plan(current, staticpods.scan(self.folder)):
+            if not exits and seen == self.unchanged:
+                return True
+            plan = self._plan(current, staticpods.scan(self.folder))
+            if not exits and not plan:
                 self.unchanged = seen
                 return True
         self.unchanged = None
-        if exits or (settled and self._plan(current, staticpods.scan(self.folder))):
+        if exits or plan:
             with cluster_lock(self.backend.lab):
                 current = self._state()  # again, under the lock: up or restart may have changed it
                 if current is None:
