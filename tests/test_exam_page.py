@@ -287,12 +287,14 @@ def test_the_exam_page_in_chromium(exam: Session, tmp_path: Path) -> None:
             tab.keyboard.type(f"kubectl config current-context; kubectl --context {other} get ns default -o name; "
                               "echo at=$PWD\n")
             rows = tab.locator("#terminal .xterm-rows")
-            expect(rows).to_contain_text("namespace/default", timeout=UI_TIMEOUT * 1000)
+            # Wait for the last line the command prints (waiting for an earlier one read the rows before
+            # `echo` had printed: CI failed so once).
+            expect(rows).to_contain_text(f"at={exam.workspace}", timeout=UI_TIMEOUT * 1000)
             current = re.search(r"current-context: (\S+)",
                                 clusters.learner_kubeconfig(exam.project).read_text())
             assert current is not None
             shown = rows.inner_text()
-            assert f"\n{current.group(1)}\n" in shown.replace("\xa0", " ") and f"at={exam.workspace}" in shown, shown
+            assert f"\n{current.group(1)}\n" in shown.replace("\xa0", " ") and "\nnamespace/default" in shown, shown
             stamp("terminal")
             # A flag toggles the flag on disk, and back.
             flag = tab.locator("#task-1 .flag")
