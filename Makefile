@@ -6,6 +6,9 @@ PYTEST  := $(VENV)/bin/pytest
 BACKEND ?= auto
 LAB     ?= certificates-api
 STAMP   := $(VENV)/.installed
+# `make test` runs the suite in this many pytest-xdist workers (tests/conftest.py keeps the modules that share the
+# container engine or Unix accounts in one worker); 0 runs it in one process.
+TEST_WORKERS ?= 2
 # The browser test drives this Chromium (Debian's package); Playwright never downloads one.
 CHROMIUM ?= /usr/bin/chromium
 export CKSLAB_CHROMIUM := $(CHROMIUM)
@@ -88,7 +91,7 @@ browser: ## Chromium for the browser test: installed with apt-get as root on Deb
 	fi
 
 test: setup binaries browser class-proxy ## Run every test: unit tests and tests on a real local control plane
-	$(PYTEST) --durations=40
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=40
 
 test-unit: setup ## Run the fast tests that need no cluster
 	$(PYTEST) -m "not cluster"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -32,6 +32,44 @@ def lab_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project root of its own: .lab/ and workspace/ under tmp_path."""
     monkeypatch.setenv("CKSLAB_ROOT", str(tmp_path))
     return tmp_path
+
+
+#: Modules that use what this machine has only once, by group. `make test` runs the suite in two pytest-xdist
+#: workers: the modules of one group run one after another in one worker, and every other module is a group of its
+#: own, so that its module fixtures (a plane, an exam's clusters, set up once) run once.
+#: "engine": the container engine (kind clusters of the same image, podman beside Docker, a second dockerd);
+#: "accounts": Unix accounts and the hub of a class on this server.
+MACHINE_GROUPS = {
+    "engine": ("test_kind", "test_exam_tasks_kind", "test_kind_podman", "test_class_kube", "test_engine",
+               "test_kind_name", "test_node", "test_backend_selection"),
+    "accounts": ("test_class_host", "test_classhost"),
+}
+_GROUP_OF = {module: group for group, modules in MACHINE_GROUPS.items() for module in modules}
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work of a test id (``tests/test_kind.py::test_x[a]``): its module's group, else its module."""
+    module = nodeid.split("::", 1)[0]
+    return _GROUP_OF.get(Path(module).stem, module)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scheduler by module (``--dist loadscope``), with the groups above as one unit each. (Its own
+    ``--dist loadgroup`` reads ``xdist_group`` marks through ``item._nodeid``, which pytest 9.2 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByGroup(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The "engine" group first: it is the longest (about half the suite), and its worker should start on it; then the
+    collection's order (the same in every worker, as xdist requires)."""
+    items.sort(key=lambda item: _GROUP_OF.get(item.path.stem) != "engine")
 
 
 def cannot_run(reason: str) -> None:
