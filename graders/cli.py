@@ -80,5 +80,5 @@ def show(report: Report) -> None:
         # Text(), not markup: messages quote YAML such as "usages: [client auth]".
         table.add_row(Text(s.id), result, f"{s.points}/{s.max_points}", Text(s.message), Text(s.hint))
     out.print(table)
-    verdict = "[green]every step passes[/green]" if report.passed else "some steps still fail"
+    verdict = f"[green]{report.verdict()}[/green]" if report.passed else report.verdict()
     out.print(f"Score: [bold]{report.score}/{report.max_score}[/bold], {verdict}.")

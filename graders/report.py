@@ -147,10 +147,13 @@ class Report:
 
     # --- how it shows itself --------------------------------------------------------------
 
-    def summary(self) -> str:
+    def verdict(self) -> str:
+        """"every step passes", or "N of M steps still fail" (one wording for the notebook and `ckslab grade`)."""
         failing = sum(not s.passed for s in self.steps)
-        verdict = "every step passes" if not failing else f"{failing} of {len(self.steps)} steps still fail"
-        return f"Score: {self.score}/{self.max_score}, {verdict}."
+        return "every step passes" if not failing else f"{failing} of {len(self.steps)} steps still fail"
+
+    def summary(self) -> str:
+        return f"Score: {self.score}/{self.max_score}, {self.verdict()}."
 
     def __str__(self) -> str:
         lines = [f"ckslab grade {self.lab}"] if self.whole else []

@@ -71,7 +71,7 @@ def test_table_shows_messages_verbatim() -> None:
         cli.out = saved
     text = console.export_text()
     assert "usages: [client auth]." in text and "[bold]x" in text
-    assert "Score: 10/30, some steps still fail." in text
+    assert "Score: 10/30, 1 of 2 steps still fail." in text  # the notebook's words (Report.summary)
 
 
 @pytest.mark.cluster
