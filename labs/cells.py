@@ -15,6 +15,8 @@ from pathlib import Path
 GRADE_CALL = re.compile(r"^\s*lab\.grade\(", re.M)
 CHECK_CALL = re.compile(r"""lab\.check\(\s*["']([\w-]+)["']\s*,\s*["']([\w-]+)["']""")
 SETUP_CALL = re.compile(r"^\s*lab\.setup\(", re.M)
+#: A cell that starts the lab (`ckslab start LAB`, in a %%bash cell): part of the setup, which a reset runs again.
+START_CALL = re.compile(r"^\s*ckslab start\b", re.M)
 #: A markdown heading line: its title.
 HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
 
@@ -96,12 +98,13 @@ class NotebookCells:
         """The first code cell of ``step``: the first after the check cell of the step before it.
 
         None when the notebook has no check cell for ``step``. For the first step it is the first
-        code cell after the setup cell (the cells that look at the cluster before step 1).
+        code cell after the setup cells (``lab.setup`` and ``ckslab start LAB``, which the reset itself
+        ran again): the cells that look at the cluster before step 1.
         """
         check = self.check_cell(lab_id, step)
         if check is None:
             return None
         before = [c.index for c in self.cells if c.index < check.index
-                  and (CHECK_CALL.search(c.source) or SETUP_CALL.search(c.source))]
+                  and (CHECK_CALL.search(c.source) or SETUP_CALL.search(c.source) or START_CALL.search(c.source))]
         start = max(before, default=-1)
         return next((c for c in self.cells if c.index > start), check)
