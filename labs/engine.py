@@ -266,8 +266,10 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
         step = run.lab.step(from_step)
         if not step.resettable:
             earlier = [s.id for s in steps[: steps.index(step)] if s.resettable]
-            raise UsageError(f"the step {step.id} cannot be reset on its own: {step.reset_note}",
-                             f"Reset from an earlier step instead: --step {earlier[-1]}." if earlier else "")
+            # A reset from a step undoes it and every later one: what a step cannot be is where a reset starts.
+            raise UsageError(f"a reset cannot start at the step {step.id}: {step.reset_note}",
+                             f"Reset from an earlier step instead: ckslab reset {run.lab.id} --step {earlier[-1]}"
+                             f"{f' --user {run.user}' if run.suffix else ''}." if earlier else "")
         steps = steps[steps.index(step):]
     _delete_objects(run, steps, progress)
     backup: Path | None = None

@@ -147,7 +147,7 @@ def test_reset_submits_every_request_again_and_refuses_a_single_step(review: Rev
     backups = list((review.root / "workspace" / ".backup").glob(f"{LAB}-{review.user}-*"))
     assert len(backups) == 1 and (backups[0] / "requests" / f"{review.csr('alice')}.key").read_bytes() == old_key
     refused = ckslab(review.root, "reset", LAB, "--user", review.user, "--step", "deny-server-auth")
-    assert refused.returncode == 2 and "cannot be reset on its own" in refused.stderr
+    assert refused.returncode == 2 and "a reset cannot start at the step deny-server-auth" in refused.stderr
 
 
 def test_approving_everything(review: Review, tmp_path: Path) -> None:

@@ -102,7 +102,8 @@ def test_reset_from_a_step_keeps_the_earlier_steps(root: Path, user: str, tmp_pa
                       "certificate": False, "access": False}
     refused = ckslab(root, "reset", LAB, "--user", user, "--step", "approved")
     assert refused.returncode == 2
-    assert "cannot be reset on its own" in refused.stderr and "--step csr-object" in refused.stderr
+    assert "a reset cannot start at the step approved" in refused.stderr \
+        and f"ckslab reset {LAB} --step csr-object --user {user}." in refused.stderr, refused.stderr
 
 
 def test_hint_names_the_first_step_not_done(root: Path, user: str) -> None:
