@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from kubernetes import client
 
 from graders import audit, issuance, kube, manifest
 from graders.expect import StepFailure
+from labs.resets import ResetStep
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,26 @@ class CsrFiles:
 
 
 def why_missing(want: CsrFiles, api: client.ApiClient, trail: audit.Trail | audit.Unavailable,
-                missing: issuance.MissingCsr | None, hint: str) -> tuple[str, str]:
-    """(message, hint) for the missing CSR ``want.name``; ``hint`` unless a cause calls for another."""
+                missing: issuance.MissingCsr | None, hint: str,
+                resets: Sequence[ResetStep] = ()) -> tuple[str, str]:
+    """(message, hint) for the missing CSR ``want.name``; ``hint`` unless a cause calls for another.
+
+    When the manifest is gone too (never written, or moved to workspace/.backup/ by a reset), the message ends
+    by saying so, and a ``hint`` that names it (``kubectl apply -f jane-csr.yaml``) becomes: write it, then apply it.
+    A deletion the audit log shows within one of ``resets`` (the lab's reset record) is said to be that reset's.
+    """
     csr_name, manifest_path, name = want.name, want.manifest, want.manifest.name
     files = (name, want.user, want.key.name, want.csr.name)
     message = f"There is no CertificateSigningRequest named {csr_name} in the cluster."
+    message_tail = ""
     try:
         doc: dict[str, Any] | None = manifest.load(manifest_path, csr_name)
-    except StepFailure:
+    except StepFailure as err:
         doc = None
+        if not manifest_path.exists():
+            message_tail = f" {err.message}"
+            if name in hint:  # `kubectl apply -f` of a file that is gone (a reset moved it) fails too
+                hint = err.hint
     refusal: kube.Refusal | None = None
     if doc is not None:
         try:
@@ -60,7 +72,12 @@ def why_missing(want: CsrFiles, api: client.ApiClient, trail: audit.Trail | audi
                 said, hint = manifest.explain_refusal(event.code, "", event.detail, *files)
                 message += f" The audit log shows a refused create at {event.time:%H:%M:%S} UTC. " + said
             elif event.action == audit.DELETED:
-                message += f" The audit log shows {event.user} deleted it at {event.time:%Y-%m-%d %H:%M:%S} UTC."
+                by = next((r for r in resets if r.deleted(event.time)), None)
+                if by is not None:
+                    message += (f" `{by.command}` deleted it at {event.time:%Y-%m-%d %H:%M:%S} UTC (the audit log "
+                                f"shows it, as {event.user}).")
+                else:
+                    message += f" The audit log shows {event.user} deleted it at {event.time:%Y-%m-%d %H:%M:%S} UTC."
     if missing is not None and missing.reason:
         message += " " + missing.reason
-    return message, hint
+    return message + message_tail, hint

@@ -17,6 +17,7 @@ from cluster.backends.node import Node
 from graders import audit, audit_source, kube
 from graders.cluster_node import node_at
 from graders.context import GradingContext
+from labs import resets as lab_resets
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,10 @@ def node(context: GradingContext) -> Node:
 def trail(context: GradingContext) -> audit.Trail | audit.Unavailable:
     """The API server's audit log of CSR writes, or why none can be read."""
     return audit_source.read_trail(context.root)
+
+
+@pytest.fixture(scope="session")
+def resets(context: GradingContext) -> list[lab_resets.ResetStep]:
+    """The steps a `ckslab reset` undid that have not passed since (``labs/resets.py``): what it deleted is not the
+    learner's doing."""
+    return lab_resets.read(lab_resets.record_path(context.root, context.lab, context.user))

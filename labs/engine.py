@@ -12,6 +12,7 @@ so learners sharing one cluster never touch each other's.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -63,7 +64,7 @@ class LabRun:
     @property
     def reset_file(self) -> Path:
         """The steps a reset undid that have not passed since (``labs/resets.py``)."""
-        return self.root / ".lab" / "progress" / f"{self.lab.id}--{self.user}.reset.json"
+        return resets.record_path(self.root, self.lab.id, self.user)
 
     def env(self, again: bool = False) -> dict[str, str]:
         """The environment of setup and solution scripts: admin kubeconfig, pinned kubectl, user.
@@ -261,6 +262,7 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     """
     _require_cluster(run)
     keep_backups()  # a bad CKSLAB_KEEP_BACKUPS stops here, before anything changes
+    began = dt.datetime.now(dt.timezone.utc).isoformat()
     steps = list(run.lab.steps)
     if from_step is not None:
         step = run.lab.step(from_step)
@@ -292,7 +294,9 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     command = " ".join(["ckslab reset", run.lab.id, *(["--step", from_step] if from_step else []),
                         *(["--user", run.user] if run.suffix else [])])
     at = time.strftime("%Y-%m-%d %H:%M:%S")
-    resets.record(run.reset_file, [resets.ResetStep(s.id, s.title, at, command, str(backup) if backup and s.files else "")
+    ended = dt.datetime.now(dt.timezone.utc).isoformat()
+    resets.record(run.reset_file, [resets.ResetStep(s.id, s.title, at, command, str(backup) if backup and s.files else "",
+                                                    began, ended)
                                    for s in steps], [s.id for s in run.lab.steps])
     return backup
 

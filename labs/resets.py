@@ -13,6 +13,7 @@ passing again. Pure code: JSON files only.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,24 @@ class ResetStep:
     command: str
     #: The folder the reset moved the learner's files to; "" when there were none.
     backup: str = ""
+    #: When the reset began and ended, UTC, ISO 8601 ("" in records written before): what the API server's
+    #: audit log shows deleted in between (as the admin) the reset deleted.
+    began: str = ""
+    ended: str = ""
+
+    def deleted(self, when: dt.datetime) -> bool:
+        """Whether a deletion at ``when`` (aware) falls within this reset (a second's slack each side)."""
+        try:
+            began, ended = dt.datetime.fromisoformat(self.began), dt.datetime.fromisoformat(self.ended)
+        except ValueError:
+            return False
+        slack = dt.timedelta(seconds=1)
+        return began - slack <= when <= ended + slack
+
+
+def record_path(root: Path, lab_id: str, user: str) -> Path:
+    """Where the reset record of ``lab_id`` for ``user`` is, under the project root ``root``."""
+    return root / ".lab" / "progress" / f"{lab_id}--{user}.reset.json"
 
 
 def read(path: Path) -> list[ResetStep]:
@@ -40,7 +59,8 @@ def read(path: Path) -> list[ResetStep]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         return [ResetStep(str(s["id"]), str(s.get("title", "")), str(s["at"]), str(s["command"]),
-                          str(s.get("backup", ""))) for s in doc["steps"]]
+                          str(s.get("backup", "")), str(s.get("began", "")), str(s.get("ended", "")))
+                for s in doc["steps"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
@@ -50,8 +70,8 @@ def _write(path: Path, steps: list[ResetStep]) -> None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"steps": [{"id": s.id, "title": s.title, "at": s.at, "command": s.command, "backup": s.backup}
-                     for s in steps]}
+    doc = {"steps": [{"id": s.id, "title": s.title, "at": s.at, "command": s.command, "backup": s.backup,
+                      "began": s.began, "ended": s.ended} for s in steps]}
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 

@@ -155,3 +155,34 @@ def test_ckslab_audit_without_an_audit_log_says_why(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert "no audit log can be read: ckslab cannot read the audit log of a cluster it did not start" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_csr_a_reset_deleted_is_the_resets_doing_and_a_moved_manifest_is_written_before_it_is_applied(
+        tmp_path: Path) -> None:
+    """After `ckslab reset certificates-api --step csr-object` the CSR is gone (deleted as kubernetes-admin) and
+    jane-csr.yaml is in workspace/.backup/: the message names the reset, and the hint does not apply a missing file."""
+    from graders import absent
+    from labs.resets import ResetStep
+
+    deleted = T0 + dt.timedelta(seconds=60)
+    trail = Trail("audit.log", (CsrEvent(T0, "kubernetes-admin", audit.CREATED, "jane", 201),
+                                CsrEvent(deleted, "kubernetes-admin", audit.DELETED, "jane", 200)), T0)
+    command = "ckslab reset certificates-api --step csr-object"
+    reset = ResetStep("csr-object", "t", "2026-11-30 09:01:10", command, str(tmp_path / ".backup" / "x"),
+                      (deleted - dt.timedelta(seconds=1)).isoformat(), (deleted + dt.timedelta(seconds=9)).isoformat())
+    want = absent.CsrFiles("jane", "jane", tmp_path / "jane-csr.yaml", tmp_path / "jane.key", tmp_path / "jane.csr")
+    message, hint = absent.why_missing(want, None, trail, None, "kubectl apply -f jane-csr.yaml", [reset])  # type: ignore[arg-type]
+    assert message.startswith("There is no CertificateSigningRequest named jane in the cluster. "
+                              f"`{command}` deleted it at 2026-11-30 08:01:00 UTC (the audit log shows it, as "
+                              "kubernetes-admin). jane-csr.yaml does not exist in "), message
+    assert hint == "Write the CertificateSigningRequest for jane to jane-csr.yaml, then kubectl apply -f jane-csr.yaml"
+    # A deletion outside the reset's time is the admin's; a hint that does not name the file is kept.
+    late = ResetStep(*[getattr(reset, f) for f in ("id", "title", "at", "command", "backup")],
+                     (deleted + dt.timedelta(seconds=5)).isoformat(), (deleted + dt.timedelta(seconds=9)).isoformat())
+    message, hint = absent.why_missing(want, None, trail, None, "Make a key and submit it", [late])  # type: ignore[arg-type]
+    assert "The audit log shows kubernetes-admin deleted it at 2026-11-30 08:01:00 UTC." in message
+    assert hint == "Make a key and submit it"
+    # The manifest there: its hint is kept (the dry run of it is the cluster's; not asked here).
+    (tmp_path / "jane-csr.yaml").write_text("")
+    message, hint = absent.why_missing(want, None, trail, None, "kubectl apply -f jane-csr.yaml", [])  # type: ignore[arg-type]
+    assert hint == "kubectl apply -f jane-csr.yaml" and "does not exist" not in message

@@ -413,6 +413,12 @@ def test_after_a_reset_of_a_middle_step_the_later_cells_name_that_step_and_the_c
     assert f"Next: re-run the cells of step csr-object {redo}; the steps after it (approved, certificate, access)" \
         in " ".join(reset.split())
     assert " ".join(reset.split()).endswith("In a terminal: ckslab hint certificates-api"), reset  # no Makefile there
+    # The hint names the reset as what deleted the CSR (the audit log says kubernetes-admin), and says to write
+    # jane-csr.yaml again (the reset moved it to .backup/) before applying it.
+    hinted = " ".join(ckslab("hint", "certificates-api").split())
+    assert "`ckslab reset certificates-api --step csr-object` deleted it at " in hinted and "jane-csr.yaml does " \
+        "not exist in " in hinted and "hint: Write the CertificateSigningRequest for jane to jane-csr.yaml, then " \
+        "kubectl apply -f jane-csr.yaml" in hinted, hinted
     client = NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(run.workspace)}})
 

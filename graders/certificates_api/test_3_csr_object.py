@@ -18,6 +18,7 @@ from cluster import pki
 from graders import absent, audit, files, issuance, kube, manifest, request
 from graders.certificates_api.lab import LabFiles
 from graders.expect import StepFailure, because, fail
+from labs.resets import ResetStep
 
 pytestmark = pytest.mark.step("csr-object")
 
@@ -42,14 +43,15 @@ def cluster_is_right(lab: LabFiles, cluster_csr: CsrObject | None, collected: st
 
 @pytest.fixture(scope="module")
 def told_by_the_log(lab: LabFiles, cluster_csr: CsrObject | None, collected: str | None, admin_api: client.ApiClient,
-                    trail: Trail, missing: issuance.MissingCsr | None) -> tuple[str, str] | None:
+                    trail: Trail, missing: issuance.MissingCsr | None,
+                    resets: list[ResetStep]) -> tuple[str, str] | None:
     """Why the CSR is missing when there is no jane-csr.yaml but the audit log saw it (refused, deleted)."""
     if lab.manifest.exists() or cluster_csr is not None or collected or not isinstance(trail, audit.Trail):
         return None
     if not trail.of(lab.user):
         return None  # never tried: "jane-csr.yaml does not exist" says what to do next
     want = absent.CsrFiles(lab.user, lab.user, lab.manifest, lab.key, lab.csr)
-    return absent.why_missing(want, admin_api, trail, missing, lab.apply)
+    return absent.why_missing(want, admin_api, trail, missing, lab.apply, resets)
 
 
 def _doc(lab: LabFiles, cluster_is_right: str | None, note: Callable[[str], None],
@@ -121,12 +123,13 @@ def test_manifest_usages_are_for_a_client(lab: LabFiles, cluster_is_right: str |
 # --- the object in the cluster ----------------------------------------------------------------
 
 def _in_cluster(lab: LabFiles, csr: CsrObject | None, collected: str | None, note: Callable[[str], None],
-                api: client.ApiClient, trail: Trail, missing: issuance.MissingCsr | None) -> CsrObject | None:
+                api: client.ApiClient, trail: Trail, missing: issuance.MissingCsr | None,
+                resets: list[ResetStep]) -> CsrObject | None:
     """The CSR object; None when it is gone but its certificate was issued (noted); else a failure."""
     if csr is None:
         if not collected:
             want = absent.CsrFiles(lab.user, lab.user, lab.manifest, lab.key, lab.csr)
-            fail(*absent.why_missing(want, api, trail, missing, lab.apply))
+            fail(*absent.why_missing(want, api, trail, missing, lab.apply, resets))
         note(str(collected))
     return csr
 
@@ -157,14 +160,14 @@ def _check_cluster_request(lab: LabFiles, csr: CsrObject) -> None:
 
 def test_csr_exists_in_the_cluster(lab: LabFiles, cluster_csr: CsrObject | None, collected: str | None,
                                    note: Callable[[str], None], admin_api: client.ApiClient, trail: Trail,
-                                   missing: issuance.MissingCsr | None) -> None:
-    _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing)
+                                   missing: issuance.MissingCsr | None, resets: list[ResetStep]) -> None:
+    _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing, resets)
 
 
 def test_csr_in_the_cluster_is_for_the_key(lab: LabFiles, cluster_csr: CsrObject | None, collected: str | None,
                                            note: Callable[[str], None], admin_api: client.ApiClient, trail: Trail,
-                                           missing: issuance.MissingCsr | None) -> None:
-    csr = _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing)
+                                           missing: issuance.MissingCsr | None, resets: list[ResetStep]) -> None:
+    csr = _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing, resets)
     if csr is not None:
         _check_cluster_request(lab, csr)
 
@@ -172,8 +175,8 @@ def test_csr_in_the_cluster_is_for_the_key(lab: LabFiles, cluster_csr: CsrObject
 def test_csr_in_the_cluster_is_for_kube_apiserver_client(lab: LabFiles, cluster_csr: CsrObject | None,
                                                          collected: str | None, note: Callable[[str], None],
                                                          admin_api: client.ApiClient, trail: Trail,
-                                                         missing: issuance.MissingCsr | None) -> None:
-    csr = _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing)
+                                                         missing: issuance.MissingCsr | None, resets: list[ResetStep]) -> None:
+    csr = _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing, resets)
     if csr is not None:
         manifest.check_signer(csr.spec.signer_name, f"The CSR {lab.user} in the cluster", lab.resubmit)
 
@@ -181,7 +184,7 @@ def test_csr_in_the_cluster_is_for_kube_apiserver_client(lab: LabFiles, cluster_
 def test_csr_in_the_cluster_asks_for_client_auth(lab: LabFiles, cluster_csr: CsrObject | None,
                                                  collected: str | None, note: Callable[[str], None],
                                                  admin_api: client.ApiClient, trail: Trail,
-                                                 missing: issuance.MissingCsr | None) -> None:
-    csr = _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing)
+                                                 missing: issuance.MissingCsr | None, resets: list[ResetStep]) -> None:
+    csr = _in_cluster(lab, cluster_csr, collected, note, admin_api, trail, missing, resets)
     if csr is not None:
         manifest.check_usages(csr.spec.usages, f"The CSR {lab.user} in the cluster", lab.resubmit)

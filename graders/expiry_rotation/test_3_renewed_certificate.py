@@ -12,6 +12,7 @@ from kubernetes import client
 from cluster import pki
 from graders import absent, audit, files, issuance, kube, unsigned
 from graders.expect import StepFailure, because, expect, fail
+from labs.resets import ResetStep
 from graders.signing_duration import SigningDuration
 from graders.context import GradingContext
 from graders.expiry_rotation.lab import (RENEWED_EXPIRATION_SECONDS, TOLERANCE, LabFiles, issued_validity,
@@ -37,10 +38,11 @@ def _in_cluster(lab: LabFiles, csr: CsrObject | None, collected: str | None,
 
 def test_renewed_csr_exists(lab: LabFiles, renewed_csr: CsrObject | None, collected: str | None,
                             note: Callable[[str], None], admin_api: client.ApiClient,
-                            trail: audit.Trail | audit.Unavailable, missing: issuance.MissingCsr | None) -> None:
+                            trail: audit.Trail | audit.Unavailable, missing: issuance.MissingCsr | None,
+                            resets: list[ResetStep]) -> None:
     if renewed_csr is None and not collected:
         want = absent.CsrFiles(lab.renewed, lab.user, lab.renewed_manifest, lab.new_key, lab.renewed_csr)
-        fail(*absent.why_missing(want, admin_api, trail, missing, f"{lab.make_csr}, then {lab.resubmit}"))
+        fail(*absent.why_missing(want, admin_api, trail, missing, f"{lab.make_csr}, then {lab.resubmit}", resets))
     _in_cluster(lab, renewed_csr, collected, note)
 
 

@@ -20,6 +20,7 @@ from kubernetes import client
 from cluster import pki
 from graders import absent, audit, files, issuance, kube
 from graders.expect import StepFailure, expect, fail
+from labs.resets import ResetStep
 from graders.signing_config import flags
 from graders.signing_config.controller import ControllerManager
 from graders.signing_config.lab import TARGET, TARGET_TEXT, SigningLab
@@ -48,13 +49,13 @@ def _issued(lab: SigningLab, csr: Csr | None, missing: issuance.MissingCsr | Non
 
 def test_csr_was_submitted(lab: SigningLab, short_csr: Csr | None, missing: issuance.MissingCsr | None,
                            note: Callable[[str], None], admin_api: client.ApiClient,
-                           trail: audit.Trail | audit.Unavailable) -> None:
+                           trail: audit.Trail | audit.Unavailable, resets: list[ResetStep]) -> None:
     if short_csr is None:
         if missing is None or not missing.credited:
             want = absent.CsrFiles(lab.csr_name, lab.user, lab.manifest, lab.key, lab.csr)
             fail(*absent.why_missing(want, admin_api, trail, missing,
                                      f"Make a key and a request, submit them as the CSR {lab.csr_name} (no "
-                                     f"expirationSeconds) and kubectl certificate approve {lab.csr_name}"))
+                                     f"expirationSeconds) and kubectl certificate approve {lab.csr_name}", resets))
         note(missing.credited)
 
 
