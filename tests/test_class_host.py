@@ -355,6 +355,21 @@ def test_down_while_a_learner_works_keeps_files_and_leaves_no_process(klass: Cla
     assert twice.returncode == 0 and "No class is up" in twice.stdout
 
 
+def test_down_with_delete_data_removes_the_learners_accounts_and_homes(klass: Class) -> None:
+    """Last: the class up again over the kept accounts, then `class down --delete-data` (after a class)."""
+    homes = {name: layout.learner_home(name).home for name in klass.names}
+    up = klass.ckslab("class", "up", str(klass.base / "roster.csv"), "--port", str(klass.port))
+    assert up.returncode == 0, up.stdout + up.stderr
+    down = klass.ckslab("class", "down", "--delete-data")
+    said = " ".join(down.stdout.split())
+    assert down.returncode == 0 and "Unix accounts and homes are deleted" in said, down.stdout + down.stderr
+    for name, home in homes.items():
+        with pytest.raises(KeyError):
+            pwd.getpwnam(name)
+        assert not home.exists(), f"{name}'s home {home} is left"
+    assert klass.where.credentials.exists(), "the class folder stays"
+
+
 def _cmdline(p: Path) -> str:
     try:
         return (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

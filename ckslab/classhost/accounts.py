@@ -53,14 +53,21 @@ def ensure_user(name: str) -> bool:
     return True
 
 
-def remove_user(name: str) -> None:
-    """Remove a learner's account and home (only one ckslab made)."""
+def remove_user(name: str) -> bool:
+    """Remove a learner's account, its group and its home with every file in it (only an account ckslab made);
+    True when removed now, False when there was none. CkslabError (one line) for another's account, or when
+    ``userdel`` refuses (a process of the user still runs)."""
     try:
         if pwd.getpwnam(name).pw_gecos != MARKER:
             raise CkslabError(f"the Unix user {name} was not made by ckslab; it is left alone.")
     except KeyError:
-        return
-    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+        return False
+    done = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True, check=False)
+    # userdel exits 12 when it removed the user but not the mail spool (there is none for a learner): not a failure.
+    if done.returncode not in (0, 12):
+        raise CkslabError(f"userdel --remove {name} failed: {done.stderr.strip() or done.returncode}.",
+                          "Stop what still runs as that user, then run `userdel --remove` yourself.")
+    return True
 
 
 def new_password() -> str:

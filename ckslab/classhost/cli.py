@@ -38,7 +38,8 @@ def add_parser(subparsers: Any) -> None:
     u.set_defaults(func=cmd_up)
     d = sub.add_parser("down", help="stop every server, control plane and the hub (learners' files are kept)")
     d.add_argument("--delete-data", action="store_true",
-                   help="on Kubernetes: also delete the namespace with every learner's PVC (their work)")
+                   help="also delete every learner's work: on this server their Unix accounts and homes, "
+                        "on Kubernetes the namespace with their PVCs")
     d.set_defaults(func=cmd_down)
     st = sub.add_parser("status", help="each learner: logged in, cluster up, current lab, score")
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -109,7 +110,9 @@ def _learners(count: int) -> str:
 def cmd_down(args: argparse.Namespace) -> int:
     state, running = service.down(_say, args.delete_data)
     if state is None:
-        out.print("No class is up; nothing to do.")
+        out.print("No class is up; nothing to do." + (
+            " --delete-data deletes the learners of the class it takes down: `class up ROSTER.csv`, then "
+            "`class down --delete-data`." if args.delete_data else ""), soft_wrap=True)
         return 0
     if state.details.get("kubernetes"):
         kept = ("every learner's PVC was deleted with the namespace (--delete-data)" if args.delete_data else
@@ -119,9 +122,16 @@ def cmd_down(args: argparse.Namespace) -> int:
         out.print(f"The class is down on Kubernetes: no hub, proxy or learner pod is left{had}; {kept}.",
                   soft_wrap=True)
         return 0
+    if args.delete_data:
+        out.print(f"The class is down: no server, control plane or hub of it is left running, and "
+                  f"the learners' Unix accounts and homes are deleted ({', '.join(state.learners)}; "
+                  "--delete-data). "
+                  f"The class folder stays: {layout.class_paths().base}.", soft_wrap=True)
+        return 0
     kept = f"; {', '.join(running)} had a server running: their files are kept" if running else ""
     out.print(f"The class is down: no server, control plane or hub of it is left running{kept}. "
-              "Each learner's files stay in their home (~/ckslab).", soft_wrap=True)
+              "Each learner's files stay in their home (~/ckslab); `class down --delete-data` deletes their "
+              "accounts with them.", soft_wrap=True)
     return 0
 
 

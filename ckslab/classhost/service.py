@@ -207,7 +207,9 @@ def _bindable(port: int) -> bool:
 
 
 def down(progress: Progress, delete_data: bool = False) -> tuple[ClassState | None, list[str]]:
-    """Stop the class: (the state it had, the learners whose server was running). Files are kept."""
+    """Stop the class: (the state it had, the learners whose server was running). Files are kept, unless
+    ``delete_data``: then each learner's Unix account is removed with its home (their files and cluster), on this
+    server; on Kubernetes the namespace with their PVCs. The class folder (grades, credentials) stays."""
     where = layout.class_paths()
     current = layout.read_state(where)
     if current is None:
@@ -235,6 +237,10 @@ def down(progress: Progress, delete_data: bool = False) -> tuple[ClassState | No
     for name in known:
         _stop_learner(name, progress)
     where.state.unlink(missing_ok=True)
+    if delete_data:
+        for name in known:
+            progress(f"removing {name}'s Unix account and home, with their files and cluster (--delete-data)")
+            accounts.remove_user(name)
     return current, running
 
 
