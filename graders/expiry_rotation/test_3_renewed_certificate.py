@@ -12,11 +12,11 @@ from kubernetes import client
 from cluster import pki
 from graders import absent, audit, files, issuance, kube, unsigned
 from graders.expect import StepFailure, because, expect, fail
-from labs.resets import ResetStep
 from graders.signing_duration import SigningDuration
 from graders.context import GradingContext
 from graders.expiry_rotation.lab import (RENEWED_EXPIRATION_SECONDS, TOLERANCE, LabFiles, issued_validity,
                                          spoken, validity_of)
+from labs.resets import ResetStep
 
 pytestmark = pytest.mark.step("renewed-certificate")
 

@@ -20,10 +20,10 @@ from kubernetes import client
 from cluster import pki
 from graders import absent, audit, files, issuance, kube
 from graders.expect import StepFailure, expect, fail
-from labs.resets import ResetStep
 from graders.signing_config import flags
 from graders.signing_config.controller import ControllerManager
 from graders.signing_config.lab import TARGET, TARGET_TEXT, SigningLab
+from labs.resets import ResetStep
 
 pytestmark = pytest.mark.step("new-certificate")
 
