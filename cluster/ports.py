@@ -31,7 +31,10 @@ _TCP_LISTEN = "0A"
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could listen on ``port`` now. With SO_REUSEADDR, as every server ckslab starts binds (Go's
+    net.Listen, tornado, node): a closed server's connections in TIME_WAIT (a minute after `down`) do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -157,6 +157,27 @@ def test_a_start_is_healthy_when_its_own_process_answers(tmp_path: Path) -> None
         process.stop_pid(pid, "web")
 
 
+def test_a_port_whose_server_just_closed_is_free_and_a_listened_one_is_not() -> None:
+    """A server that closed its connections first leaves them in TIME_WAIT for a minute (`class down` then `class
+    up` again, `make down` then `make up`): servers bind with SO_REUSEADDR and may listen there, so is_free says so."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    assert not ports.is_free(port)
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server's side closes first: TIME_WAIT on the server's port
+    client.recv(1)
+    client.close()
+    server.close()
+    waiting = subprocess.run(["ss", "-Htan", "state", "time-wait", f"( sport = :{port} )"], capture_output=True,
+                             text=True, check=False)
+    assert waiting.returncode != 0 or waiting.stdout.strip(), "no connection in TIME_WAIT: the test proves nothing"
+    assert ports.is_free(port)
+
+
 def test_a_socket_bound_but_not_listening_is_not_a_listener() -> None:
     import os
 

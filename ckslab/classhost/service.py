@@ -173,7 +173,7 @@ def _settings(where: ClassPaths, roster: Roster, ip: str, port: int, cert: tuple
     def free(key: str, preferred: int) -> int:
         value = old.get(key)
         # A restarted hub must keep its port: the learners' running servers call its API there.
-        chosen = value if isinstance(value, int) and _bindable(value) else ports.pick(preferred, taken)
+        chosen = value if isinstance(value, int) and ports.is_free(value) else ports.pick(preferred, taken)
         taken.add(chosen)
         return chosen
 
@@ -192,18 +192,6 @@ def _settings(where: ClassPaths, roster: Roster, ip: str, port: int, cert: tuple
         crt, key, _ca = tls.class_certificate(where, ip)
         settings["ssl_cert"], settings["ssl_key"] = str(crt), str(key)
     return settings
-
-
-def _bindable(port: int) -> bool:
-    """True when a server could listen on ``port`` now (as the hub does, with SO_REUSEADDR: a crashed
-    hub's connections in TIME_WAIT do not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def down(progress: Progress, delete_data: bool = False) -> tuple[ClassState | None, list[str]]:
