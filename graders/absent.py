@@ -38,8 +38,9 @@ def why_missing(want: CsrFiles, api: client.ApiClient, trail: audit.Trail | audi
                 resets: Sequence[ResetStep] = ()) -> tuple[str, str]:
     """(message, hint) for the missing CSR ``want.name``; ``hint`` unless a cause calls for another.
 
-    When the manifest is gone too (never written, or moved to workspace/.backup/ by a reset), the message ends
-    by saying so, and a ``hint`` that names it (``kubectl apply -f jane-csr.yaml``) becomes: write it, then apply it.
+    When the CSR was created once (the audit log) and its manifest is gone too (a reset moved it to
+    workspace/.backup/), a ``hint`` that names it (``kubectl apply -f jane-csr.yaml``) becomes: write it, then apply
+    it, and the message ends by saying the file is missing.
     A deletion the audit log shows within one of ``resets`` (the lab's reset record) is said to be that reset's.
     """
     csr_name, manifest_path, name = want.name, want.manifest, want.manifest.name
@@ -50,10 +51,11 @@ def why_missing(want: CsrFiles, api: client.ApiClient, trail: audit.Trail | audi
         doc: dict[str, Any] | None = manifest.load(manifest_path, csr_name)
     except StepFailure as err:
         doc = None
-        if not manifest_path.exists():
-            message_tail = f" {err.message}"
-            if name in hint:  # `kubectl apply -f` of a file that is gone (a reset moved it) fails too
-                hint = err.hint
+        made = isinstance(trail, audit.Trail) and trail.last(csr_name, audit.CREATED) is not None
+        if made and not manifest_path.exists() and name in hint:
+            # Made once, then the CSR and its manifest went (a reset moved the file to workspace/.backup/):
+            # `kubectl apply -f` of a file that is gone fails too.
+            message_tail, hint = f" {err.message}", err.hint
     refusal: kube.Refusal | None = None
     if doc is not None:
         try:

@@ -176,6 +176,11 @@ def test_a_csr_a_reset_deleted_is_the_resets_doing_and_a_moved_manifest_is_writt
                               f"`{command}` deleted it at 2026-11-30 08:01:00 UTC (the audit log shows it, as "
                               "kubernetes-admin). jane-csr.yaml does not exist in "), message
     assert hint == "Write the CertificateSigningRequest for jane to jane-csr.yaml, then kubectl apply -f jane-csr.yaml"
+    # Never created (a fresh lab): the hint is kept, the message says nothing of the file.
+    fresh = Trail("audit.log", (), T0)
+    message, hint = absent.why_missing(want, None, fresh, None, "kubectl apply -f jane-csr.yaml", [reset])  # type: ignore[arg-type]
+    assert message == "There is no CertificateSigningRequest named jane in the cluster." \
+        and hint == "kubectl apply -f jane-csr.yaml"
     # A deletion outside the reset's time is the admin's; a hint that does not name the file is kept.
     late = ResetStep(*[getattr(reset, f) for f in ("id", "title", "at", "command", "backup")],
                      (deleted + dt.timedelta(seconds=5)).isoformat(), (deleted + dt.timedelta(seconds=9)).isoformat())

@@ -185,9 +185,10 @@ def test_the_solution_earns_full_marks_and_reset_restores_the_original_flags(lea
     assert learner.running_flags()[1:] == original[1:]
     assert f"{DURATION}" not in learner.manifest.read_text()
     failing = learner.failing(tmp_path)
-    deleted = failing.pop("new-certificate")  # the reset deleted it, and the audit log says so
+    deleted = failing.pop("new-certificate")  # the reset deleted it, as the audit log shows
     assert re.fullmatch(re.escape(f"There is no CertificateSigningRequest named {learner.user}-short in the cluster. "
-                                  "The audit log shows kubernetes-admin deleted it at ") + r"[0-9-]+ [0-9:]+ UTC\.",
+                                  f"`ckslab reset signing-config --user {learner.user}` deleted it at ")
+                        + r"[0-9-]+ [0-9:]+ UTC" + re.escape(" (the audit log shows it, as kubernetes-admin)."),
                         deleted), deleted
     assert failing == {
         "answers": f"signing.yaml does not exist in {learner.workspace}.",
