@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from ckslab.classhost import accounts, layout, proxy, service
+from ckslab.classhost import accounts, grading, layout, proxy, service
 from cluster import binaries, ports, process, state
 from cluster.backends.local import LocalBackend
 from class_browser import active_cell_output, listing, log_in, open_item, run_all, scoreboard_row, \
@@ -199,9 +199,12 @@ def test_grading_the_class_from_the_hub_runs_nothing_of_a_learner_as_root(klass:
     home_c.lab.kubeconfig.unlink()
     uid = layout.learner_home(a).uid  # a grading process ends with os._exit: the client's key files it wrote
     since = (klass.base / "roster.csv").stat().st_mtime  # a recycled uid may own older files there
-    left = [p for p in Path(tempfile.gettempdir()).glob("tmp*")
+    left = [p for p in Path(tempfile.gettempdir()).iterdir()
             if p.lstat().st_uid == uid and p.lstat().st_mtime >= since]
     assert not left, f"A's gradings left files in /tmp: {left}"
+    private = layout.learner_home(a).home / grading.GRADING_TMP  # their temporary files: in A's home, 0700
+    assert private.is_dir() and private.stat().st_uid == uid and private.stat().st_mode & 0o077 == 0
+    assert list(private.iterdir()) == [], "a grading that ended left its folder"
 
 
 @pytest.mark.browser
@@ -360,6 +363,12 @@ def test_down_with_delete_data_removes_the_learners_accounts_and_homes(klass: Cl
     homes = {name: layout.learner_home(name).home for name in klass.names}
     up = klass.ckslab("class", "up", str(klass.base / "roster.csv"), "--port", str(klass.port))
     assert up.returncode == 0, up.stdout + up.stderr
+    # What a learner leaves in /tmp outlives `userdel --remove`: the next account with their uid would own it.
+    leftover = klass.as_learner(klass.names[0], "sh", "-c", "d=$(mktemp -d /tmp/ckslab-t-left-XXXX) && "
+                                "touch $d/key.pem && mktemp /tmp/ckslab-t-left-XXXX && echo $d")
+    assert leftover.returncode == 0, leftover.stderr
+    left = [Path(p) for p in leftover.stdout.split()]
+    assert len(left) == 2 and all(p.exists() for p in left)
     down = klass.ckslab("class", "down", "--delete-data")
     said = " ".join(down.stdout.split())
     assert down.returncode == 0 and "Unix accounts and homes are deleted" in said, down.stdout + down.stderr
@@ -367,6 +376,7 @@ def test_down_with_delete_data_removes_the_learners_accounts_and_homes(klass: Cl
         with pytest.raises(KeyError):
             pwd.getpwnam(name)
         assert not home.exists(), f"{name}'s home {home} is left"
+    assert not [p for p in left if p.exists()], "what the learner left in /tmp is left"
     assert klass.where.credentials.exists(), "the class folder stays"
 
 

@@ -14,6 +14,7 @@ import hmac
 import os
 import pwd
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def ensure_user(name: str) -> bool:
 
 
 def remove_user(name: str) -> bool:
-    """Remove a learner's account, its group and its home with every file in it (only an account ckslab made);
+    """Remove a learner's account, its group, its home with every file in it and what it left in /tmp, /var/tmp
+    and /dev/shm (only an account ckslab made);
     True when removed now, False when there was none. CkslabError (one line) for another's account, or when
     ``userdel`` refuses (a process of the user still runs)."""
     try:
@@ -62,12 +64,37 @@ def remove_user(name: str) -> bool:
             raise CkslabError(f"the Unix user {name} was not made by ckslab; it is left alone.")
     except KeyError:
         return False
+    _remove_temporary_files(pwd.getpwnam(name).pw_uid)
     done = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True, check=False)
     # userdel exits 12 when it removed the user but not the mail spool (there is none for a learner): not a failure.
     if done.returncode not in (0, 12):
         raise CkslabError(f"userdel --remove {name} failed: {done.stderr.strip() or done.returncode}.",
                           "Stop what still runs as that user, then run `userdel --remove` yourself.")
     return True
+
+
+#: Folders every user may write to, whose entries outlive an account (``userdel --remove`` removes the home and
+#: mail spool only): what a learner left there would belong to the next account given the same uid.
+SHARED_TMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+
+
+def _remove_temporary_files(uid: int) -> None:
+    """Remove the entries of :data:`SHARED_TMP` owned by ``uid`` (folders with all they hold)."""
+    for folder in SHARED_TMP:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.lstat().st_uid != uid:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink()
+            except OSError:
+                continue
 
 
 def new_password() -> str:

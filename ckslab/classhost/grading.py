@@ -15,7 +15,10 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, TypedDict
 
 from ckslab.classhost import learnerenv
@@ -73,6 +76,28 @@ def become(where: ClassPaths, name: str) -> None:
     os.setuid(home.uid)
     os.chdir(home.home)
     os.environ.update(learnerenv.environment(where, home))
+    # The grading's temporary files (the Kubernetes client's copies of their client key among them) in a folder of
+    # their home, never /tmp: a grading killed mid-way (its time limit, `class down`) cannot remove its own, and
+    # what is left in /tmp outlives the account and goes to the next account given the same uid.
+    private = home.home / GRADING_TMP
+    private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _sweep(private)
+    os.environ["TMPDIR"] = tempfile.tempdir = str(private)
+
+
+#: Where a learner's gradings keep their temporary files, under their home.
+GRADING_TMP = ".cache/ckslab-grading"
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what gradings killed over an hour ago left in ``folder`` (no grading runs that long)."""
+    old = time.time() - 3600
+    for entry in folder.iterdir():
+        try:
+            if entry.lstat().st_mtime < old:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        except OSError:
+            continue
 
 
 def _grade_as(where: ClassPaths, name: str) -> Grade:
