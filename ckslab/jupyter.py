@@ -200,6 +200,12 @@ def _where(opened: engine.LabRun | None) -> str:
     return "/lab/tree/" + opened.notebook.path.relative_to(root_dir()).as_posix()
 
 
+def in_a_class() -> bool:
+    """Whether this runs in a JupyterLab that JupyterHub started (a class's, ``ckslab class``): the hub gives its
+    servers, and so their terminals and kernels, ``JUPYTERHUB_USER``."""
+    return bool(os.environ.get("JUPYTERHUB_USER"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Start JupyterLab, print its URL and wait; Ctrl-C or SIGTERM stops it and returns 0.
 
@@ -207,6 +213,11 @@ def run(args: argparse.Namespace) -> int:
     """
     user = getattr(args, "user", None) or os.environ.get("CKSLAB_USER") or None
     runs = prepare_notebooks(user, lambda message: print(message, flush=True))
+    if in_a_class():
+        opened = _opened(runs, getattr(args, "lab", None))
+        raise CkslabError("this is your class's JupyterLab already (JupyterHub started it): no other is needed.",
+                          f"Open {opened.notebook.path.relative_to(root_dir())} in its file browser."
+                          if opened is not None else "Open the lab's notebook in its file browser.")
     running = running_server()
     if running is not None:
         print(f"JupyterLab already runs for this project: http://127.0.0.1:{running[0]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -77,7 +78,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     who = f" for {run.user}" if catalog.load(run.lab.id).names_user() else ""
     out.print(f"[bold]{run.lab.title}[/bold] is ready{who}.")
     out.print(Text(run.lab.summary))
-    out.print(Text(f"\nWork in:   {run.workspace}\nNotebook:  {run.notebook.path}  (`make jupyter LAB={run.lab.id}`)\n"
+    # In a class the hub's JupyterLab is the learner's already: `make jupyter` would start another.
+    opener = "" if os.environ.get("JUPYTERHUB_USER") else f"  (`make jupyter LAB={run.lab.id}`)"
+    out.print(Text(f"\nWork in:   {run.workspace}\nNotebook:  {run.notebook.path}{opener}\n"
                    f"First:     {run.lab.steps[0].hint}\nCheck:     make grade LAB={run.lab.id}"), soft_wrap=True)
     return 0
 

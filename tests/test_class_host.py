@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -205,6 +206,27 @@ def test_grading_the_class_from_the_hub_runs_nothing_of_a_learner_as_root(klass:
     private = layout.learner_home(a).home / grading.GRADING_TMP  # their temporary files: in A's home, 0700
     assert private.is_dir() and private.stat().st_uid == uid and private.stat().st_mode & 0o077 == 0
     assert list(private.iterdir()) == [], "a grading that ended left its folder"
+
+
+def test_what_a_lab_says_to_type_works_in_a_learners_terminal(klass: Class) -> None:
+    """`ckslab start` says `make grade LAB=...`: in a learner's terminal (JupyterHub gives it JUPYTERHUB_USER), whose
+    folder has no Makefile, ckslab's make runs it; `make jupyter`, which it no longer names there, starts no second
+    JupyterLab and says where the notebook is."""
+    _, b, _ = klass.names
+    started = klass.as_learner(b, "env", f"JUPYTERHUB_USER={b}", "ckslab", "start", "certificates-api")
+    said = " ".join(started.stdout.split())
+    assert started.returncode == 0 and "Check: make grade LAB=certificates-api" in said, started.stdout + started.stderr
+    assert "make jupyter" not in said, said
+    found = re.search(r"Work in:\s+(\S+)", started.stdout)
+    assert found is not None, started.stdout
+    graded = klass.as_learner(b, "sh", "-c", f"cd {found.group(1)} && make grade LAB=certificates-api")
+    shown = " ".join(graded.stdout.split())
+    assert graded.returncode == 0 and "ckslab grade certificates-api" in shown and "Score: " in shown, \
+        graded.stdout + graded.stderr
+    second = klass.as_learner(b, "sh", "-c", f"cd {found.group(1)} && JUPYTERHUB_USER={b} make jupyter "
+                                             "LAB=certificates-api")
+    assert second.returncode != 0 and "this is your class's JupyterLab already" in " ".join(second.stderr.split()), \
+        second.stdout + second.stderr
 
 
 @pytest.mark.browser

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,6 +121,19 @@ def test_command_names_the_terminal_shell_so_it_is_not_a_login_shell() -> None:
 def test_cli_registers_jupyter() -> None:
     args = cli.parser().parse_args(["jupyter", "--port", "9000", "--token", "abc"])
     assert (args.func, args.port, args.token) == (jupyter.run, 9000, "abc")
+
+
+def test_in_a_class_jupyterlab_ckslab_jupyter_starts_no_other_and_says_where_the_notebook_is(lab_root: Path) -> None:
+    """A learner of a class (JupyterHub gives their server's terminals JUPYTERHUB_USER) who types what a lab
+    says, `make jupyter LAB=...`, is in the lab's JupyterLab already: one line, and no second server."""
+    done = subprocess.run([sys.executable, "-m", "ckslab", "jupyter", "--lab", "csr-review"], capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env={**os.environ, "CKSLAB_ROOT": str(lab_root), "JUPYTERHUB_USER": "ann"})
+    said = " ".join(done.stderr.split())
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "this is your class's JupyterLab already" in said and \
+        "Open csr-review/02-csr-review.ipynb in its file browser." in said, said
+    assert not (lab_root / ".lab" / "jupyter.json").exists()
 
 
 # --- a real JupyterLab --------------------------------------------------------------------------

@@ -25,7 +25,9 @@ def environment(where: ClassPaths, home: LearnerHome) -> dict[str, str]:
         "CKSLAB_CACHE": str(where.cache),
         "CKSLAB_USER": home.name,  # their objects and workspace are named after them, as on a shared cluster
         "KUBECONFIG": str(home.lab.kubeconfig),
-        "PATH": f"{kube_bin}:{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+        # ckslab's `make` first, as in `ckslab jupyter`: what the notebooks and ckslab's messages say to type
+        # (`make grade LAB=...`) runs the project's Makefile from their workspace, which has none.
+        "PATH": f"{jupyter.SHELL_BIN}:{kube_bin}:{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
         "PYTHONSTARTUP": str(jupyter.KERNEL_STARTUP),
         "HOME": str(home.home),
         "USER": home.name,

@@ -212,7 +212,7 @@ def down(progress: Progress, delete_data: bool = False) -> tuple[ClassState | No
     running: list[str] = []
     if hub.is_running(current.pid) and hub.answers(where):
         try:
-            running = _stop_servers(where, current, progress)
+            running = _stop_servers(where, current, progress, delete_data)
         except hub.HubError as err:  # whatever the hub says, the sweep below stops what is left
             progress(f"the hub did not stop every server ({err.message}): stopping what is left directly")
     progress("stopping JupyterHub, its proxy and the scoreboard")
@@ -232,12 +232,13 @@ def down(progress: Progress, delete_data: bool = False) -> tuple[ClassState | No
     return current, running
 
 
-def _stop_servers(where: ClassPaths, current: ClassState, progress: Progress) -> list[str]:
+def _stop_servers(where: ClassPaths, current: ClassState, progress: Progress, delete_data: bool = False) -> list[str]:
     """Ask the hub to stop every learner's server (the spawner stops their control plane); who had one."""
     running = [user["name"] for user in hub.api(where, "GET", "/users")
                if user["name"] in current.learners and (user.get("servers") or {}).get("", None) is not None]
+    kept = "their files are deleted next, --delete-data" if delete_data else "their files are kept"
     for name in running:
-        progress(f"stopping {name}'s server and control plane (their files are kept)")
+        progress(f"stopping {name}'s server and control plane ({kept})")
     if running:
         # Asked together (the hub stops servers concurrently): one after the other, each took up to the
         # hub's slow_stop_timeout (10 s) before its 202, so a class of 30 took minutes to stop.
