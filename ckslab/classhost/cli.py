@@ -111,8 +111,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     state, running = service.down(_say, args.delete_data)
     if state is None:
         out.print("No class is up; nothing to do." + (
-            " --delete-data deletes the learners of the class it takes down: `class up ROSTER.csv`, then "
-            "`class down --delete-data`." if args.delete_data else ""), soft_wrap=True)
+            " --delete-data removes the accounts of the class it takes down; those of a class already down stay "
+            "until `class up ROSTER.csv` and `class down --delete-data` with its roster (or `userdel --remove "
+            "NAME`)." if args.delete_data else ""), soft_wrap=True)
         return 0
     if state.details.get("kubernetes"):
         kept = ("every learner's PVC was deleted with the namespace (--delete-data)" if args.delete_data else
