@@ -134,12 +134,16 @@ def require_backend(run: LabRun) -> None:
 NOTE = "NOTE: "
 
 
-def _script(run: LabRun, name: str, progress: Progress, again: bool = False) -> None:
+def _script(run: LabRun, name: str, progress: Progress, again: bool = False,
+            extra: dict[str, str] | None = None) -> None:
+    """Run the lab's script ``name`` in the workspace (``LabRun.env``, and ``extra``); its NOTE lines go to
+    ``progress``. ``CKSLAB_KEPT_STEPS`` (setup.sh): the ids of the steps a reset kept, space-separated."""
     script = catalog.LABS_DIR / run.lab.id / name
     if not script.is_file():
         return
     progress(f"running {run.lab.id}/{name}")
-    done = subprocess.run(["bash", str(script)], cwd=run.workspace, env=run.env(again), capture_output=True,
+    done = subprocess.run(["bash", str(script)], cwd=run.workspace, env={**run.env(again), **(extra or {})},
+                          capture_output=True,
                           text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
     for line in done.stdout.splitlines():  # what the script found and adapted to, for the learner
         if line.startswith(NOTE):
@@ -168,16 +172,17 @@ def update_notebook(run: LabRun) -> Path:
     return kept
 
 
-def start(run: LabRun, progress: Progress, again: bool = False) -> None:
+def start(run: LabRun, progress: Progress, again: bool = False, kept: Iterable[str] = ()) -> None:
     """Create the workspace, the learner's notebook copy and whatever the lab needs in the cluster.
 
     Safe to run twice: a later start keeps what an earlier one and the learner made (each setup.sh
-    says what it kept); ``again`` starts the lab over (what ``reset`` and ``solve`` do).
+    says what it kept); ``again`` starts the lab over (what ``reset`` and ``solve`` do). ``kept``: the
+    steps a reset from a later step kept (their work is the learner's of this run, not an earlier run's).
     """
     _require_cluster(run)
     run.workspace.mkdir(parents=True, exist_ok=True)
     ensure_notebook(run, progress)
-    _script(run, "setup.sh", progress, again)
+    _script(run, "setup.sh", progress, again, {"CKSLAB_KEPT_STEPS": " ".join(kept)})
     record(run, {"started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
@@ -290,7 +295,7 @@ def reset(run: LabRun, progress: Progress, from_step: str | None = None) -> Path
     if backup is not None:
         prune_backups(run)
     run.progress_file.unlink(missing_ok=True)
-    start(run, progress, again=True)
+    start(run, progress, again=True, kept=[s.id for s in run.lab.steps if s not in steps])
     command = " ".join(["ckslab reset", run.lab.id, *(["--step", from_step] if from_step else []),
                         *(["--user", run.user] if run.suffix else [])])
     at = time.strftime("%Y-%m-%d %H:%M:%S")

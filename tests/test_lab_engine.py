@@ -97,6 +97,8 @@ def test_reset_from_a_step_keeps_the_earlier_steps(root: Path, user: str, tmp_pa
     assert ckslab(root, "solve", LAB, "--user", user, "--yes").returncode == 0
     result = ckslab(root, "reset", LAB, "--user", user, "--step", "certificate")
     assert result.returncode == 0, result.stderr
+    # The CSR is this run's (csr-object was kept), not one "from an earlier run" to delete.
+    assert "earlier run" not in result.stdout + result.stderr, result.stdout + result.stderr
     passed = {s["id"]: s["passed"] for s in report(root, user, tmp_path)["steps"]}
     assert passed == {"private-key": True, "csr-file": True, "csr-object": True, "approved": True,
                       "certificate": False, "access": False}
