@@ -92,9 +92,14 @@ def cmd_reset(args: argparse.Namespace) -> int:
     scope = f"from step {args.step} on" if args.step else "to its start"
     keep = engine.keep_backups()
     kept = f" (the newest {keep} backups are kept, CKSLAB_KEEP_BACKUPS)" if keep else ""
-    out.print(Text(f"{run.lab.id} is reset {scope} in {time.monotonic() - started:.1f}s."
-                   + (f" Your files are in {backup}{kept}." if backup else " There were no files to keep.")),
-              soft_wrap=True)
+    if backup is None:
+        moved = " There were no files to keep."
+    elif args.step:  # only the files of the steps reset: the earlier steps' stay where they were
+        moved = (f" Their files ({', '.join(sorted(p.name for p in backup.iterdir()))}) are in {backup}{kept}; "
+                 "the earlier steps' stay in the workspace.")
+    else:
+        moved = f" Your files are in {backup}{kept}."
+    out.print(Text(f"{run.lab.id} is reset {scope} in {time.monotonic() - started:.1f}s." + moved), soft_wrap=True)
     first = run.lab.step(args.step) if args.step else run.lab.steps[0]
     later = [s.id for s in run.lab.steps[run.lab.steps.index(first) + 1:]]
     where = resets.first_cell(engine.notebook_cells(run), run.lab.id, first.id)

@@ -99,6 +99,9 @@ def test_reset_from_a_step_keeps_the_earlier_steps(root: Path, user: str, tmp_pa
     assert result.returncode == 0, result.stderr
     # The CSR is this run's (csr-object was kept), not one "from an earlier run" to delete.
     assert "earlier run" not in result.stdout + result.stderr, result.stdout + result.stderr
+    # Only the reset steps' files moved, and it says which: the key and the request stay.
+    said = " ".join(result.stdout.split())
+    assert f"Their files (ca.crt, {user}.crt, {user}.kubeconfig) are in " in said and "the earlier steps' stay in the workspace" in said, said
     passed = {s["id"]: s["passed"] for s in report(root, user, tmp_path)["steps"]}
     assert passed == {"private-key": True, "csr-file": True, "csr-object": True, "approved": True,
                       "certificate": False, "access": False}
