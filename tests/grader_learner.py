@@ -63,10 +63,13 @@ class Learner:
                               check=check, timeout=60)
 
     def bash(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``script`` in the workspace, as a learner types it: the pinned kubectl first on PATH."""
+        """``script`` in the workspace, as a learner types it: the pinned kubectl and ckslab first on PATH, on the
+        cluster's project root (what `ckslab env` gives a shell)."""
         self.ws.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "KUBECONFIG": str(self.root / ".lab" / "kubeconfig"), "USER_NAME": self.user,
-               "PATH": f"{binaries.cached().kubectl.parent}{os.pathsep}{os.environ['PATH']}"}
+               "CKSLAB_ROOT": str(self.cluster.lab.root),  # the cluster it shares: ckslab controlplane ca
+               "PATH": os.pathsep.join([str(binaries.cached().kubectl.parent), str(Path(sys.executable).parent),
+                                        os.environ["PATH"]])}
         done = subprocess.run(["bash", "-eu", "-c", script], cwd=self.ws, env=env, capture_output=True, text=True,
                               timeout=120, check=False)
         if check:

@@ -301,6 +301,31 @@ def test_the_access_hint_followed_exactly_leads_to_a_working_kubeconfig(learner:
     assert learner.steps()["access"]["passed"]
 
 
+def test_the_kubeconfig_cell_run_without_ca_crt_gets_a_hint_that_saves_it_and_sets_the_cluster(learner: Learner) -> None:
+    """After `ckslab reset certificates-api` ca.crt is in the backup: the notebook's kubeconfig cell, run as it is,
+    fails at set-cluster and goes on, leaving a context that names no cluster. The hint, followed as given, works."""
+    learner.everything()
+    u, name = learner.user, learner.path(".kubeconfig").name
+    learner.path(".kubeconfig").unlink()
+    (learner.ws / "ca.crt").unlink(missing_ok=True)
+    cell = learner.bash(
+        "SERVER=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')\n"
+        f"kubectl config set-cluster ckslab --server=\"$SERVER\" --certificate-authority=ca.crt --embed-certs "
+        f"--kubeconfig={name} || true\n"
+        f"kubectl config set-credentials {u} --client-certificate={u}.crt --client-key={u}.key --embed-certs "
+        f"--kubeconfig={name}\n"
+        f"kubectl config set-context {u} --cluster=ckslab --user={u} --kubeconfig={name}\n"
+        f"kubectl config use-context {u} --kubeconfig={name}\n")
+    assert "could not stat certificate-authority file ca.crt" in cell.stderr, cell.stderr
+    step = learner.steps()["access"]
+    assert step["message"].startswith(f"{name} cannot be loaded as a kubeconfig ("), step["message"]
+    assert step["hint"].startswith("ckslab controlplane ca > ca.crt && kubectl config set-cluster ckslab --server="), \
+        step["hint"]
+    assert "set-credentials" not in step["hint"], step["hint"]  # the credentials are there
+    learner.bash(step["hint"])  # exactly as given
+    assert learner.steps()["access"]["passed"]
+
+
 def test_kubeconfig_without_a_certificate_authority(learner: Learner) -> None:
     """set-cluster with --server only: kubectl says x509: certificate signed by unknown authority."""
     learner.everything()

@@ -70,8 +70,10 @@ class LabFiles:
                 f"--client-key={self.key.name} --embed-certs --kubeconfig {self.kubeconfig.name}")
 
     def set_cluster(self, cluster: str = "ckslab") -> str:
-        """set-cluster with the admin kubeconfig's server (what `ckslab env` exports) and the cluster CA."""
-        return (f"kubectl config set-cluster {cluster} "
+        """set-cluster with the admin kubeconfig's server (what `ckslab env` exports) and the cluster CA; ca.crt
+        saved first when the workspace has none (a reset moved it to workspace/.backup/, or it was never saved)."""
+        save_ca = "" if (self.workspace / "ca.crt").exists() else "ckslab controlplane ca > ca.crt && "
+        return (f"{save_ca}kubectl config set-cluster {cluster} "
                 "--server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}') "
                 f"--certificate-authority=ca.crt --embed-certs --kubeconfig {self.kubeconfig.name}")
 

@@ -27,7 +27,31 @@ def _learner_api(lab: LabFiles) -> client.ApiClient:
         return kube.client_for(lab.kubeconfig)
     except Exception as err:
         detail = " ".join(str(err).split())[:160]
-        fail(f"{lab.kubeconfig.name} cannot be loaded as a kubeconfig ({detail}).", lab.set_credentials)
+        fail(f"{lab.kubeconfig.name} cannot be loaded as a kubeconfig ({detail}).", _what_it_lacks(lab, text))
+
+
+def _what_it_lacks(lab: LabFiles, text: bytes) -> str:
+    """The commands that add what the current context names and the kubeconfig lacks: its cluster (a
+    set-cluster that failed, e.g. on a missing ca.crt, leaves a context naming none), its user; else all four."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    if not isinstance(doc, dict):
+        return lab.make_kubeconfig
+
+    def named(key: str) -> dict[str, object]:
+        found = doc.get(key)
+        return {str(e.get("name")): e for e in found if isinstance(e, dict)} if isinstance(found, list) else {}
+
+    context = named("contexts").get(str(doc.get("current-context")))
+    wants = context.get("context") if isinstance(context, dict) else None
+    if not isinstance(wants, dict):
+        return lab.make_kubeconfig
+    cluster, user = str(wants.get("cluster", "")), str(wants.get("user", ""))
+    commands = ([lab.set_cluster(cluster)] if cluster not in named("clusters") else []) + \
+        ([lab.set_credentials] if user not in named("users") else [])
+    return " && ".join(commands) or lab.make_kubeconfig
 
 
 def _check_current_context(lab: LabFiles, text: bytes) -> None:
