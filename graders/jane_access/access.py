@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
+from graders.jane_access.lab import BINDING, READER, READER_BINDING, ROLE, LabNames
 from graders.jane_access.rules import Rule
 from graders.kube import REQUEST_TIMEOUT
 
@@ -155,3 +156,33 @@ def name_of(obj: RoleBinding | ClusterRoleBinding | client.V1Role) -> str:
 
 def namespace_of(obj: RoleBinding) -> str:
     return str(obj.metadata.namespace) if obj.metadata else ""
+
+
+def why_denied(admin: client.ApiClient, lab: LabNames, in_namespace: list[RoleBinding]) -> tuple[str, str]:
+    """(why, the command that fixes it) when RBAC does not yet let the user work with pods in the lab's namespace:
+    the first of the steps role and rolebinding whose object is missing or binds another subject or role. A later
+    step's hint that only created the binding failed with "already exists" when a wrong one was there."""
+    if read_role(admin, lab.namespace, ROLE) is None:
+        missing = named(in_namespace, BINDING) is None
+        return (f"step role: there is no Role {ROLE} in {lab.namespace}",
+                lab.create_role + (f" && {lab.create_binding}" if missing else ""))
+    binding = named(in_namespace, BINDING)
+    if binding is None:
+        return f"step rolebinding: there is no RoleBinding {BINDING} in {lab.namespace}", lab.create_binding
+    if (binding.role_ref.kind, binding.role_ref.name) != ("Role", ROLE) or not binds(binding, "User", lab.user):
+        return (f"step rolebinding: {BINDING} binds {show_subjects(binding)} to the {binding.role_ref.kind} "
+                f"{binding.role_ref.name}, not the User {lab.user} to the Role {ROLE}", lab.fix_binding)
+    return f"step role: the Role {ROLE} does not allow it", lab.fix_role
+
+
+def why_group_denied(admin: client.ApiClient, lab: LabNames, in_namespace: list[RoleBinding]) -> tuple[str, str]:
+    """(why, the fix) when RBAC does not yet let the group read configmaps in the lab's namespace (the step
+    group-binding): its Role or binding missing, or a binding of another subject or role."""
+    binding = named(in_namespace, READER_BINDING)
+    if read_role(admin, lab.namespace, READER) is None:
+        return (f"step group-binding: there is no Role {READER} in {lab.namespace}",
+                lab.create_reader + (f" && {lab.create_reader_binding}" if binding is None else ""))
+    if binding is None:
+        return f"step group-binding: there is no RoleBinding {READER_BINDING} in {lab.namespace}", lab.create_reader_binding
+    return (f"step group-binding: {READER_BINDING} binds {show_subjects(binding)} to the {binding.role_ref.kind} "
+            f"{binding.role_ref.name}", lab.fix_reader_binding)

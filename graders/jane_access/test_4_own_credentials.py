@@ -34,17 +34,23 @@ def test_kubeconfig_authenticates_as_the_user_in_the_group(user_api: client.ApiC
                                 f"{lab.group}: its certificate lacks O={lab.group}.", lab.start)
 
 
-def test_user_lists_pods_in_the_namespace(user_api: client.ApiClient, lab: LabNames) -> None:
+def test_user_lists_pods_in_the_namespace(user_api: client.ApiClient, lab: LabNames, admin_api: client.ApiClient,
+                                         bindings_in_namespace: list[access.RoleBinding]) -> None:
     status = _list_status(user_api, lab, "pods", lab.namespace)
-    expect(status == 200, f"With {lab.kubeconfig.name}, listing pods in {lab.namespace} answers {status}: "
-                          f"{lab.user} is not allowed yet (steps role and rolebinding).", lab.create_binding)
+    if status != 200:
+        why, fix = access.why_denied(admin_api, lab, bindings_in_namespace)
+        fail(f"With {lab.kubeconfig.name}, listing pods in {lab.namespace} answers {status}: {lab.user} is not "
+             f"allowed yet ({why}).", fix)
 
 
-def test_user_lists_configmaps_through_the_group(user_api: client.ApiClient, lab: LabNames) -> None:
+def test_user_lists_configmaps_through_the_group(user_api: client.ApiClient, lab: LabNames,
+                                                admin_api: client.ApiClient,
+                                                bindings_in_namespace: list[access.RoleBinding]) -> None:
     status = _list_status(user_api, lab, "configmaps", lab.namespace)
-    expect(status == 200, f"With {lab.kubeconfig.name}, listing configmaps in {lab.namespace} answers {status}: "
-                          f"the group {lab.group} is not allowed yet (step group-binding).",
-           lab.create_reader_binding)
+    if status != 200:
+        why, fix = access.why_group_denied(admin_api, lab, bindings_in_namespace)
+        fail(f"With {lab.kubeconfig.name}, listing configmaps in {lab.namespace} answers {status}: the group "
+             f"{lab.group} is not allowed yet ({why}).", fix)
 
 
 def test_user_is_forbidden_in_default(user_api: client.ApiClient, lab: LabNames) -> None:

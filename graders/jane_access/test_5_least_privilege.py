@@ -42,10 +42,13 @@ def _subjects(lab: LabNames) -> list[tuple[str, str]]:
     return [("User", lab.user), ("Group", lab.group)]
 
 
-def test_access_was_granted(lab: LabNames, admin_api: client.ApiClient) -> None:
+def test_access_was_granted(lab: LabNames, admin_api: client.ApiClient,
+                            bindings_in_namespace: list[access.RoleBinding]) -> None:
     granted = access.review(admin_api, lab.user, [lab.group], Action("list", "pods", lab.namespace)).allowed
-    expect(granted, f"{lab.user} may not even list pods in {lab.namespace} yet, so there is nothing to judge: "
-                    "least privilege is graded once the access the lab asks for works.", lab.create_binding)
+    if not granted:
+        why, fix = access.why_denied(admin_api, lab, bindings_in_namespace)
+        fail(f"{lab.user} may not even list pods in {lab.namespace} yet ({why}), so there is nothing to judge: "
+             "least privilege is graded once the access the lab asks for works.", fix)
 
 
 def test_no_cluster_role_binding_for_the_user(lab: LabNames, cluster_bindings: list[ClusterRoleBinding]) -> None:
