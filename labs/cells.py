@@ -30,6 +30,8 @@ class Cell:
     source: str
     #: The title of the last markdown heading above the cell ("" when none), to name it to a learner.
     heading: str = ""
+    #: The index of the markdown cell holding that heading (-1 when none).
+    heading_index: int = -1
 
 
 class NotebookCells:
@@ -54,15 +56,16 @@ class NotebookCells:
         meta = doc.get("metadata", {}).get("ckslab", {})
         self.lab_id = str(meta.get("lab", "")) if isinstance(meta, dict) else ""
         self.cells = []
-        heading = ""
+        heading, heading_index = "", -1
         for index, cell in enumerate(doc.get("cells", [])):
             source = cell.get("source", "")
             source = "".join(source) if isinstance(source, list) else str(source)
             if cell.get("cell_type") == "markdown":
                 titles = HEADING.findall(source)
-                heading = titles[-1].strip() if titles else heading
+                if titles:
+                    heading, heading_index = titles[-1].strip(), index
             elif cell.get("cell_type") == "code":
-                self.cells.append(Cell(index, str(cell.get("id", "")), source, heading))
+                self.cells.append(Cell(index, str(cell.get("id", "")), source, heading, heading_index))
 
     def find(self, cell_id: str | None, source: str) -> Cell | None:
         """The cell with this id, else the only cell with this source; None for a cell of the learner's."""
@@ -84,6 +87,11 @@ class NotebookCells:
         """Whether ``cell`` comes after the whole-lab grade: the practice test, which no failed check blocks."""
         self._load()
         return any(GRADE_CALL.search(c.source) and c.index < cell.index for c in self.cells)
+
+    def first_under_its_heading(self, cell: Cell) -> bool:
+        """Whether no code cell comes between ``cell``'s heading and ``cell``."""
+        self._load()
+        return not any(c.heading_index == cell.heading_index and c.index < cell.index for c in self.cells)
 
     def check_cell(self, lab_id: str, step: str) -> Cell | None:
         """The cell that checks ``step`` of ``lab_id``."""

@@ -105,7 +105,9 @@ def first_cell(cells: NotebookCells, lab_id: str, step_id: str) -> str:
     first = cells.first_cell_of(lab_id, step_id)
     if first is None:
         return ""
-    under = f", the first under “{first.heading}”" if first.heading else ""
+    under = ""
+    if first.heading:  # "the first under" only when it is (a setup cell may come before it, under the same heading)
+        under = f", {'the first ' if cells.first_under_its_heading(first) else ''}under “{first.heading}”"
     # JupyterLab numbers no cells: its first line (past a %%bash) tells it at a glance.
     line = next((t.strip() for t in first.source.splitlines() if t.strip() and not t.startswith(("%%", "#"))), "")
     starts = f", which begins `{line if len(line) <= 40 else line[:39] + '…'}`" if line else ""
