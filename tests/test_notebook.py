@@ -422,6 +422,11 @@ def test_after_a_reset_of_a_middle_step_the_later_cells_name_that_step_and_the_c
     assert "`ckslab reset certificates-api --step csr-object` deleted it at " in hinted and "jane-csr.yaml does " \
         "not exist in " in hinted and "hint: Write the CertificateSigningRequest for jane to jane-csr.yaml, then " \
         "kubectl apply -f jane-csr.yaml" in hinted, hinted
+    report = local_cluster.lab.root / "after-reset.json"
+    ckslab("grade", "certificates-api", "--json", str(report))
+    approved = {s["id"]: s for s in json.loads(report.read_text())["steps"]}["approved"]
+    assert approved["hint"] == ("Write the CertificateSigningRequest for jane to jane-csr.yaml (step csr-object), "
+                                "then kubectl apply -f jane-csr.yaml && kubectl certificate approve jane"), approved
     client = NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(run.workspace)}})
 

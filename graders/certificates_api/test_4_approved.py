@@ -19,8 +19,14 @@ CsrObject = client.V1CertificateSigningRequest
 def _in_cluster(lab: LabFiles, csr: CsrObject | None, collected: str | None,
                 note: Callable[[str], None]) -> CsrObject | None:
     if csr is None:
-        expect(collected, f"There is no CertificateSigningRequest named {lab.user} in the cluster, "
-                          "so nothing is approved.", f"{lab.apply} && {lab.approve}")
+        if lab.manifest.exists():
+            expect(collected, f"There is no CertificateSigningRequest named {lab.user} in the cluster, "
+                              "so nothing is approved.", f"{lab.apply} && {lab.approve}")
+        else:  # a reset of csr-object moved it to workspace/.backup/: `apply -f` of it would fail
+            expect(collected, f"There is no CertificateSigningRequest named {lab.user} in the cluster, so nothing "
+                              f"is approved, and {lab.manifest.name} is not in the workspace (step csr-object).",
+                   f"Write the CertificateSigningRequest for {lab.user} to {lab.manifest.name} (step csr-object), "
+                   f"then {lab.apply} && {lab.approve}")
         note(str(collected))
     return csr
 
