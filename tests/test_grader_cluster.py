@@ -61,7 +61,8 @@ def test_a_fresh_start_fails_every_step_with_its_own_message(learner: Learner) -
         "private-key": f"{u}.key does not exist: there is no folder {folder} yet.",
         "csr-file": f"{u}.csr does not exist: there is no folder {folder} yet.",
         "csr-object": f"{u}-csr.yaml does not exist: there is no folder {folder} yet.",
-        "approved": f"There is no CertificateSigningRequest named {u} in the cluster, so nothing is approved.",
+        "approved": f"There is no CertificateSigningRequest named {u} in the cluster, so nothing is approved, and "
+                    f"{u}-csr.yaml is not in the workspace (step csr-object).",
         "certificate": f"{u}.crt does not exist: there is no folder {folder} yet.",
         "access": f"{u}.kubeconfig does not exist: there is no folder {folder} yet.",
     }
